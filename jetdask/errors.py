@@ -1,0 +1,116 @@
+"""Exception classes that carry their context across process boundaries.
+
+Every constructor argument is passed to ``super().__init__`` so that the
+exception pickles and unpickles on a dask worker/client round trip (the
+``__cause__`` chain is lost in pickling; context therefore lives in the
+attributes and in the message).
+
+The engine decides what to do with a failure by the *class* of the exception,
+never by its message text:
+
+* :class:`TransientError` subclasses are retried (bounded);
+* :class:`MemoryBudgetError` makes the engine split the chunk;
+* everything else is deterministic: the chunk fails, the run goes on.
+"""
+from __future__ import annotations
+
+
+class JetdaskError(Exception):
+    """Base class of jetdask errors."""
+
+
+class ConfigError(JetdaskError, ValueError):
+    """A user configuration (fileset, YAML, CLI option) is invalid.
+
+    ``key`` names the offending entry, e.g. ``"datasets.DY.files[3]"``.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message, key)
+        self.message = message
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+class FileAccessError(JetdaskError, OSError):
+    """A file could not be opened or read (missing, truncated, corrupt)."""
+
+    def __init__(self, path: str, reason: str, transient: bool = False):
+        super().__init__(path, reason, transient)
+        self.path = path
+        self.reason = reason
+        self.transient = transient
+
+    def __str__(self) -> str:
+        return f"cannot read {self.path}: {self.reason}"
+
+
+class MissingColumnError(JetdaskError, KeyError):
+    """An analysis asked for a branch that the file does not have."""
+
+    def __init__(self, column: str, path: str | None = None, hint: str = ""):
+        super().__init__(column, path, hint)
+        self.column = column
+        self.path = path
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f" in {self.path}" if self.path else ""
+        return f"branch or pattern {self.column!r} not found{where}" + (f"; {self.hint}" if self.hint else "")
+
+
+class TransientError(JetdaskError):
+    """A failure worth retrying as is (network I/O, a lost worker)."""
+
+
+class MemoryBudgetError(JetdaskError, MemoryError):
+    """A chunk is estimated or observed to exceed the worker's memory budget."""
+
+    def __init__(self, message: str, estimate: int | None = None, budget: int | None = None):
+        super().__init__(message, estimate, budget)
+        self.message = message
+        self.estimate = estimate
+        self.budget = budget
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ChunkError(JetdaskError):
+    """A chunk failed; wraps the original error with the chunk's context.
+
+    Attributes hold plain data only (strings, ints) so the error pickles.
+    """
+
+    def __init__(self, chunk_id: str, where: str, error_type: str, message: str,
+                 traceback: str = "", kind: str = "deterministic",
+                 events: list | None = None):
+        super().__init__(chunk_id, where, error_type, message, traceback, kind, events)
+        self.chunk_id = chunk_id
+        self.where = where
+        self.error_type = error_type
+        self.message = message
+        self.traceback = traceback
+        self.kind = kind
+        self.events = events or []
+
+    def __str__(self) -> str:
+        s = f"{self.where}: {self.error_type}: {self.message}"
+        if self.events:
+            s += " (events " + ", ".join(f"{r}:{l}:{e}" for r, l, e in self.events[:5]) + ")"
+        return s
+
+
+class RunIncompleteError(JetdaskError):
+    """Raised by the CLI boundary when some chunks failed (exit code 3)."""
+
+    def __init__(self, n_failed: int, run_dir: str):
+        super().__init__(n_failed, run_dir)
+        self.n_failed = n_failed
+        self.run_dir = run_dir
+
+    def __str__(self) -> str:
+        return (f"{self.n_failed} chunk(s) failed; see `jetdask status {self.run_dir}` "
+                f"and rerun them with `jetdask resubmit {self.run_dir}`")

@@ -1,0 +1,177 @@
+"""Fileset specs: which files belong to which dataset, with per-dataset metadata.
+
+Accepted forms (JSON or YAML, or the same structure as a Python dict):
+
+* coffea style: ``{"DY": {"files": {"a.root": "Events"}, "metadata": {"is_data": false}}}``
+  (``files`` may also be a list of paths, or of ``{"path": ..., "tree": ...}``);
+* plain lists: ``{"DY": ["a.root", "b.root"]}``;
+* ``{"datasets": {...}}`` wrapping either of the above.
+
+Metadata keys jetdask itself reads: ``is_data`` (bool, default False), ``xsec``
+(pb), ``lumi`` (pb^-1), ``tree`` (default ``Events``); any other key is kept for
+the analysis. Paths may be local files, ``root://`` URLs (XRootD, needs the
+``xrootd`` extra) or any fsspec URL. Relative local paths are taken relative to
+the fileset file. Every error names the offending key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+DEFAULT_TREE = "Events"
+
+
+@dataclasses.dataclass(frozen=True)
+class FileSpec:
+    path: str
+    tree: str = DEFAULT_TREE
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    files: tuple[FileSpec, ...]
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def is_data(self) -> bool:
+        return bool(self.metadata.get("is_data", False))
+
+
+@dataclasses.dataclass(frozen=True)
+class Fileset:
+    datasets: Mapping[str, Dataset]
+
+    def __iter__(self):
+        return iter(self.datasets.values())
+
+    def __len__(self):
+        return len(self.datasets)
+
+    def __getitem__(self, name: str) -> Dataset:
+        return self.datasets[name]
+
+    @property
+    def n_files(self) -> int:
+        return sum(len(d.files) for d in self)
+
+    def to_dict(self) -> dict:
+        return {d.name: {"files": {f.path: f.tree for f in d.files}, "metadata": dict(d.metadata)}
+                for d in self}
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _resolve(path: str, base: str | None) -> str:
+    if _is_url(path) or os.path.isabs(path) or base is None:
+        return path
+    return os.path.normpath(os.path.join(base, path))
+
+
+def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
+    out: list[FileSpec] = []
+    if isinstance(raw, str):
+        raw = [raw]
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+        for i, (path, t) in enumerate(items):
+            if not isinstance(path, str) or not path:
+                raise ConfigError("file path must be a non-empty string", f"{key}[{i}]")
+            if t is None:
+                t = tree
+            if not isinstance(t, str):
+                raise ConfigError(f"tree name must be a string, got {type(t).__name__}", f"{key}[{path!r}]")
+            out.append(FileSpec(_resolve(path, base), t))
+    elif isinstance(raw, (list, tuple)):
+        for i, item in enumerate(raw):
+            if isinstance(item, str):
+                paths = [item]
+                if not _is_url(item) and any(c in item for c in "*?["):
+                    paths = sorted(glob.glob(_resolve(item, base)))
+                    if not paths:
+                        raise ConfigError(f"glob {item!r} matches no file", f"{key}[{i}]")
+                out.extend(FileSpec(_resolve(p, base), tree) for p in paths)
+            elif isinstance(item, Mapping) and "path" in item:
+                out.append(FileSpec(_resolve(str(item["path"]), base), str(item.get("tree", tree))))
+            else:
+                raise ConfigError("expected a path or {path:, tree:}", f"{key}[{i}]")
+    else:
+        raise ConfigError(f"expected a list or mapping of files, got {type(raw).__name__}", key)
+    if not out:
+        raise ConfigError("dataset has no files", key)
+    return out
+
+
+def parse_fileset(raw: Any, base: str | None = None) -> Fileset:
+    """Validate a fileset structure (see module docstring) into a :class:`Fileset`."""
+    if isinstance(raw, Fileset):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"a fileset is a mapping of dataset name to files, got {type(raw).__name__}", "fileset")
+    if set(raw) == {"datasets"} and isinstance(raw["datasets"], Mapping):
+        raw = raw["datasets"]
+    if not raw:
+        raise ConfigError("fileset has no datasets", "fileset")
+    datasets = {}
+    for name, spec in raw.items():
+        key = f"fileset.{name}"
+        if not isinstance(name, str) or not name:
+            raise ConfigError("dataset names must be non-empty strings", key)
+        if isinstance(spec, Mapping):
+            unknown = set(spec) - {"files", "metadata", "treename", "tree"}
+            if unknown:
+                raise ConfigError(f"unknown key(s) {sorted(unknown)}; expected 'files' and 'metadata'", key)
+            if "files" not in spec:
+                raise ConfigError("missing 'files'", key)
+            metadata = spec.get("metadata") or {}
+            if not isinstance(metadata, Mapping):
+                raise ConfigError("metadata must be a mapping", f"{key}.metadata")
+            metadata = dict(metadata)
+            tree = spec.get("tree") or spec.get("treename") or metadata.get("tree", DEFAULT_TREE)
+            files = _parse_files(spec["files"], f"{key}.files", tree, base)
+        else:
+            metadata = {}
+            files = _parse_files(spec, f"{key}.files", DEFAULT_TREE, base)
+        _check_metadata(metadata, f"{key}.metadata")
+        datasets[name] = Dataset(name, tuple(files), metadata)
+    return Fileset(datasets)
+
+
+def _check_metadata(md: dict, key: str) -> None:
+    if "is_data" in md and not isinstance(md["is_data"], bool):
+        raise ConfigError(f"is_data must be true or false, got {md['is_data']!r}", f"{key}.is_data")
+    for k in ("xsec", "lumi"):
+        if k in md:
+            try:
+                v = float(md[k])
+            except (TypeError, ValueError):
+                raise ConfigError(f"{k} must be a number, got {md[k]!r}", f"{key}.{k}") from None
+            if not v > 0:
+                raise ConfigError(f"{k} must be positive, got {v}", f"{key}.{k}")
+
+
+def load_fileset(source) -> Fileset:
+    """Load a fileset from a JSON/YAML path, a dict, or a :class:`Fileset`."""
+    if isinstance(source, (Fileset, Mapping)):
+        return parse_fileset(source)
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise ConfigError(f"fileset file {path!r} does not exist", "fileset")
+    with open(path) as f:
+        text = f.read()
+    try:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except Exception as err:  # parse errors from json/yaml
+        raise ConfigError(f"cannot parse {path}: {err}", "fileset") from None
+    return parse_fileset(raw, base=os.path.dirname(os.path.abspath(path)))
