@@ -1,10 +1,25 @@
 """jetdask: columnar PFNano flavour-tagging workflows on dask.distributed.
 
-``import jetdask`` stays light: torch, dask-jobqueue and matplotlib are imported
-only by the modules that use them.
+``import jetdask`` stays light: the engine, torch, dask-jobqueue and matplotlib
+are imported only when used.
 """
 from . import config as _config  # registers defaults under ``jetdask.``
 from .errors import JetdaskError
 
 __version__ = "0.1.0"
-__all__ = ["JetdaskError", "__version__"]
+
+_LAZY = {
+    "Analysis": "plugin", "analysis": "plugin", "load_analysis": "plugin",
+    "Result": "result", "Runner": "runner", "Chunk": "chunk",
+    "load_fileset": "fileset", "load_output": "outputs", "start_cluster": "cluster",
+}
+
+__all__ = ["JetdaskError", "__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        mod = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(mod, name)
+    raise AttributeError(f"module 'jetdask' has no attribute {name!r}")

@@ -1,0 +1,81 @@
+"""Memory accounting on the worker: chunk budgets and peak-RSS sampling.
+
+A chunk's budget is a fraction (``jetdask.memory-fraction``) of the worker's
+memory limit; the estimate of a chunk is the uncompressed size of the baskets
+it reads times ``jetdask.memory-overhead`` (awkward/numpy temporaries of the
+analysis). What this module covers: the estimate before reading and the peak
+resident memory of the process while a chunk ran (sampled every 10 ms by one
+daemon thread per process). What it does not: a single allocation that jumps
+past the limit between two samples; that kills the worker (nanny), and the
+runner handles it (quarantine, then bisect).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import psutil
+
+from . import config
+
+
+def chunk_budget(memory_limit: int | None) -> int:
+    if not memory_limit:
+        return int(config.get("default-budget"))
+    return int(memory_limit * float(config.get("memory-fraction")))
+
+
+def estimate_peak(uncompressed_bytes: int) -> int:
+    return int(uncompressed_bytes * float(config.get("memory-overhead")))
+
+
+class PeakMonitor:
+    """Per-process sampler of resident memory; ``with monitor.track() as t: ...; t.peak``."""
+
+    def __init__(self, interval: float = 0.01):
+        self.interval = interval
+        self._proc = psutil.Process()
+        self._active: dict[int, list[int]] = {}
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def _run(self):
+        while True:
+            with self._lock:
+                if not self._active:
+                    self._thread = None
+                    return
+                rss = self._proc.memory_info().rss
+                for box in self._active.values():
+                    if rss > box[0]:
+                        box[0] = rss
+            time.sleep(self.interval)
+
+    def track(self):
+        monitor = self
+
+        class _Tracker:
+            peak = 0
+
+            def __enter__(self):
+                self._id = next(monitor._ids)
+                self._box = [monitor._proc.memory_info().rss]
+                with monitor._lock:
+                    monitor._active[self._id] = self._box
+                    if monitor._thread is None:
+                        monitor._thread = threading.Thread(target=monitor._run, daemon=True, name="jetdask-mem")
+                        monitor._thread.start()
+                return self
+
+            def __exit__(self, *exc):
+                with monitor._lock:
+                    monitor._active.pop(self._id, None)
+                self.peak = max(self._box[0], monitor._proc.memory_info().rss)
+                return False
+
+        return _Tracker()
+
+
+monitor = PeakMonitor()

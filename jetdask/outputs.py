@@ -1,0 +1,104 @@
+"""Merged, persisted outputs of a run directory.
+
+Layout of a run directory::
+
+    RUN/ledger.sqlite        chunk states and per-chunk results (the source of truth)
+    RUN/arrays/NAME/DATASET/CHUNKID.parquet   arrays written by the workers
+    RUN/output/hists.json    merged histograms per dataset (UHI JSON)
+    RUN/output/metadata.json completeness per dataset, counters, run info
+
+The merged output is always recomputed from the done chunks in a canonical
+order (dataset, file, entry), so a run that failed, was resubmitted or resumed
+gives the same numbers as one that never failed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import hist
+import uhi.io.json as uhi_json
+
+from .ledger import Ledger
+from .result import Result
+
+
+@dataclasses.dataclass
+class RunOutput:
+    hists: dict[str, dict[str, hist.Hist]]          # dataset -> name -> Hist
+    counters: dict[str, dict[str, float]]           # dataset -> name -> value
+    array_files: dict[str, dict[str, list[str]]]    # dataset -> name -> parquet paths
+    completeness: dict[str, dict]                   # dataset -> planned/processed accounting
+    counts: dict[str, int]                          # chunk states
+    failed: list[dict]
+    run_dir: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and all(d.get("complete") for d in self.completeness.values()) \
+            and self.counts.get("pending", 0) == 0 and self.counts.get("running", 0) == 0
+
+    def __getitem__(self, dataset: str) -> dict[str, hist.Hist]:
+        return self.hists[dataset]
+
+    def arrays(self, name: str, dataset: str):
+        """Concatenate the saved arrays ``name`` of ``dataset`` (in chunk order)."""
+        import awkward as ak
+        files = self.array_files.get(dataset, {}).get(name, [])
+        return ak.concatenate([ak.from_parquet(f) for f in files]) if files else None
+
+
+def merge_ledger(ledger: Ledger) -> tuple[dict[str, Result], dict]:
+    per_ds: dict[str, Result] = {}
+    for ds, payload in ledger.done_payloads():
+        per_ds.setdefault(ds, Result()).iadd(Result.from_json(payload))
+    return per_ds, ledger.processed()
+
+
+def finalize(run_dir: str, ledger: Ledger, extra_meta: dict | None = None) -> RunOutput:
+    per_ds, completeness = merge_ledger(ledger)
+    for ds, res in per_ds.items():
+        c = completeness.setdefault(ds, {})
+        if "sumw" in res.counters:
+            c["sumw_processed"] = res.counters["sumw"]
+    out = RunOutput({d: r.hists for d, r in per_ds.items()},
+                    {d: r.counters for d, r in per_ds.items()},
+                    {d: r.array_files for d, r in per_ds.items()},
+                    completeness, ledger.counts(), ledger.failed() + [
+                        {"dataset": f["dataset"], "path": f["path"], "kind": "file", "error_type": "FileAccessError",
+                         "message": f["reason"], "entry_start": None, "entry_stop": None, "events": [],
+                         "bad_range": None, "attempts": 0, "id": None}
+                        for f in ledger.failed_files()], run_dir)
+    write(run_dir, out, extra_meta)
+    return out
+
+
+def write(run_dir: str, out: RunOutput, extra_meta: dict | None = None) -> None:
+    d = os.path.join(run_dir, "output")
+    os.makedirs(d, exist_ok=True)
+    _atomic_json(os.path.join(d, "hists.json"), out.hists, default=uhi_json.default)
+    meta = {"written": time.strftime("%Y-%m-%dT%H:%M:%S"), "complete": out.complete,
+            "completeness": out.completeness, "counters": out.counters, "chunk_states": out.counts,
+            "n_failed": len(out.failed), "array_files": out.array_files, **(extra_meta or {})}
+    _atomic_json(os.path.join(d, "metadata.json"), meta)
+
+
+def _atomic_json(path: str, obj, **kw) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, **kw)
+    os.replace(tmp, path)
+
+
+def load_output(run_dir: str) -> RunOutput:
+    """Load ``RUN/output`` written by a run (no pickle: UHI JSON and JSON)."""
+    d = os.path.join(run_dir, "output")
+    with open(os.path.join(d, "hists.json")) as f:
+        raw = json.load(f, object_hook=uhi_json.object_hook)
+    with open(os.path.join(d, "metadata.json")) as f:
+        meta = json.load(f)
+    hists = {ds: {k: hist.Hist(v) for k, v in hs.items()} for ds, hs in raw.items()}
+    return RunOutput(hists, meta["counters"], meta.get("array_files", {}), meta["completeness"],
+                     meta["chunk_states"], [], run_dir)

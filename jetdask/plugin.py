@@ -1,0 +1,105 @@
+"""The analysis plugin API.
+
+An analysis declares the branches it reads and a per-chunk function::
+
+    class Dimuon(jetdask.Analysis):
+        columns = ["Muon", "optional:genWeight"]
+
+        def process(self, events, chunk):
+            h = hist.Hist.new.Reg(60, 60, 120, name="mass").Weight()
+            ...
+            return jetdask.Result(hists={"mass": h}, counters={"selected": n})
+
+or, in a notebook cell, a function with the decorator::
+
+    @jetdask.analysis(columns=["Muon"])
+    def dimuon(events, chunk):
+        ...
+
+``chunk.dataset`` and ``chunk.metadata`` (``is_data``, ``xsec``, user keys)
+tell the function what it runs on. Analyses must be stateless (they are
+shipped to the workers); heavy state such as models is loaded per worker.
+Histograms are merged per dataset by the engine, so an analysis does not need a
+dataset axis. Arrays in ``Result.arrays`` are written to parquet by the worker.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Callable, Sequence
+
+from .errors import ConfigError
+from .result import Result
+
+
+class Analysis:
+    """Base class: set ``columns`` and implement ``process``."""
+
+    columns: Sequence[str] = ()
+    name: str | None = None
+
+    def process(self, events, chunk) -> Result:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __call__(self, events, chunk) -> Result:
+        return self.process(events, chunk)
+
+    @property
+    def label(self) -> str:
+        return self.name or type(self).__name__
+
+
+class FunctionAnalysis(Analysis):
+    def __init__(self, fn: Callable, columns: Sequence[str], name: str | None = None):
+        self.fn = fn
+        self.columns = list(columns)
+        self.name = name or getattr(fn, "__name__", "analysis")
+
+    def process(self, events, chunk):
+        return self.fn(events, chunk)
+
+
+def analysis(columns: Sequence[str], name: str | None = None):
+    """Decorator turning ``fn(events, chunk) -> Result`` into an :class:`Analysis`."""
+    def wrap(fn):
+        return FunctionAnalysis(fn, columns, name)
+    return wrap
+
+
+def load_analysis(spec: str, **kwargs) -> Analysis:
+    """Load ``path/to/file.py:Name`` or ``package.module:Name`` (class or instance).
+
+    A class is instantiated with ``kwargs``. Modules loaded from a path are
+    shipped to the workers by value (cloudpickle), so the workers do not need
+    the file on their ``sys.path``.
+    """
+    if ":" not in spec:
+        raise ConfigError(f"expected FILE.py:NAME or module:NAME, got {spec!r}", "analysis")
+    target, name = spec.rsplit(":", 1)
+    if target.endswith(".py"):
+        if not os.path.exists(target):
+            raise ConfigError(f"analysis file {target!r} not found", "analysis")
+        modname = "jetdask_user_" + os.path.splitext(os.path.basename(target))[0]
+        mspec = importlib.util.spec_from_file_location(modname, target)
+        module = importlib.util.module_from_spec(mspec)
+        sys.modules[modname] = module
+        mspec.loader.exec_module(module)
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as err:
+            raise ConfigError(f"cannot import {target!r}: {err}", "analysis") from None
+    try:
+        obj = getattr(module, name)
+    except AttributeError:
+        raise ConfigError(f"{target!r} has no {name!r}", "analysis") from None
+    if isinstance(obj, type):
+        obj = obj(**kwargs)
+    if not isinstance(obj, Analysis):
+        raise ConfigError(f"{spec} is not a jetdask.Analysis", "analysis")
+    obj._spec = spec
+    return obj

@@ -1,0 +1,204 @@
+"""The chunk task: what a worker runs for one chunk.
+
+``run_chunk(analysis, chunk, options)`` never raises for a problem of the
+chunk; it returns a :class:`Outcome` whose ``status`` tells the runner what to
+do next:
+
+``done``       result attached;
+``split``      the memory estimate exceeds the budget (nothing was read);
+``memory``     a ``MemoryError`` was raised while running (split and retry);
+``transient``  a retryable error (network I/O, timeouts);
+``failed``     a deterministic error: bad file, missing branch, bug in the
+               analysis. For analysis errors the failing events are narrowed
+               down by bisection on the chunk already in memory, and their
+               run/lumi/event numbers are reported.
+
+This module does not import ``distributed``: the same task runs in a plain loop
+(``--serial``) or on a dask worker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import traceback as tb
+from typing import Any
+
+import numpy as np
+
+from . import io
+from .chunk import Chunk
+from .columns import resolve_columns
+from .errors import FileAccessError, MissingColumnError, TransientError
+from .events import events_from_arrays
+from .memory import chunk_budget, estimate_peak, monitor
+from .result import Result
+
+ID_COLUMNS = ["run", "luminosityBlock", "event", "optional:genWeight"]
+
+
+@dataclasses.dataclass
+class Outcome:
+    chunk_id: str
+    status: str
+    result: Result | None = None
+    worker: str = ""
+    worker_address: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    peak_rss: int = 0
+    n_events: int = 0
+    estimate: int = 0
+    budget: int = 0
+    error_type: str = ""
+    message: str = ""
+    traceback: str = ""
+    events: list = dataclasses.field(default_factory=list)   # [(run, lumi, event), ...]
+    bad_range: tuple | None = None                            # smallest failing [start, stop)
+    timings: dict = dataclasses.field(default_factory=dict)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_address() -> str:
+    """The dask worker's address when running on one (used for file locality), else ''."""
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except Exception:
+        return ""
+
+
+def _worker_memory_limit() -> int | None:
+    """Memory limit of the dask worker running this task (what the batch system gave it)."""
+    try:
+        from distributed import get_worker
+        return get_worker().memory_manager.memory_limit or None
+    except Exception:
+        return None
+
+
+def _is_transient(err: BaseException) -> bool:
+    if isinstance(err, FileAccessError):
+        return err.transient
+    return isinstance(err, (TransientError, TimeoutError, ConnectionError))
+
+
+def _event_ids(events, start: int, stop: int) -> list:
+    sub = events[start:stop]
+    try:
+        return [(int(r), int(l), int(e)) for r, l, e in
+                zip(np.asarray(sub.run), np.asarray(sub.luminosityBlock), np.asarray(sub.event))]
+    except Exception:
+        return []
+
+
+def _bisect_failure(analysis, events, chunk: Chunk, err_type: type, min_events: int, max_calls: int = 64):
+    """Smallest contiguous local range [a, b) of ``events`` on which the analysis still fails."""
+    a, b = 0, len(events)
+    calls = 0
+    while b - a > min_events and calls < max_calls:
+        mid = (a + b) // 2
+        moved = False
+        for lo, hi in ((a, mid), (mid, b)):
+            calls += 1
+            sub = dataclasses.replace(chunk, entry_start=chunk.entry_start + lo, entry_stop=chunk.entry_start + hi)
+            try:
+                analysis(events[lo:hi], sub)
+            except err_type:
+                a, b = lo, hi
+                moved = True
+                break
+            except Exception:
+                continue
+        if not moved:
+            break
+    return a, b
+
+
+def run_chunk(analysis, chunk: Chunk, options: dict[str, Any] | None = None) -> Outcome:
+    """Run ``analysis`` on ``chunk``; see the module docstring."""
+    options = options or {}
+    out = Outcome(chunk.id, "failed", worker=_worker_name(), worker_address=_worker_address(),
+                  started=time.time())
+    budget = chunk_budget(options.get("memory_limit") or _worker_memory_limit())
+    out.budget = budget
+    floor = int(options.get("split_floor", 0))
+    with monitor.track() as mem:
+        try:
+            _run(analysis, chunk, options, out, budget, floor)
+        except MemoryError as err:
+            out.status, out.error_type, out.message = "memory", type(err).__name__, str(err) or "MemoryError"
+            out.traceback = tb.format_exc(limit=20)
+        except BaseException as err:  # noqa: BLE001 - the task boundary reports everything
+            out.status = "transient" if _is_transient(err) else "failed"
+            out.error_type, out.message = type(err).__name__, str(err)
+            out.traceback = tb.format_exc(limit=20)
+    out.peak_rss = mem.peak
+    out.finished = time.time()
+    return out
+
+
+def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> None:
+    t0 = time.perf_counter()
+    tree = io.open_tree(chunk.path, chunk.tree)
+    out.timings["open"] = time.perf_counter() - t0
+    if str(tree.file.uuid) != chunk.file_uuid:
+        io.forget(chunk.path)
+        raise FileAccessError(chunk.path, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
+                                          "the file was replaced; plan it again")
+    if chunk.entry_stop > tree.num_entries:
+        raise FileAccessError(chunk.path, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
+    branches = resolve_columns(tree.keys(), list(analysis.columns) + ID_COLUMNS, path=chunk.path)
+    out.estimate = estimate_peak(io.estimate_bytes(tree, branches, chunk.entry_start, chunk.entry_stop))
+    if out.estimate > budget and chunk.num_entries > floor and not options.get("no_presplit"):
+        out.status = "split"
+        out.message = f"estimated {out.estimate / 1e6:.0f} MB > budget {budget / 1e6:.0f} MB"
+        return
+    t1 = time.perf_counter()
+    arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, chunk.path)
+    events = events_from_arrays(arrays, entry_start=chunk.entry_start)
+    out.timings["read"] = time.perf_counter() - t1
+    out.n_events = len(events)
+    t2 = time.perf_counter()
+    try:
+        result = analysis(events, chunk)
+    except (MemoryError, MissingColumnError):
+        raise
+    except Exception as err:
+        if _is_transient(err) or not options.get("bisect", True):
+            raise
+        a, b = _bisect_failure(analysis, events, chunk, type(err), int(options.get("bisect_min_events", 1)))
+        out.bad_range = (chunk.entry_start + a, chunk.entry_start + b)
+        out.events = _event_ids(events, a, b)[:20]
+        raise
+    out.timings["process"] = time.perf_counter() - t2
+    if result is None:
+        result = Result()
+    if not isinstance(result, Result):
+        raise TypeError(f"{type(analysis).__name__}.process must return jetdask.Result, got {type(result).__name__}")
+    result.counters["events"] = result.counters.get("events", 0) + len(events)
+    if "genWeight" in events.fields:
+        result.counters["sumw"] = result.counters.get("sumw", 0.0) + float(np.sum(np.asarray(events.genWeight, dtype=np.float64)))
+    if result.arrays:
+        _write_arrays(result, chunk, options.get("array_dir"))
+    out.result = result
+    out.status = "done"
+
+
+def _write_arrays(result: Result, chunk: Chunk, array_dir: str | None) -> None:
+    import awkward as ak
+    if not array_dir:
+        raise ValueError("the analysis returned arrays but the run has no array directory")
+    for name, arr in result.arrays.items():
+        d = os.path.join(array_dir, name, chunk.dataset)
+        os.makedirs(d, exist_ok=True)
+        final = os.path.join(d, f"{chunk.id}.parquet")
+        tmp = final + f".tmp-{os.getpid()}"
+        ak.to_parquet(arr, tmp)
+        os.replace(tmp, final)
+        result.array_files.setdefault(name, []).append(final)
+    result.arrays = {}

@@ -1,0 +1,52 @@
+"""Helpers shared by engine tests: copies of samples, output comparison."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import cloudpickle
+import numpy as np
+
+import engine_analyses
+
+cloudpickle.register_pickle_by_value(engine_analyses)
+
+
+def copy_sample(fileset_path: str, dest) -> str:
+    """Copy the synthetic sample into ``dest`` and write a fileset pointing to the copies."""
+    with open(fileset_path) as f:
+        fs = json.load(f)
+    os.makedirs(dest, exist_ok=True)
+    for ds in fs.values():
+        files = {}
+        for path, tree in ds["files"].items():
+            new = os.path.join(str(dest), os.path.basename(path))
+            shutil.copy(path, new)
+            files[new] = tree
+        ds["files"] = files
+    out = os.path.join(str(dest), "fileset.json")
+    with open(out, "w") as f:
+        json.dump(fs, f)
+    return out
+
+
+def assert_same_output(a, b):
+    """Histograms equal bin for bin (counts exactly, weights to 1e-12), counters equal."""
+    assert set(a.hists) == set(b.hists)
+    for ds in a.hists:
+        assert set(a.hists[ds]) == set(b.hists[ds]), ds
+        for name, h in a.hists[ds].items():
+            h2 = b.hists[ds][name]
+            assert h.axes == h2.axes, (ds, name)
+            np.testing.assert_allclose(h.values(flow=True), h2.values(flow=True), rtol=1e-12, atol=0,
+                                       err_msg=f"{ds}/{name}")
+            if h.variances() is not None:
+                np.testing.assert_allclose(h.variances(flow=True), h2.variances(flow=True), rtol=1e-12)
+        ca = {k: v for k, v in a.counters[ds].items()}
+        cb = {k: v for k, v in b.counters[ds].items()}
+        assert ca.keys() == cb.keys()
+        for k in ca:
+            assert np.isclose(ca[k], cb[k], rtol=1e-12), (ds, k, ca[k], cb[k])
+    assert sum(h.sum().value if hasattr(h.sum(), "value") else h.sum()
+               for hs in a.hists.values() for h in hs.values()) > 0
