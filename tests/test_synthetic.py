@@ -19,7 +19,8 @@ from jetdask.synthetic import batch as batchmod
 from jetdask.synthetic import schema
 from jetdask.synthetic.conditions import Conditions
 
-SHARED_SCHEMA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "schema"
+SHARED_SCHEMA = pathlib.Path(os.environ.get("JETDASK_SHARED",
+                                           pathlib.Path(__file__).resolve().parents[2] / "shared")) / "schema"
 N_EVENTS, SEED, BASKET = 6000, 11, 2000
 TRUTH = ("Jet_hadronFlavour", "Jet_partonFlavour", "Jet_nBHadrons", "Jet_nCHadrons", "Jet_FlavSplit",
          "Jet_genJetIdx", "nGenJet", "GenJet_pt", "genWeight", "Pileup_nTrueInt", "Muon_genPartFlav")
@@ -135,7 +136,7 @@ def test_runs_tree_sums_generator_weights(sample):
 
 def test_jagged_counts_and_indices(sample):
     ev = sample["mc"]
-    n_jet = ak.to_numpy(ev.nJet)
+    n_jet = ak.to_numpy(ev.nJet).astype(np.int64)
     for name in ("Jet_pt", "Jet_btagDeepFlavB", "Jet_DeepJet_Cpfcan_puppiw_24", "Jet_DeepCSV_vertexMass"):
         assert np.array_equal(ak.to_numpy(ak.num(ev[name])), n_jet), name
     assert np.array_equal(ak.to_numpy(ak.num(ev.Muon_pt)), ak.to_numpy(ev.nMuon))
@@ -152,7 +153,7 @@ def test_jagged_counts_and_indices(sample):
     assert ak.all((ev.JetSVs_sVIdx >= -1) & (ev.JetSVs_sVIdx < ev.nSV))
     # per-jet constituent counts agree with the candidate table
     starts = np.cumsum(n_jet) - n_jet
-    global_jet = ak.to_numpy(ak.flatten(jidx)) + np.repeat(starts, ak.to_numpy(ev.nJetPFCands))
+    global_jet = ak.to_numpy(ak.flatten(jidx)) + np.repeat(starts, ak.to_numpy(ev.nJetPFCands).astype(np.int64))
     n_const = ak.to_numpy(ak.flatten(ev.Jet_nConstituents))
     assert np.array_equal(np.bincount(global_jet, minlength=len(n_const)), n_const)
 
@@ -285,7 +286,7 @@ def test_mismodel_one_distorts_impact_parameters(sample):
 
 def _columns(b, names):
     out = {}
-    for coll, (counts, fields) in b.collections.items():
+    for coll, (_, fields) in b.collections.items():
         for k, v in fields.items():
             if f"{coll}_{k}" in names:
                 out[f"{coll}_{k}"] = v
