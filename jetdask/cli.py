@@ -65,16 +65,19 @@ def cmd_run(args, resubmit=False) -> int:
     from .ledger import Ledger
     import os
     spec = getattr(args, "analysis", None)
+    kwargs = {}
     if resubmit:
         led_path = os.path.join(args.run_dir, "ledger.sqlite")
         if not os.path.exists(led_path):
             raise ConfigError(f"{args.run_dir} is not a jetdask run directory", "run_dir")
         led = Ledger(led_path)
-        spec = spec or led.get_meta("analysis")
+        if not spec:
+            spec = led.get_meta("analysis")
+            kwargs = led.get_meta("analysis_kwargs") or {}
         led.close()
         if not spec:
             raise ConfigError("the run does not record its analysis; pass --analysis FILE.py:NAME", "analysis")
-    analysis = load_analysis(spec)
+    analysis = load_analysis(spec, **kwargs)
     client = _client_from_args(args)
     try:
         runner = Runner(analysis, getattr(args, "fileset", None), args.run_dir, client,

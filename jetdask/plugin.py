@@ -71,7 +71,8 @@ def analysis(columns: Sequence[str], name: str | None = None):
 def load_analysis(spec: str, **kwargs) -> Analysis:
     """Load ``path/to/file.py:Name`` or ``package.module:Name`` (class or instance).
 
-    A class is instantiated with ``kwargs``. Modules loaded from a path are
+    A class is instantiated with ``kwargs`` (JSON-able values: the run directory
+    records spec and kwargs so that ``jetdask resubmit`` can rebuild the analysis). Modules loaded from a path are
     shipped to the workers by value (cloudpickle), so the workers do not need
     the file on their ``sys.path``.
     """
@@ -102,4 +103,5 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
     if not isinstance(obj, Analysis):
         raise ConfigError(f"{spec} is not a jetdask.Analysis", "analysis")
     obj._spec = spec
+    obj._spec_kwargs = dict(kwargs)
     return obj

@@ -114,6 +114,7 @@ class Runner:
         self.ledger.add_chunks(p.chunks)
         self.ledger.set_meta("chunk_size", self.chunk_size)
         self.ledger.set_meta("analysis", getattr(self.analysis, "_spec", None))
+        self.ledger.set_meta("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {}))
         self.ledger.set_meta("created", time.time())
         self.ledger.set_meta("fileset", self.fileset.to_dict())  # last: marks planning complete
 
@@ -217,38 +218,32 @@ class Runner:
         self.progress_bar.update(chunk.num_entries, done=False)
 
     def _loop_distributed(self, chunks: list[Chunk]) -> None:
-        from distributed import as_completed
-        from distributed.client import FutureCancelledError
+        import asyncio
 
-        try:
-            from distributed import KilledWorker
-        except ImportError:  # pragma: no cover
-            from distributed.scheduler import KilledWorker
+        from distributed import wait
 
         client = self.client
         options = self._options()
-        analysis_future = self.analysis
         queue = collections.deque(chunks)
         suspects: collections.deque[Chunk] = collections.deque()
-        inflight: dict[str, tuple[Chunk, bool, Any]] = {}
-        home: dict[str, str] = {}                         # file path -> worker address
-        load: collections.Counter = collections.Counter()  # worker address -> chunks in flight
-        isolated_deaths: collections.Counter = collections.Counter()
-        ac = as_completed()
-        workers = self._workers()
+        inflight: dict[str, tuple[Chunk, bool, Any]] = {}   # key -> (chunk, isolated, worker address)
+        futures: dict[str, Any] = {}
+        home: dict[str, str] = {}                           # file path -> worker address
+        load: collections.Counter = collections.Counter()   # worker address -> chunks in flight
         per_thread = int(config.get("inflight-per-thread"))
+        self._live_workers = self._workers()
 
         def capacity(addr):
-            return max(1, workers.get(addr, 1) * per_thread)
+            return max(1, self._live_workers.get(addr, 1) * per_thread)
 
         def max_inflight():
-            return self.max_inflight or max(1, sum(workers.values()) * per_thread)
+            return self.max_inflight or max(1, sum(self._live_workers.values()) * per_thread)
 
         def pick_worker(chunk: Chunk):
             h = home.get(chunk.path)
-            if h in workers and load[h] < capacity(h):
+            if h in self._live_workers and load[h] < capacity(h):
                 return h
-            free = [a for a in workers if load[a] < capacity(a)]
+            free = [a for a in self._live_workers if load[a] < capacity(a)]
             return min(free, key=lambda a: load[a]) if free else None
 
         def submit(chunk: Chunk, isolated: bool) -> None:
@@ -257,11 +252,11 @@ class Runner:
             key = f"jetdask-{chunk.id}-a{attempt}-{self._token}"
             addr = None if isolated else pick_worker(chunk)
             kw = {"workers": [addr], "allow_other_workers": True} if addr else {}
-            fut = client.submit(run_chunk, analysis_future, chunk, options, key=key, pure=False, retries=0, **kw)
+            fut = client.submit(run_chunk, self.analysis, chunk, options, key=key, pure=False, retries=0, **kw)
             if addr:
                 load[addr] += 1
             inflight[fut.key] = (chunk, isolated, addr)
-            ac.add(fut)
+            futures[fut.key] = fut
 
         def fill() -> None:
             if suspects:
@@ -272,54 +267,87 @@ class Runner:
                 submit(queue.popleft(), isolated=False)
 
         fill()
+        last_check = time.monotonic()
         while inflight:
-            fut = next(ac)
-            chunk, isolated, addr = inflight.pop(fut.key)
-            if addr:
-                load[addr] -= 1
-            status = fut.status
-            if status == "finished":
+            done_now = [f for f in futures.values() if f.done()]
+            if not done_now:
                 try:
-                    out = fut.result()
-                except Exception as err:  # result could not be deserialised
-                    self._fail(chunk, "error", type(err).__name__, str(err))
-                else:
-                    if out.worker_address:
-                        home[chunk.path] = out.worker_address
-                    self._handle_outcome(chunk, out, queue, isolated)
-            else:
-                err = None
-                try:
-                    err = fut.exception()
-                except (FutureCancelledError, Exception) as e:  # cancelled futures raise here
-                    err = e
-                if isinstance(err, KilledWorker) or status == "lost":
-                    self.stats["worker_deaths"] += 1
-                    workers = self._workers()
-                    if isolated:
-                        isolated_deaths[chunk.id] += 1
-                        limit = self._memory_limit_text()
-                        if chunk.num_entries > self.split_floor and chunk.num_entries > 1:
-                            self._split(chunk, "worker died running this chunk alone", suspects, front=True)
-                        else:
-                            self._fail(chunk, "memory", "KilledWorker",
-                                       f"the worker process died while running this chunk alone (killed for "
-                                       f"memory: {limit}); {chunk.num_entries} events is at the split floor "
-                                       f"({self.split_floor}); give workers more memory or lower "
-                                       f"jetdask.split-floor")
-                    else:
-                        self.stats["suspects"] += 1
-                        suspects.append(chunk)
-                elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or status == "cancelled":
-                    if self.ledger.attempts(chunk.id) <= self.retries:
-                        self.stats["retried"] += 1
-                        queue.append(chunk)
-                    else:
-                        self._fail(chunk, "transient", type(err).__name__, str(err))
-                else:
-                    self._fail(chunk, "error", type(err).__name__, str(err))
-            fut.release()
+                    wait(list(futures.values()), timeout=2.0, return_when="FIRST_COMPLETED")
+                except (TimeoutError, asyncio.TimeoutError):
+                    pass
+                done_now = [f for f in futures.values() if f.done()]
+            if not done_now or time.monotonic() - last_check > 2.0:
+                last_check = time.monotonic()
+                self._reassign_lost(futures, inflight, load, suspects)
+            for fut in done_now:
+                if fut.key not in inflight:
+                    continue
+                futures.pop(fut.key)
+                chunk, isolated, addr = inflight.pop(fut.key)
+                if addr:
+                    load[addr] -= 1
+                self._collect(fut, chunk, isolated, home, queue, suspects)
+                fut.release()
             fill()
+
+    def _reassign_lost(self, futures, inflight, load, suspects) -> None:
+        """Tasks pinned to a worker that died can wait forever (``no-worker``): make them suspects."""
+        current = self._workers()
+        gone = set(self._live_workers) - set(current)
+        self._live_workers = current
+        if not gone:
+            return
+        self.stats["worker_deaths"] += len(gone)
+        for key, (chunk, isolated, addr) in list(inflight.items()):
+            if addr in gone and not futures[key].done():
+                futures.pop(key).cancel()
+                inflight.pop(key)
+                load[addr] -= 1
+                self.stats["suspects"] += 1
+                suspects.append(chunk)
+
+    def _collect(self, fut, chunk: Chunk, isolated: bool, home, queue, suspects) -> None:
+        """Turn a finished future into ledger records and the next actions."""
+        from distributed.client import FutureCancelledError
+        try:
+            from distributed import KilledWorker
+        except ImportError:  # pragma: no cover
+            from distributed.scheduler import KilledWorker
+
+        if fut.status == "finished":
+            try:
+                out = fut.result()
+            except Exception as err:  # the result could not be deserialised
+                self._fail(chunk, "error", type(err).__name__, str(err))
+                return
+            if out.worker_address:
+                home[chunk.path] = out.worker_address
+            self._handle_outcome(chunk, out, queue, isolated)
+            return
+        try:
+            err = fut.exception()
+        except BaseException as e:  # cancelled futures raise here
+            err = e
+        if isinstance(err, KilledWorker) or fut.status == "lost":
+            self._live_workers = self._workers()
+            if not isolated:
+                self.stats["suspects"] += 1
+                suspects.append(chunk)
+            elif chunk.num_entries > self.split_floor and chunk.num_entries > 1:
+                self._split(chunk, "worker died running this chunk alone", suspects, front=True)
+            else:
+                self._fail(chunk, "memory", "KilledWorker",
+                           f"the worker process died while running this chunk alone (killed for memory: "
+                           f"{self._memory_limit_text()}); {chunk.num_entries} events is at the split floor "
+                           f"({self.split_floor}); give workers more memory or lower jetdask.split-floor")
+        elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or fut.status == "cancelled":
+            if self.ledger.attempts(chunk.id) <= self.retries:
+                self.stats["retried"] += 1
+                queue.append(chunk)
+            else:
+                self._fail(chunk, "transient", type(err).__name__, str(err))
+        else:
+            self._fail(chunk, "error", type(err).__name__, str(err))
 
     def _workers(self) -> dict[str, int]:
         try:

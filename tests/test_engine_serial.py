@@ -101,8 +101,8 @@ def test_bad_files_then_resubmit_after_repair(clean, small_sample, tmp_path):
     backup = {p: open(p, "rb").read() for p in (truncated, corrupted, missing)}
     open(truncated, "wb").write(backup[truncated][: len(backup[truncated]) // 2])
     raw = bytearray(backup[corrupted])
-    mid = len(raw) // 3
-    raw[mid: mid + 20000] = b"\x00" * 20000
+    a, b = len(raw) // 10, len(raw) * 6 // 10   # baskets only: the tree metadata is at the end
+    raw[a:b] = bytes(b - a)
     open(corrupted, "wb").write(bytes(raw))
     os.remove(missing)
 
@@ -112,9 +112,12 @@ def test_bad_files_then_resubmit_after_repair(clean, small_sample, tmp_path):
     assert p.returncode == 3, p.stderr
     st = run_status(run)
     reasons = {f["path"]: f["reason"] for f in st["unreadable_files"]}
-    assert truncated in reasons and missing in reasons and "no such file" in reasons[missing]
+    assert missing in reasons and "no such file" in reasons[missing]
     bad_chunks = st["failed_chunks"]
-    assert bad_chunks and {c["path"] for c in bad_chunks} == {corrupted}
+    # the truncated file fails at planning or in its chunks; the corrupted one in some chunks
+    assert {c["path"] for c in bad_chunks} | set(reasons) == {corrupted, truncated, missing}
+    assert all(c["kind"] == "error" and c["error_type"] == "FileAccessError" and c["path"] in c["message"]
+               for c in bad_chunks)
     assert st["chunks"]["done"] > 0
     assert "resubmit" in p.stdout
 

@@ -1,0 +1,242 @@
+"""DY+jets light-flavour-enriched control region: data vs MC of tagger discriminants.
+
+Selection (muon and electron channels, exclusive):
+
+* trigger: ``HLT_IsoMu24`` or ``HLT_IsoMu27`` (mumu), ``HLT_Ele32_WPTight_Gsf`` or
+  ``HLT_Ele27_WPTight_Gsf`` (ee); a trigger branch missing from a file counts as not fired;
+* exactly two tight, isolated leptons of the same flavour and opposite charge:
+  muons pT > 25 / 15 GeV, |eta| < 2.4, tightId, pfRelIso04_all < 0.15;
+  electrons pT > 30 / 15 GeV, |eta| < 2.5, cutBased >= 4 (tight), outside 1.4442 < |eta| < 1.566;
+  an event with two good muons is mumu, otherwise with two good electrons ee;
+* dilepton mass in 71–111 GeV;
+* jets pT > 20 GeV, |eta| < 2.5, jetId >= 2 (tight), deltaR > 0.4 from both leptons;
+  at least one such jet.
+
+Weights: MC events carry ``genWeight`` (normalisation by xsec x lumi / sum of generator
+weights of the *processed* chunks happens at plotting time, from the run's completeness
+record), times a pileup weight from a correctionlib file when ``pileup=`` is given. Data are
+filtered by a golden-JSON luminosity mask when ``lumi_mask=`` is given.
+
+Histograms (per dataset, made by the engine): axes ``channel`` (mumu, ee), ``flavour``
+(b, c, light from ``Jet_hadronFlavour``; ``data`` for collision data) and the variable;
+``DeepJet_BvsL/CvsB/CvsL`` from the official NanoAOD scores where the file has them,
+``{tagger}_{BvsL,CvsB,CvsL}`` for every tagger given, ``input_*`` for leading inputs, and
+``cutflow`` (events per selection step and channel).
+"""
+from __future__ import annotations
+
+import json
+
+import awkward as ak
+import hist
+import numpy as np
+
+from jetdask import Analysis, Result
+
+MUON_TRIGGERS = ("HLT_IsoMu24", "HLT_IsoMu27")
+ELECTRON_TRIGGERS = ("HLT_Ele32_WPTight_Gsf", "HLT_Ele27_WPTight_Gsf")
+Z_WINDOW = (71.0, 111.0)
+INPUTS = {  # histogram name -> (jet field, bins, lo, hi, label)
+    "input_Jet_pt": ("pt", 30, 20, 200, "jet $p_T$ [GeV]"),
+    "input_Jet_eta": ("eta", 25, -2.5, 2.5, r"jet $\eta$"),
+    "input_trackSip2dSig_0": ("DeepJet_Cpfcan_BtagPf_trackSip2dSig_0", 40, -10, 30,
+                              "leading track 2D IP significance"),
+    "input_sv_mass_0": ("DeepJet_sv_mass_0", 30, 0, 6, "leading SV mass [GeV]"),
+    "input_nsv": ("DeepJet_nsv", 5, 0, 5, "number of SVs"),
+}
+STEPS = ("all", "lumi", "trigger", "two leptons", "Z window", "jets")
+
+
+def _trigger(events, names):
+    hlt = events.HLT if "HLT" in events.fields else None
+    fired = np.zeros(len(events), dtype=bool)
+    for name in names:
+        short = name[len("HLT_"):]
+        if hlt is not None and short in hlt.fields:
+            fired |= np.asarray(hlt[short], dtype=bool)
+    return fired
+
+
+def good_muons(events):
+    mu = events.Muon
+    return mu[(mu.pt > 15) & (abs(mu.eta) < 2.4) & mu.tightId & (mu.pfRelIso04_all < 0.15)]
+
+
+def good_electrons(events):
+    el = events.Electron
+    aeta = abs(el.eta)
+    return el[(el.pt > 15) & (aeta < 2.5) & (el.cutBased >= 4) & ((aeta < 1.4442) | (aeta > 1.566))]
+
+
+def lumi_mask(run, lumi, golden: dict) -> np.ndarray:
+    """Vectorised golden-JSON check: ``{"run": [[first, last], ...]}``."""
+    run = np.asarray(run, dtype=np.int64)
+    lumi = np.asarray(lumi, dtype=np.int64)
+    keep = np.zeros(len(run), dtype=bool)
+    for r, ranges in golden.items():
+        sel = run == int(r)
+        if not sel.any():
+            continue
+        ok = np.zeros(sel.sum(), dtype=bool)
+        for lo, hi in ranges:
+            ok |= (lumi[sel] >= lo) & (lumi[sel] <= hi)
+        keep[sel] = ok
+    return keep
+
+
+def select(events, golden: dict | None = None):
+    """The DY+jets selection. Returns (selected events, their two leptons, their jets, channel, cutflow)."""
+    n = len(events)
+    cut = {"all": np.ones(n, dtype=bool)}
+    keep = lumi_mask(events.run, events.luminosityBlock, golden) if golden is not None else np.ones(n, dtype=bool)
+    cut["lumi"] = keep
+    mus, els = good_muons(events), good_electrons(events)
+    is_mm = (ak.num(mus) == 2) & _trigger(events, MUON_TRIGGERS)
+    is_ee = (ak.num(els) == 2) & _trigger(events, ELECTRON_TRIGGERS) & ~(ak.num(mus) == 2)
+    trig = _trigger(events, MUON_TRIGGERS) | _trigger(events, ELECTRON_TRIGGERS)
+    cut["trigger"] = keep & trig
+    lead_pt = np.where(np.asarray(is_mm), 25.0, 30.0)
+    leptons = ak.where(is_mm, mus, els)
+    two = np.asarray((is_mm | is_ee) & keep)
+    leptons = ak.mask(leptons, two)
+    ok2 = ak.fill_none((leptons.charge[:, 0] != leptons.charge[:, 1]) & (leptons.pt[:, 0] > lead_pt), False)
+    two = two & np.asarray(ok2)
+    cut["two leptons"] = two
+    ll = leptons[:, 0] + leptons[:, 1]
+    inz = ak.fill_none((ll.mass > Z_WINDOW[0]) & (ll.mass < Z_WINDOW[1]), False)
+    z = two & np.asarray(inz)
+    cut["Z window"] = z
+    jets = events.Jet
+    j, l = ak.unzip(ak.cartesian([jets, ak.fill_none(leptons, [], axis=0)], nested=True))
+    far = ak.all(j.deltaR(l) > 0.4, axis=-1)
+    jet_ok = (jets.pt > 20) & (abs(jets.eta) < 2.5) & (jets.jetId >= 2) & far
+    has_jet = np.asarray(ak.sum(jet_ok, axis=1) > 0)
+    final = z & has_jet
+    cut["jets"] = final
+    channel = np.where(np.asarray(is_mm), "mumu", "ee")
+    sel = events[final]
+    return sel, leptons[final], jets[final][jet_ok[final]], channel[final], cut, channel
+
+
+def jet_flavour(jets, is_data: bool):
+    if is_data or "hadronFlavour" not in jets.fields:
+        return ak.full_like(jets.pt, 0, dtype=np.int32), "data"
+    return jets.hadronFlavour, None
+
+
+def official_discriminants(jets) -> dict:
+    """BvsL, CvsB, CvsL from the official DeepJet nodes stored in NanoAOD.
+
+    NanoAOD stores ``btagDeepFlavB`` (= P(b)+P(bb)+P(lepb)), ``btagDeepFlavCvB`` and
+    ``btagDeepFlavCvL``; with all three, P(c) = CvB·B/(1−CvB) and P(uds+g) = P(c)(1−CvL)/CvL
+    give BvsL = B/(B+P(uds+g)). With only B, the closest available is BvsAll = B (reported as
+    ``BvsAll``). Undefined values are -1.
+    """
+    out = {}
+    f = jets.fields
+    if "btagDeepFlavB" in f:
+        b = jets.btagDeepFlavB
+        if "btagDeepFlavCvB" in f and "btagDeepFlavCvL" in f:
+            cvb, cvl = jets.btagDeepFlavCvB, jets.btagDeepFlavCvL
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = ak.where((cvb >= 0) & (cvb < 1), cvb * b / (1 - cvb), np.nan)
+                light = ak.where(cvl > 0, c * (1 - cvl) / cvl, np.nan)
+                bvsl = ak.where(b + light > 0, b / (b + light), np.nan)
+            out["BvsL"] = ak.nan_to_none(bvsl)
+            out["CvsB"] = ak.where(cvb >= 0, cvb, np.nan)
+            out["CvsL"] = ak.where(cvl >= 0, cvl, np.nan)
+        else:
+            out["BvsAll"] = b
+    return {k: ak.fill_none(ak.nan_to_none(v), -1.0) for k, v in out.items()}
+
+
+FLAVOUR_NAMES = np.array(["light", "light", "light", "light", "c", "b"])
+
+
+class DYJets(Analysis):
+    """The DY+jets data/MC study. ``taggers``: inference specs (see jetdask.inference)."""
+
+    name = "dy_jets"
+
+    def __init__(self, taggers=(), lumi_mask: str | None = None, pileup: str | None = None,
+                 pileup_correction: str | None = None):
+        self.taggers = list(taggers)
+        self.lumi_mask_path = lumi_mask
+        self.pileup = pileup
+        self.pileup_correction = pileup_correction
+        self._golden = None
+        cols = ["run", "luminosityBlock", "event",
+                "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "Muon_tightId",
+                "Muon_pfRelIso04_all", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass",
+                "Electron_charge", "Electron_cutBased", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId",
+                "optional:Jet_hadronFlavour", "optional:Jet_btagDeepFlavB", "optional:Jet_btagDeepFlavCvB",
+                "optional:Jet_btagDeepFlavCvL", "optional:genWeight", "optional:Pileup_nTrueInt"]
+        cols += [f"optional:{t}" for t in MUON_TRIGGERS + ELECTRON_TRIGGERS]
+        cols += [f"optional:Jet_{f}" for f, *_ in INPUTS.values() if f not in ("pt", "eta")]
+        if self.taggers:
+            from jetdask.inference import columns_for
+            cols += columns_for(self.taggers)
+        self.columns = cols
+
+    # -- helpers ------------------------------------------------------------------
+    def _golden_json(self):
+        if self.lumi_mask_path and self._golden is None:
+            with open(self.lumi_mask_path) as f:
+                self._golden = json.load(f)
+        return self._golden
+
+    def _weights(self, events, is_data):
+        if is_data or "genWeight" not in events.fields:
+            return np.ones(len(events))
+        w = np.asarray(events.genWeight, dtype=np.float64)
+        if self.pileup and "Pileup" in events.fields:
+            import correctionlib
+            cset = correctionlib.CorrectionSet.from_file(self.pileup)
+            corr = cset[self.pileup_correction] if self.pileup_correction else next(iter(cset.values()))
+            w = w * corr.evaluate(np.asarray(events.Pileup.nTrueInt, dtype=np.float64), "nominal")
+        return w
+
+    @staticmethod
+    def _hist(name, bins, lo, hi, label):
+        return (hist.Hist.new.StrCat(["mumu", "ee"], name="channel")
+                .StrCat(["b", "c", "light", "data"], name="flavour")
+                .Reg(bins, lo, hi, name=name, label=label).Weight())
+
+    def process(self, events, chunk):
+        is_data = bool(chunk.metadata.get("is_data", False))
+        golden = self._golden_json() if is_data else None
+        sel, leptons, jets, channel, cut, all_channels = select(events, golden)
+        weight = self._weights(sel, is_data)
+
+        cutflow = (hist.Hist.new.StrCat(list(STEPS), name="step")
+                   .StrCat(["all", "mumu", "ee"], name="channel").Double())
+        for step in STEPS:
+            m = cut[step]
+            ch = all_channels[m] if step in ("two leptons", "Z window", "jets") else np.full(int(m.sum()), "all")
+            cutflow.fill(step=np.full(int(m.sum()), step), channel=ch)
+        out = {"cutflow": cutflow}
+
+        if self.taggers and len(sel):
+            from jetdask.inference import tagger_pass
+            sel = tagger_pass(sel, self.taggers, jet_mask=None, select_jets=lambda ev: ak.local_index(ev.Jet.pt) >= 0)
+
+        flav_num, data_label = jet_flavour(jets, is_data)
+        flat_flav = np.asarray(ak.flatten(flav_num))
+        flav = np.full(len(flat_flav), "data", dtype=object) if data_label else \
+            FLAVOUR_NAMES[np.clip(np.abs(flat_flav), 0, 5)]
+        jw = np.asarray(ak.flatten(ak.broadcast_arrays(weight, jets.pt)[0]))
+        jch = np.asarray(ak.flatten(ak.broadcast_arrays(channel, jets.pt)[0]))
+
+        def fill(name, values, bins=20, lo=0.0, hi=1.0, label=None):
+            h = self._hist("value", bins, lo, hi, label or name)
+            h.fill(channel=jch, flavour=flav, value=np.asarray(values, dtype=np.float64), weight=jw)
+            out[name] = h
+
+        for disc, values in official_discriminants(jets).items():
+            fill(f"DeepJet_{disc}", ak.flatten(values), label=f"DeepJet {disc}")
+        for name, (field, bins, lo, hi, label) in INPUTS.items():
+            if field in jets.fields:
+                fill(name, ak.flatten(jets[field]), bins, lo, hi, label)
+        counters = {"selected_events": int(len(sel)), "selected_jets": int(len(jw)),
+                    "sumw_selected": float(weight.sum())}
+        return Result(hists=out, counters=counters)

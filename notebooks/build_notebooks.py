@@ -1,0 +1,108 @@
+"""Writes the notebooks of this folder from the cells below (run after editing: python build_notebooks.py).
+
+The notebooks run top to bottom in CI (tests/test_notebooks.py). JETDASK_NB_EVENTS sets the
+sample size (default 20000 events per kind) so CI stays quick.
+"""
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+SETUP = """import os, sys, pathlib
+N_EVENTS = int(os.environ.get("JETDASK_NB_EVENTS", "20000"))
+WORK = pathlib.Path(os.environ.get("JETDASK_NB_WORK", "notebook-work")).resolve()
+WORK.mkdir(exist_ok=True)
+REPO = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
+sys.path.insert(0, str(REPO / "analyses"))"""
+
+SAMPLE = """from jetdask.synthetic import generate_sample
+fileset = WORK / "sample" / "fileset.json"
+if not fileset.exists():
+    generate_sample(str(WORK / "sample"), events=N_EVENTS, files=2, seed=11, mismodel=1.0, progress=True)
+print(fileset)"""
+
+nb1 = [
+    new_markdown_cell("# 1. Launch a dask cluster from the notebook\n\n"
+                      "`start_cluster` returns a `distributed.Client`. Here a LocalCluster; on a SLURM or "
+                      "HTCondor site the same call starts batch workers (adaptive, TLS by default)."),
+    new_code_cell(SETUP),
+    new_code_cell("from jetdask.cluster import start_cluster, close_cluster\n"
+                  "client = start_cluster(\"local\", n_workers=2)\nclient"),
+    new_markdown_cell("On a machine with SLURM (three lines; `cluster/slurm.yaml` holds the site options):"),
+    new_code_cell("import shutil\n"
+                  "if shutil.which(\"sbatch\") and os.environ.get(\"JETDASK_NB_SLURM\"):\n"
+                  "    slurm = start_cluster(\"slurm\", jobs=2)\n"
+                  "    print(slurm)\n"
+                  "    close_cluster(slurm)\n"
+                  "else:\n"
+                  "    print(\"no SLURM here: start_cluster('slurm', jobs=2) would submit 2 worker jobs\")"),
+    new_code_cell("print({a: w['memory_limit'] for a, w in client.scheduler_info()['workers'].items()})\n"
+                  "close_cluster(client)"),
+]
+
+nb2 = [
+    new_markdown_cell("# 2. The DY+jets data/MC study, interactively\n\n"
+                      "The run goes on in the background; the partially merged histograms can be looked at "
+                      "while it runs."),
+    new_code_cell(SETUP),
+    new_code_cell(SAMPLE),
+    new_code_cell("import time\nfrom jetdask import Runner\nfrom jetdask.cluster import start_cluster, close_cluster\n"
+                  "from dy_jets import DYJets\n"
+                  "client = start_cluster(\"local\", n_workers=2)\n"
+                  "runner = Runner(DYJets(), str(fileset), str(WORK / \"run-dy\"), client, chunk_size=2000)\n"
+                  "handle = runner.submit()"),
+    new_code_cell("# while it runs: the histograms merged so far\n"
+                  "time.sleep(2)\n"
+                  "partial = handle.partial()\n"
+                  "for ds, res in partial.items():\n"
+                  "    print(ds, 'events so far:', res.counters.get('events'))"),
+    new_code_cell("out = handle.result()\nprint('complete:', out.complete)\n"
+                  "out.hists['DYJetsToLL_M-50']['cutflow']"),
+    new_code_cell("from jetdask.plotting import plot_run\n"
+                  "paths = plot_run(str(WORK / 'run-dy'), str(WORK / 'plots-dy'))\n"
+                  "print(len(paths), 'plots'); print(*paths[:5], sep='\\n')\n"
+                  "from IPython.display import Image\nImage(filename=[p for p in paths if p.endswith('.png')][0])"),
+    new_code_cell("close_cluster(client)"),
+]
+
+nb3 = [
+    new_markdown_cell("# 3. A failing chunk: report, fix, resubmit only what failed\n\n"
+                      "We damage one file of the sample, run, read the failure report, repair the file and "
+                      "resubmit: only the failed chunks run again and the result equals a clean run."),
+    new_code_cell(SETUP),
+    new_code_cell(SAMPLE),
+    new_code_cell("import json, shutil\nbroken_dir = WORK / 'broken'\nshutil.rmtree(broken_dir, ignore_errors=True)\n"
+                  "broken_dir.mkdir()\nfs = json.load(open(fileset))\n"
+                  "for ds in fs.values():\n"
+                  "    ds['files'] = {str(broken_dir / pathlib.Path(p).name): t for p, t in ds['files'].items()}\n"
+                  "    for p in ds['files']: shutil.copy(pathlib.Path(fileset).parent / pathlib.Path(p).name, p)\n"
+                  "json.dump(fs, open(broken_dir / 'fileset.json', 'w'))\n"
+                  "victim = sorted(broken_dir.glob('mc_*.root'))[0]\n"
+                  "good = victim.read_bytes()\n"
+                  "raw = bytearray(good); a, b = len(raw) // 10, len(raw) * 6 // 10; raw[a:b] = bytes(b - a)\n"
+                  "victim.write_bytes(bytes(raw)); print('damaged', victim)"),
+    new_code_cell("from jetdask import Runner\nfrom jetdask.cluster import start_cluster, close_cluster\n"
+                  "from jetdask.status import run_status, format_status\nfrom dy_jets import DYJets\n"
+                  "client = start_cluster('local', n_workers=2)\n"
+                  "run = str(WORK / 'run-broken'); shutil.rmtree(run, ignore_errors=True)\n"
+                  "out = Runner(DYJets(), str(broken_dir / 'fileset.json'), run, client, chunk_size=2000).run()\n"
+                  "print(format_status(run_status(run)))"),
+    new_code_cell("victim.write_bytes(good)  # the fix\n"
+                  "runner = Runner(DYJets(), None, run, client)\n"
+                  "fixed = runner.resubmit()\n"
+                  "print(format_status(run_status(run)))\nprint('resubmitted chunks:', runner.stats['done'])"),
+    new_code_cell("clean_run = str(WORK / 'run-clean'); shutil.rmtree(clean_run, ignore_errors=True)\n"
+                  "clean = Runner(DYJets(), str(broken_dir / 'fileset.json'), clean_run, client, chunk_size=2000).run()\n"
+                  "import numpy as np\n"
+                  "for ds in clean.hists:\n"
+                  "    for name, h in clean.hists[ds].items():\n"
+                  "        assert np.array_equal(h.values(flow=True), fixed.hists[ds][name].values(flow=True)), name\n"
+                  "print('resubmitted run == clean run, bin for bin')\nclose_cluster(client)"),
+    new_code_cell("from jetdask.plotting import plot_run\n"
+                  "paths = plot_run(run, str(WORK / 'plots-resubmitted'))\nprint(len(paths), 'plots')"),
+]
+
+for name, cells in [("01_launch_cluster.ipynb", nb1), ("02_dy_study.ipynb", nb2),
+                    ("03_failures_and_resubmit.ipynb", nb3)]:
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    nbformat.write(nb, name)
+    print("wrote", name)
