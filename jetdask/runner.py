@@ -37,7 +37,7 @@ from .ledger import Ledger
 from .outputs import RunOutput, finalize
 from .planning import plan
 from .result import Result
-from .task import Outcome, run_chunk
+from .task import Outcome, run_chunk, run_chunk_pickled
 
 
 class Runner:
@@ -222,8 +222,11 @@ class Runner:
 
         from distributed import wait
 
+        import cloudpickle
+
         client = self.client
         options = self._options()
+        payload = cloudpickle.dumps(self.analysis)
         queue = collections.deque(chunks)
         suspects: collections.deque[Chunk] = collections.deque()
         inflight: dict[str, tuple[Chunk, bool, Any]] = {}   # key -> (chunk, isolated, worker address)
@@ -252,7 +255,7 @@ class Runner:
             key = f"jetdask-{chunk.id}-a{attempt}-{self._token}"
             addr = None if isolated else pick_worker(chunk)
             kw = {"workers": [addr], "allow_other_workers": True} if addr else {}
-            fut = client.submit(run_chunk, self.analysis, chunk, options, key=key, pure=False, retries=0, **kw)
+            fut = client.submit(run_chunk_pickled, payload, chunk, options, key=key, pure=False, retries=0, **kw)
             if addr:
                 load[addr] += 1
             inflight[fut.key] = (chunk, isolated, addr)

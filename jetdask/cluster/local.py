@@ -1,0 +1,54 @@
+"""LocalCluster with real worker processes, connecting to an address, closing cleanly."""
+from __future__ import annotations
+
+import os
+
+from ..errors import ConfigError
+
+LOCAL_KEYS = {"n_workers", "threads_per_worker", "memory_limit", "dashboard_address", "processes",
+              "local_directory", "silence_logs"}
+
+
+def _default_memory_limit(n_workers: int) -> int:
+    import psutil
+    total = psutil.virtual_memory().total
+    return int(min(4 * 2**30, total * 0.8 / max(n_workers, 1)))
+
+
+def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memory_limit=None,
+                dashboard_address: str = "127.0.0.1:0", **options):
+    """A LocalCluster on this machine: one single-threaded worker process per core by default."""
+    from distributed import Client, LocalCluster
+    unknown = set(options) - LOCAL_KEYS
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for a local cluster", f"cluster.{sorted(unknown)[0]}")
+    n_workers = n_workers or max(1, (os.cpu_count() or 2) // threads_per_worker)
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                           memory_limit=memory_limit or _default_memory_limit(n_workers),
+                           dashboard_address=dashboard_address, host="127.0.0.1", processes=True, **options)
+    client = Client(cluster)
+    client.wait_for_workers(n_workers, timeout=120)
+    return client
+
+
+def connect(address: str, timeout: float = 30, security=None, **_):
+    from distributed import Client
+    return Client(address, timeout=timeout, security=security)
+
+
+def worker_memory_limits(client) -> dict:
+    """Memory limit (bytes) of each worker, as the cluster (or batch system) set it."""
+    return {a: w.get("memory_limit") for a, w in client.scheduler_info()["workers"].items()}
+
+
+def close_cluster(client) -> None:
+    """Close the client and the cluster it owns (batch jobs included)."""
+    cluster = getattr(client, "cluster", None)
+    try:
+        client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+            waiter = getattr(cluster, "_jetdask_wait_gone", None)
+            if waiter is not None:
+                waiter()
