@@ -1,0 +1,180 @@
+"""SLURM and HTCondor clusters through dask-jobqueue, TLS by default.
+
+Options are merged, in increasing precedence, from dask-jobqueue's own configuration
+(``jobqueue.slurm`` / ``jobqueue.htcondor``), a profile YAML (a *complete* dask-jobqueue
+section, see ``cluster/slurm.yaml`` and ``cluster/htcondor.yaml``), and the keyword
+arguments of the call. jetdask adds:
+
+* ``secure`` (default True): a temporary TLS certificate (``Security.temporary()``); the
+  scheduler listens on ``tls://`` and workers get the certificate files from
+  ``shared_temp_directory`` (a directory the jobs can read). ``secure=False`` opts out;
+* ``environment``: ``{"kind": "venv", "path": ...}`` activates that venv in the job
+  (default: the interpreter running jetdask, ``sys.executable``), or
+  ``{"kind": "packed", "path": "env.tar.gz"}`` ships a packed environment with the job
+  (HTCondor: ``transfer_input_files``) and unpacks it in the job's scratch directory;
+* ``lifetime`` / ``lifetime_stagger``: workers retire before the walltime, staggered,
+  so long runs survive walltime limits (the adaptive cluster replaces them);
+* ``jobs`` (static ``scale(jobs=N)``) or ``minimum``/``maximum`` (``adapt``, the default).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import dask
+import yaml
+
+from ..errors import ConfigError
+
+JETDASK_KEYS = {"secure", "environment", "lifetime", "lifetime_stagger", "jobs", "minimum", "maximum", "profile"}
+PROFILE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "cluster")
+
+
+def _norm(d: dict) -> dict:
+    return {k.replace("-", "_"): v for k, v in (d or {}).items()}
+
+
+def load_profile(kind: str, profile: str | None) -> dict:
+    """The dask-jobqueue section of ``kind`` from a profile YAML (path or name in cluster/)."""
+    if profile is None:
+        return {}
+    path = profile
+    if not os.path.exists(path):
+        cand = os.path.join(PROFILE_DIR, profile if profile.endswith(".yaml") else f"{profile}.yaml")
+        if not os.path.exists(cand):
+            raise ConfigError(f"profile {profile!r} not found (a YAML path or a name in cluster/)", "profile")
+        path = cand
+    with open(path) as f:
+        raw = yaml.safe_load(f) or {}
+    section = (raw.get("jobqueue") or {}).get(kind)
+    if section is None:
+        raise ConfigError(f"{path} has no jobqueue.{kind} section", "profile")
+    return _norm(section)
+
+
+def cluster_options(kind: str, profile: str | None = None, **options) -> tuple[dict, dict]:
+    """(dask-jobqueue kwargs, jetdask options) after merging config, profile and call options."""
+    base = _norm(dask.config.get(f"jobqueue.{kind}", {}))
+    merged = {**base, **load_profile(kind, profile)}
+    ours = {k: options.pop(k) for k in list(options) if k in JETDASK_KEYS}
+    unknown = set(options) - set(merged) - {"scheduler_options", "security", "protocol", "shared_temp_directory",
+                                          "worker_extra_args", "job_script_prologue", "job_extra_directives",
+                                          "dashboard_address", "host", "log_directory", "account", "queue", "job_name"}
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for a {kind} cluster", f"cluster.{sorted(unknown)[0]}")
+    merged.update(options)
+    for k in ("extra", "env_extra", "job_extra"):  # deprecated keys of dask-jobqueue
+        merged.pop(k, None)
+    return {k: v for k, v in merged.items() if v is not None or k in ("queue", "account")}, ours
+
+
+def _environment_lines(kind: str, env: dict | None) -> tuple[list[str], list[str], str | None]:
+    """(prologue lines, files to transfer, python executable) for the worker environment."""
+    env = env or {"kind": "venv", "path": sys.prefix}
+    k = env.get("kind", "venv")
+    if k == "venv":
+        path = env.get("path", sys.prefix)
+        return [f"source {os.path.join(path, 'bin', 'activate')}"], [], os.path.join(path, "bin", "python")
+    if k == "packed":
+        tarball = env["path"]
+        name = os.path.basename(tarball)
+        pro = ['mkdir -p "${_CONDOR_SCRATCH_DIR:-$TMPDIR}/env"',
+               f'tar -xzf {name if kind == "htcondor" else tarball} -C "${{_CONDOR_SCRATCH_DIR:-$TMPDIR}}/env"',
+               'source "${_CONDOR_SCRATCH_DIR:-$TMPDIR}/env/bin/activate"']
+        return pro, [tarball] if kind == "htcondor" else [], "python"
+    raise ConfigError(f"environment kind must be 'venv' or 'packed', got {k!r}", "cluster.environment.kind")
+
+
+def build_cluster(kind: str, profile: str | None = None, **options):
+    """The dask-jobqueue cluster object (no jobs submitted yet)."""
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise ConfigError("batch clusters need dask-jobqueue: pip install 'jetdask[cluster]'", "cluster") from None
+    kw, ours = cluster_options(kind, profile, **options)
+    prologue, transfer, python = _environment_lines(kind, ours.get("environment"))
+    kw["job_script_prologue"] = list(kw.get("job_script_prologue") or []) + prologue
+    kw.setdefault("python", python)
+    if kw.get("python") is None:
+        kw["python"] = python
+    extra = list(kw.get("worker_extra_args") or [])
+    if ours.get("lifetime"):
+        extra += ["--lifetime", str(ours["lifetime"]), "--lifetime-stagger", str(ours.get("lifetime_stagger", "5m"))]
+    kw["worker_extra_args"] = extra
+    secure = ours.get("secure", True)
+    if secure:
+        from distributed.security import Security
+        kw["security"] = Security.temporary()
+        kw["protocol"] = "tls://"
+        kw.setdefault("shared_temp_directory", os.path.expanduser("~/.jetdask/tls"))
+        os.makedirs(kw["shared_temp_directory"], mode=0o700, exist_ok=True)
+    else:
+        warnings.warn("jetdask: batch cluster without TLS (secure=False): anyone who reaches the scheduler "
+                      "can run code as you", stacklevel=3)
+    if kind == "htcondor":
+        _convert_htcondor_directives(kw)
+        if transfer:
+            kw["job_extra_directives"]["transfer_input_files"] = ",".join(transfer)
+        cls = dask_jobqueue.HTCondorCluster
+    else:
+        cls = dask_jobqueue.SLURMCluster
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cluster = cls(**kw)
+    cluster._jetdask_options = ours
+    return cluster
+
+
+def _convert_htcondor_directives(kw: dict) -> None:
+    """HTCondorCluster takes ``job_extra_directives`` as a dict of submit-description keys."""
+    raw = kw.get("job_extra_directives") or {}
+    if isinstance(raw, dict):
+        kw["job_extra_directives"] = dict(raw)
+        return
+    out = {}
+    for d in raw:
+        if isinstance(d, dict):
+            out.update(d)
+        else:
+            key, _, value = str(d).partition("=")
+            out[key.strip()] = value.strip()
+    kw["job_extra_directives"] = out
+
+
+def _squeue_names(name: str) -> list[str]:
+    try:
+        p = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [x for x in p.stdout.split() if x.strip()]
+
+
+def start_batch(kind: str, jobs: int | None = None, minimum: int = 0, maximum: int = 10, **options):
+    """Start a SLURM or HTCondor cluster and return a connected ``distributed.Client``."""
+    from distributed import Client
+    if kind == "slurm" and not shutil.which("sbatch"):
+        raise ConfigError("SLURM is not available on this machine (no sbatch on PATH)", "cluster")
+    if kind == "htcondor" and not shutil.which("condor_submit"):
+        raise ConfigError("HTCondor is not available on this machine (no condor_submit on PATH)", "cluster")
+    if kind == "slurm":
+        options.setdefault("job_name", f"jetdask-{os.getpid()}")
+    cluster = build_cluster(kind, **options)
+    if jobs is not None:
+        cluster.scale(jobs=jobs)
+    else:
+        cluster.adapt(minimum_jobs=minimum, maximum_jobs=maximum)
+    client = Client(cluster, security=getattr(cluster, "security", None))
+    if kind == "slurm":
+        name = options["job_name"]
+
+        def wait_gone(timeout=60):
+            t = time.time()
+            while _squeue_names(name) and time.time() - t < timeout:
+                time.sleep(0.5)
+        cluster._jetdask_wait_gone = wait_gone
+    return client

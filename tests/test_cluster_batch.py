@@ -1,0 +1,92 @@
+"""Batch clusters without a pool: generated SLURM job scripts and HTCondor submit descriptions.
+
+No HTCondor pool can be installed here: these tests check what jetdask hands to HTCondor
+(the submit description, the worker command, TLS material), not a run on a pool.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from jetdask.cluster.batch import build_cluster, cluster_options
+from jetdask.errors import ConfigError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def tls_dir(tmp_path):
+    return str(tmp_path / "tls")
+
+
+def test_htcondor_submit_description(tls_dir, tmp_path):
+    tarball = str(tmp_path / "env.tar.gz")
+    c = build_cluster("htcondor", profile=os.path.join(REPO, "cluster", "htcondor.yaml"), cores=2, memory="6GiB",
+                      disk="20GiB", lifetime="50m", lifetime_stagger="5m", shared_temp_directory=tls_dir,
+                      environment={"kind": "packed", "path": tarball},
+                      job_extra_directives={"+MaxRuntime": "3600", "+JobFlavour": '"workday"'})
+    try:
+        script = c.job_script()
+    finally:
+        c.close()
+    assert "RequestCpus = MY.DaskWorkerCores" in script and "MY.DaskWorkerCores = 2" in script
+    assert "MY.DaskWorkerMemory = 6442450944" in script or "6GiB" in script or "6.44" in script
+    assert "+MaxRuntime = 3600" in script and '+JobFlavour = "workday"' in script
+    assert f"transfer_input_files = {tarball}" in script.replace('"', "") or "env.tar.gz" in script
+    assert "tar -xzf env.tar.gz" in script
+    assert "--lifetime 50m" in script and "--lifetime-stagger 5m" in script
+    # TLS: the worker connects with tls:// and gets the certificate files
+    assert "tls://" in script
+    for opt in ("--tls-ca-file", "--tls-cert", "--tls-key"):
+        assert opt in script
+    files = os.listdir(tls_dir)
+    assert files and all(os.path.getsize(os.path.join(tls_dir, f)) > 0 for f in files)
+
+
+def test_slurm_job_script_options(tls_dir):
+    c = build_cluster("slurm", profile="slurm", cores=4, memory="16GiB", processes=2, walltime="02:00:00",
+                      account="cms", queue="short", job_extra_directives=["--constraint=cpu"],
+                      lifetime="115m", shared_temp_directory=tls_dir, local_directory="/scratch/$USER")
+    try:
+        script = c.job_script()
+    finally:
+        c.close()
+    for line in ("#SBATCH -A cms", "#SBATCH -p short", "#SBATCH -t 02:00:00", "#SBATCH --constraint=cpu",
+                 "#SBATCH --cpus-per-task=4"):
+        assert line in script, line
+    assert "--nworkers 2" in script and "--lifetime 115m" in script
+    assert "--local-directory /scratch/$USER" in script
+    assert "tls://" in script and "--tls-ca-file" in script
+    import sys
+    assert f"source {os.path.join(sys.prefix, 'bin', 'activate')}" in script
+
+
+def test_insecure_needs_opt_out(tls_dir):
+    with pytest.warns(UserWarning, match="without TLS"):
+        c = build_cluster("slurm", cores=1, memory="2GiB", secure=False)
+    try:
+        script = c.job_script()
+    finally:
+        c.close()
+    assert "tls://" not in script and "--tls-ca-file" not in script
+
+
+def test_bad_options_name_the_key():
+    with pytest.raises(ConfigError) as err:
+        cluster_options("slurm", cores=1, memroy="2GiB")
+    assert err.value.key == "cluster.memroy"
+    with pytest.raises(ConfigError, match="not found"):
+        cluster_options("slurm", profile="nope")
+    with pytest.raises(ConfigError) as err:
+        build_cluster("slurm", cores=1, memory="1GiB", environment={"kind": "docker"})
+    assert err.value.key == "cluster.environment.kind"
+
+
+def test_unknown_kind_and_missing_scheduler():
+    from jetdask.cluster import start_cluster
+    with pytest.raises(ConfigError):
+        start_cluster("kubernetes")
+    if not any(os.access(os.path.join(p, "condor_submit"), os.X_OK) for p in os.environ["PATH"].split(":")):
+        with pytest.raises(ConfigError, match="HTCondor is not available"):
+            start_cluster("htcondor", cores=1, memory="1GiB")
