@@ -32,7 +32,7 @@ class DimuonJets(Analysis):
                "optional:Jet_hadronFlavour", "Jet_btagDeepFlavB"]
 
     def __init__(self, fail_event=None, hog_bytes=0, hog_path=None, hog_hold=1.5, kill_marker=None,
-                 sleep=0.0, memory_error_above=None, hog_entry=None):
+                 sleep=0.0, memory_error_above=None, hog_entry=None, save_arrays=True):
         self.fail_event = tuple(fail_event) if fail_event else None
         self.hog_bytes = hog_bytes
         self.hog_path = hog_path
@@ -41,6 +41,7 @@ class DimuonJets(Analysis):
         self.sleep = sleep
         self.memory_error_above = memory_error_above
         self.hog_entry = hog_entry
+        self.save_arrays = save_arrays
 
     def process(self, events, chunk):
         n = len(events)
@@ -86,7 +87,8 @@ class DimuonJets(Analysis):
                     weight=np.asarray(jw))
         return Result(hists={"mass": h_mass, "btag": h_btag},
                       counters={"selected": int(len(ev)), "jets": int(ak.sum(ak.num(jets)))},
-                      arrays={"dimuon": ak.zip({"mass": mass, "weight": w, "event": ev.event})})
+                      arrays={"dimuon": ak.zip({"mass": mass, "weight": w, "event": ev.event})}
+                      if self.save_arrays else {})
 
 
 class SlowDimuonJets(DimuonJets):
