@@ -48,7 +48,8 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True):
                 stats["hits"] += 1
                 return t
     try:
-        f = uproot.open(path, timeout=config.get("open-timeout"))
+        # no array cache: chunks read disjoint ranges, and the memory guard needs predictable memory
+        f = uproot.open(path, timeout=config.get("open-timeout"), array_cache=None)
         try:
             t = f[tree]
         except KeyError:
