@@ -142,11 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mismodel", type=float, default=0.0)
     p.set_defaults(func=cmd_sample)
 
-    try:
-        from .demo import add_parser as add_demo
-        add_demo(sub)
-    except ImportError:
-        pass
+    from .preprocessing.cli import add_parser as add_preprocess
+    from .plotting.cli import add_parser as add_plot
+    from .demo import add_parser as add_demo
+    add_preprocess(sub)
+    add_plot(sub)
+    add_demo(sub)
     return ap
 
 

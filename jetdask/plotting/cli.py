@@ -1,0 +1,51 @@
+"""``jetdask plot RUN``: the data/MC figures and the agreement summary of a run."""
+from __future__ import annotations
+
+import os
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("plot", help="data/MC figures (CMS style) and chi2/ndf summary of a run")
+    p.add_argument("run_dir", help="a run directory (with output/hists.json)")
+    p.add_argument("--out", default=None, help="output directory (default RUN/plots)")
+    p.add_argument("--format", default="png", help="comma-separated file formats, e.g. png,pdf (default png)")
+    p.add_argument("--lumi", type=float, default=None,
+                   help="integrated luminosity in pb^-1 (as the fileset's 'lumi'); default: summed over the "
+                        "data datasets")
+    p.add_argument("--channel", default="all",
+                   help="'all' (channels summed and each channel, default), 'sum' (summed only) or one "
+                        "channel, e.g. mumu")
+    p.add_argument("--energy", default="13 TeV", help="centre-of-mass energy label (default '13 TeV')")
+    p.add_argument("--label", default=None,
+                   help="text after 'CMS' (default 'Preliminary'; 'Simulation Preliminary' without data)")
+    p.add_argument("--log", choices=("auto", "yes", "no"), default="auto",
+                   help="log y axis: auto = discriminants log, inputs linear")
+    p.add_argument("--only", default=None,
+                   help="comma-separated glob patterns of histogram names, e.g. 'DeepJet_*,cutflow'")
+    p.add_argument("--quiet", action="store_true", help="do not print the chi2/ndf table")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args) -> int:
+    from ..errors import ConfigError
+    from .datamc import plot_run
+
+    if not os.path.isdir(args.run_dir):
+        raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")
+    formats = [f.strip().lstrip(".").lower() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("png", "pdf", "svg", "eps", "jpg", "jpeg")]
+    if not formats or bad:
+        raise ConfigError(f"unsupported format(s) {bad or args.format!r}; use e.g. png,pdf", "--format")
+    if args.lumi is not None and args.lumi <= 0:
+        raise ConfigError("must be positive (pb^-1)", "--lumi")
+    log = {"auto": "auto", "yes": True, "no": False}[args.log]
+    out_dir = args.out or os.path.join(args.run_dir, "plots")
+    paths = plot_run(args.run_dir, out_dir, formats, args.channel, lumi=args.lumi, energy=args.energy,
+                     label=args.label, log=log, verbose=not args.quiet,
+                     only=[x.strip() for x in args.only.split(",") if x.strip()] if args.only else None)
+    if not paths:
+        print(f"no plots made: the run has no histograms to plot ({args.run_dir})")
+        return 0
+    print(f"{len(paths)} plot files in {os.path.abspath(out_dir)}")
+    print(f"chi2/ndf summary: {os.path.join(os.path.abspath(out_dir), 'summary.json')}")
+    return 0

@@ -1,0 +1,367 @@
+"""The preprocessing YAML: schema, defaults and validation.
+
+``load_config(source)`` takes a path (YAML/JSON), a dict or ``None`` (the defaults of
+``default.yaml`` beside this module) and returns a plain, fully populated dict: every key
+of the schema present, types checked, values in range. Every problem raises
+:class:`~jetdask.errors.ConfigError` naming the key (``"reweighting.target"``,
+``"splits.train"``, ``"defaults.variables['Jet_pt'].valid_min"``); unknown keys are
+errors too (with the closest known key as a hint), so a typo never silently falls back
+to a default.
+
+The schema is the dict :data:`SCHEMA` below: each entry is ``(type, default)`` or a
+nested schema; ``default.yaml`` documents every key (one comment each).
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+
+DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
+
+NUM = (int, float)
+OPT_NUM = (int, float, type(None))
+
+# name -> (types, default) or nested dict. ``dict`` values whose keys are user-chosen
+# (patterns, class names) are checked by dedicated validators below.
+SCHEMA: dict[str, Any] = {
+    "datasets": ((list, type(None)), None),
+    "chunk_size": ((int, type(None)), None),
+    "collection": ((str,), "Jet"),
+    "features": ((list,), ["Jet_DeepJet_*", "Jet_DeepCSV_*", "Jet_pt", "Jet_eta"]),
+    "features_exclude": ((list,), ["*FlavSplit*", "*hadronFlavour", "*partonFlavour", "*genJetIdx",
+                                   "*nBHadrons", "*nCHadrons"]),
+    "cleaning": {
+        "pt_min": (OPT_NUM, 20.0),
+        "pt_max": (OPT_NUM, None),
+        "abs_eta_max": (OPT_NUM, 2.5),
+        "jet_id_bits": ((int,), 2),
+        "gen_match": ((bool,), True),
+        "leptons": {
+            "delta_r": (OPT_NUM, 0.4),
+            "muons": {
+                "enabled": ((bool,), True),
+                "pt_min": (NUM, 10.0),
+                "abs_eta_max": (NUM, 2.4),
+                "id": ((str, type(None)), "tightId"),
+                "id_min": (NUM, 1),
+                "iso": ((str, type(None)), "pfRelIso04_all"),
+                "iso_max": (OPT_NUM, 0.15),
+            },
+            "electrons": {
+                "enabled": ((bool,), True),
+                "pt_min": (NUM, 10.0),
+                "abs_eta_max": (NUM, 2.5),
+                "id": ((str, type(None)), "cutBased"),
+                "id_min": (NUM, 4),
+                "iso": ((str, type(None)), None),
+                "iso_max": (OPT_NUM, None),
+            },
+        },
+    },
+    "labels": {
+        "scheme": ((str,), "deepjet"),
+        "classes": ((dict, type(None)), None),
+        "source": ((str,), "auto"),
+    },
+    "splits": {
+        "train": (NUM, 0.8),
+        "validation": (NUM, 0.1),
+        "test": (NUM, 0.1),
+        "seed": ((int,), 0),
+    },
+    "defaults": {
+        "sentinels": ((list,), [-999.0]),
+        "placeholder": ((str, int, float), "auto"),
+        "auto_margin": (NUM, 1.0),
+        "fallback_placeholder": (NUM, -1.0),
+        "abs_max": (OPT_NUM, 1.0e10),
+        "slots": ((dict,), {"Jet_DeepJet_Cpfcan_": "Jet_DeepJet_nCpfcand",
+                            "Jet_DeepJet_Npfcan_": "Jet_DeepJet_nNpfcand",
+                            "Jet_DeepJet_sv_": "Jet_DeepJet_nsv",
+                            "Jet_DeepCSV_track": "Jet_DeepCSV_jetNSelectedTracks",
+                            "Jet_DeepCSV_trackEtaRel_": "Jet_DeepCSV_jetNTracksEtaRel"}),
+        "variables": ((dict,), {"Jet_DeepCSV_*AboveCharm": {"sentinels": [-1.0, -999.0]},
+                                "Jet_DeepJet_*_puppiw_*": {"valid_min": 0.0, "valid_max": 1.0},
+                                "Jet_pt": {"valid_min": 0.0}}),
+    },
+    "reweighting": {
+        "enabled": ((bool,), True),
+        "target": ((str,), "average"),
+        "correct": ((str,), "both"),
+        "pt_bins": ((dict, list), {"n": 30, "lo": 20.0, "hi": 1000.0, "log": True}),
+        "eta_bins": ((dict, list), {"n": 10, "lo": 0.0, "hi": 2.5}),
+        "abs_eta": ((bool,), True),
+        "min_count": ((int,), 20),
+        "source_split": ((str,), "train"),
+        "max_weight": (OPT_NUM, None),
+        "use_gen_weight": ((bool,), False),
+    },
+    "scaling": {
+        "exclude": ((list,), []),
+    },
+    "outputs": {
+        "tensors": ((bool,), True),
+        "scale_tensors": ((bool,), True),
+        "defaulted_mask": ((bool,), True),
+        "plots": ((bool,), True),
+    },
+}
+
+SPLIT_NAMES = ("train", "validation", "test")
+TARGETS_BUILTIN = ("average", "flat")
+CORRECTIONS = ("kinematics", "classes", "both")
+SOURCES = ("auto", "flavsplit", "hadron")
+VARIABLE_KEYS = {"valid_min", "valid_max", "sentinels", "placeholder"}
+
+
+def _type_name(types) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list",
+             dict: "a mapping", type(None): "null"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def _check_type(value, types, key):
+    if isinstance(value, bool) and bool not in types:
+        raise ConfigError(f"expected {_type_name(types)}, got {value!r}", key)
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, types):
+        raise ConfigError(f"expected {_type_name(types)}, got {type(value).__name__} {value!r}", key)
+    return value
+
+
+def _merge(schema: dict, given: Any, prefix: str) -> dict:
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"expected a mapping, got {type(given).__name__}", prefix or "config")
+    unknown = [k for k in given if k not in schema]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(str(k), list(schema), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(schema)}"
+        raise ConfigError(f"unknown key{hint}", f"{prefix}{k}")
+    out = {}
+    for name, spec in schema.items():
+        key = f"{prefix}{name}"
+        if isinstance(spec, dict):
+            out[name] = _merge(spec, given.get(name), key + ".")
+            continue
+        types, default = spec
+        value = given[name] if name in given else copy.deepcopy(default)
+        out[name] = _check_type(value, types, key)
+    return out
+
+
+def _check_patterns(values, key):
+    for i, p in enumerate(values):
+        if not isinstance(p, str) or not p:
+            raise ConfigError(f"expected a non-empty string (branch name or glob pattern), got {p!r}", f"{key}[{i}]")
+
+
+def _check_bins(spec, key):
+    if isinstance(spec, list):
+        if len(spec) < 2:
+            raise ConfigError("custom bin edges need at least 2 values", key)
+        try:
+            edges = [float(x) for x in spec]
+        except (TypeError, ValueError):
+            raise ConfigError(f"bin edges must be numbers, got {spec!r}", key) from None
+        if any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ConfigError("bin edges must increase strictly", key)
+        return edges
+    allowed = {"n", "lo", "hi", "log", "edges"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ConfigError(f"unknown key; expected n, lo, hi, log or edges", f"{key}.{sorted(unknown)[0]}")
+    if "edges" in spec:
+        if set(spec) - {"edges"}:
+            raise ConfigError("give either edges or n/lo/hi/log", key)
+        return _check_bins(spec["edges"], key + ".edges")
+    for k in ("n", "lo", "hi"):
+        if k not in spec:
+            raise ConfigError("missing (equal-width bins need n, lo, hi)", f"{key}.{k}")
+    n = spec["n"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"expected a positive integer, got {n!r}", f"{key}.n")
+    lo, hi = (_check_type(spec[k], NUM, f"{key}.{k}") for k in ("lo", "hi"))
+    if hi <= lo:
+        raise ConfigError(f"hi ({hi}) must exceed lo ({lo})", f"{key}.hi")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError(f"expected true/false, got {log!r}", f"{key}.log")
+    if log and lo <= 0:
+        raise ConfigError("logarithmic bins need lo > 0", f"{key}.lo")
+    return {"n": n, "lo": float(lo), "hi": float(hi), "log": log}
+
+
+def _check_number_list(values, key):
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, NUM):
+            raise ConfigError(f"expected a number, got {v!r}", f"{key}[{i}]")
+        out.append(float(v))
+    return out
+
+
+def _check_placeholder(value, key):
+    if isinstance(value, str):
+        if value != "auto":
+            raise ConfigError(f"expected 'auto' or a number, got {value!r}", key)
+        return value
+    if isinstance(value, bool) or not isinstance(value, NUM):
+        raise ConfigError(f"expected 'auto' or a number, got {value!r}", key)
+    return float(value)
+
+
+def validate(cfg: dict) -> dict:
+    """Check values beyond their types (ranges, names, consistency); returns the normalised dict."""
+    from .label import SCHEMES
+
+    if cfg["datasets"] is not None:
+        for i, d in enumerate(cfg["datasets"]):
+            if not isinstance(d, str):
+                raise ConfigError(f"expected a dataset name, got {d!r}", f"datasets[{i}]")
+    if cfg["chunk_size"] is not None and cfg["chunk_size"] < 1:
+        raise ConfigError("must be >= 1", "chunk_size")
+    _check_patterns(cfg["features"], "features")
+    _check_patterns(cfg["features_exclude"], "features_exclude")
+    if not cfg["features"]:
+        raise ConfigError("at least one feature pattern is needed", "features")
+
+    c = cfg["cleaning"]
+    for k in ("pt_min", "pt_max", "abs_eta_max"):
+        if c[k] is not None and c[k] < 0:
+            raise ConfigError("must be >= 0 (or null to disable)", f"cleaning.{k}")
+    if c["jet_id_bits"] < 0:
+        raise ConfigError("must be >= 0 (0 disables the jet ID requirement)", "cleaning.jet_id_bits")
+    if c["leptons"]["delta_r"] is not None and c["leptons"]["delta_r"] < 0:
+        raise ConfigError("must be >= 0 (or null to disable lepton cleaning)", "cleaning.leptons.delta_r")
+    for lep in ("muons", "electrons"):
+        L = c["leptons"][lep]
+        if (L["iso"] is None) != (L["iso_max"] is None):
+            raise ConfigError("iso and iso_max go together (both set or both null)", f"cleaning.leptons.{lep}.iso_max")
+
+    lab = cfg["labels"]
+    if lab["source"] not in SOURCES:
+        raise ConfigError(f"expected one of {', '.join(SOURCES)}, got {lab['source']!r}", "labels.source")
+    if lab["classes"] is None:
+        if lab["scheme"] not in SCHEMES:
+            raise ConfigError(f"unknown scheme {lab['scheme']!r}; expected one of {', '.join(SCHEMES)} "
+                              "or give labels.classes", "labels.scheme")
+        lab["classes"] = {k: list(v) for k, v in SCHEMES[lab["scheme"]].items()}
+    else:
+        if lab["scheme"] not in (*SCHEMES, "custom"):
+            raise ConfigError(f"unknown scheme {lab['scheme']!r}", "labels.scheme")
+        lab["scheme"] = "custom"
+        seen: dict[int, str] = {}
+        if not lab["classes"]:
+            raise ConfigError("at least one class is needed", "labels.classes")
+        for name, codes in lab["classes"].items():
+            key = f"labels.classes.{name}"
+            if not isinstance(name, str) or not name or "/" in name:
+                raise ConfigError("class names must be non-empty strings without '/'", key)
+            if not isinstance(codes, list) or not codes:
+                raise ConfigError(f"expected a non-empty list of FlavSplit codes, got {codes!r}", key)
+            for i, code in enumerate(codes):
+                if isinstance(code, bool) or not isinstance(code, int):
+                    raise ConfigError(f"expected an integer FlavSplit code, got {code!r}", f"{key}[{i}]")
+                if code in seen:
+                    raise ConfigError(f"code {code} is already in class {seen[code]!r}", f"{key}[{i}]")
+                seen[code] = name
+
+    s = cfg["splits"]
+    for k in SPLIT_NAMES:
+        if not 0 <= s[k] <= 1:
+            raise ConfigError(f"a fraction in [0, 1], got {s[k]}", f"splits.{k}")
+    total = sum(s[k] for k in SPLIT_NAMES)
+    if abs(total - 1.0) > 1e-9:
+        raise ConfigError(f"train + validation + test must be 1, got {total}", "splits")
+    if s["train"] <= 0:
+        raise ConfigError("the training split cannot be empty (the scaler is computed on it)", "splits.train")
+    if s["seed"] < 0:
+        raise ConfigError("must be >= 0", "splits.seed")
+
+    d = cfg["defaults"]
+    d["sentinels"] = _check_number_list(d["sentinels"], "defaults.sentinels")
+    d["placeholder"] = _check_placeholder(d["placeholder"], "defaults.placeholder")
+    if d["abs_max"] is not None and d["abs_max"] <= 0:
+        raise ConfigError("must be > 0 (or null)", "defaults.abs_max")
+    if d["auto_margin"] < 0:
+        raise ConfigError("must be >= 0", "defaults.auto_margin")
+    for prefix, counter in d["slots"].items():
+        if not isinstance(prefix, str) or not isinstance(counter, str) or not prefix or not counter:
+            raise ConfigError("expected 'branch prefix': 'count branch'", f"defaults.slots[{prefix!r}]")
+    for pattern, rule in d["variables"].items():
+        key = f"defaults.variables[{pattern!r}]"
+        if not isinstance(rule, dict):
+            raise ConfigError(f"expected a mapping of {sorted(VARIABLE_KEYS)}, got {rule!r}", key)
+        unknown = set(rule) - VARIABLE_KEYS
+        if unknown:
+            raise ConfigError(f"unknown key; expected {', '.join(sorted(VARIABLE_KEYS))}", f"{key}.{sorted(unknown)[0]}")
+        for k in ("valid_min", "valid_max"):
+            if k in rule and rule[k] is not None:
+                rule[k] = float(_check_type(rule[k], NUM, f"{key}.{k}"))
+        if "sentinels" in rule:
+            rule["sentinels"] = _check_number_list(_check_type(rule["sentinels"], (list,), f"{key}.sentinels"),
+                                                   f"{key}.sentinels")
+        if "placeholder" in rule:
+            rule["placeholder"] = _check_placeholder(rule["placeholder"], f"{key}.placeholder")
+
+    r = cfg["reweighting"]
+    classes = list(lab["classes"])
+    if r["target"] not in TARGETS_BUILTIN and r["target"] not in classes:
+        raise ConfigError(f"expected average, flat or a class name ({', '.join(classes)}), got {r['target']!r}",
+                          "reweighting.target")
+    if r["correct"] not in CORRECTIONS:
+        raise ConfigError(f"expected one of {', '.join(CORRECTIONS)}, got {r['correct']!r}", "reweighting.correct")
+    r["pt_bins"] = _check_bins(r["pt_bins"], "reweighting.pt_bins")
+    r["eta_bins"] = _check_bins(r["eta_bins"], "reweighting.eta_bins")
+    if r["abs_eta"]:
+        from .reweight import edges_from_spec
+        if edges_from_spec(r["eta_bins"])[0] < 0:
+            raise ConfigError("with abs_eta the eta bins must start at >= 0", "reweighting.eta_bins")
+    if r["min_count"] < 1:
+        raise ConfigError("must be >= 1", "reweighting.min_count")
+    if r["source_split"] not in (*SPLIT_NAMES, "all"):
+        raise ConfigError(f"expected train, validation, test or all, got {r['source_split']!r}",
+                          "reweighting.source_split")
+    if r["max_weight"] is not None and r["max_weight"] <= 0:
+        raise ConfigError("must be > 0 (or null)", "reweighting.max_weight")
+    _check_patterns(cfg["scaling"]["exclude"], "scaling.exclude")
+    return cfg
+
+
+def load_config(source=None) -> dict:
+    """Validated, fully populated config from a YAML/JSON path, a dict, or the defaults (``None``)."""
+    if source is None:
+        given = {}
+    elif isinstance(source, dict):
+        given = copy.deepcopy(source)
+    else:
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise ConfigError(f"config file {path!r} not found", "config")
+        with open(path) as f:
+            try:
+                given = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"not valid YAML: {err}", "config") from None
+    return validate(_merge(SCHEMA, given, ""))
+
+
+def default_yaml_config() -> dict:
+    """The example ``default.yaml`` parsed and validated (it must equal the built-in defaults)."""
+    return load_config(DEFAULT_YAML)
+
+
+def canonical(cfg: dict) -> str:
+    """Stable JSON text of a config (to compare the config of an existing run directory)."""
+    return json.dumps(cfg, sort_keys=True)
