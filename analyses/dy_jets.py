@@ -26,6 +26,7 @@ Histograms (per dataset, made by the engine): axes ``channel`` (mumu, ee), ``fla
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import awkward as ak
 import hist
@@ -84,8 +85,18 @@ def lumi_mask(run, lumi, golden: dict) -> np.ndarray:
     return keep
 
 
-def select(events, golden: dict | None = None):
-    """The DY+jets selection. Returns (selected events, their two leptons, their jets, channel, cutflow)."""
+class Selection(NamedTuple):
+    events: ak.Array          # selected events
+    leptons: ak.Array         # their two leptons
+    jets: ak.Array            # their selected jets
+    channel: np.ndarray       # "mumu"/"ee" per selected event
+    cut: dict                 # step -> boolean mask over all events (cumulative)
+    all_channels: np.ndarray  # "mumu"/"ee" per event (meaningful where a channel was chosen)
+    jet_mask: ak.Array        # selected jets among the selected events' jets
+
+
+def select(events, golden: dict | None = None) -> Selection:
+    """The DY+jets selection (see the module docstring) as a :class:`Selection`."""
     n = len(events)
     cut = {"all": np.ones(n, dtype=bool)}
     keep = lumi_mask(events.run, events.luminosityBlock, golden) if golden is not None else np.ones(n, dtype=bool)
@@ -115,7 +126,8 @@ def select(events, golden: dict | None = None):
     cut["jets"] = final
     channel = np.where(np.asarray(is_mm), "mumu", "ee")
     sel = events[final]
-    return sel, leptons[final], jets[final][jet_ok[final]], channel[final], cut, channel
+    jet_mask = jet_ok[final]
+    return Selection(sel, leptons[final], jets[final][jet_mask], channel[final], cut, channel, jet_mask)
 
 
 def jet_flavour(jets, is_data: bool):
@@ -153,14 +165,28 @@ def official_discriminants(jets) -> dict:
 FLAVOUR_NAMES = np.array(["light", "light", "light", "light", "c", "b"])
 
 
+def _tagger(spec):
+    from jetdask.inference import Tagger
+    return spec if isinstance(spec, Tagger) else Tagger(**spec)
+
+
 class DYJets(Analysis):
-    """The DY+jets data/MC study. ``taggers``: inference specs (see jetdask.inference)."""
+    """The DY+jets data/MC study.
+
+    ``taggers``: inference specs, :class:`jetdask.inference.Tagger` or dicts of its fields
+    (``{"name": "nominal", "source": "best.pt"}``: JSON-able, so ``jetdask run --kwargs`` and
+    the ledger keep them). ``distortions``: input distortions run for every tagger in the same
+    pass (``["noise0.1", "fgsm0.01"]`` -> taggers ``nominal@noise0.1`` ...). ``lumi_mask``:
+    golden JSON for data. ``pileup``/``pileup_correction``: correctionlib file and correction
+    name (first one when omitted) evaluated at ``Pileup_nTrueInt`` for MC.
+    """
 
     name = "dy_jets"
 
-    def __init__(self, taggers=(), lumi_mask: str | None = None, pileup: str | None = None,
+    def __init__(self, taggers=(), distortions=(), lumi_mask: str | None = None, pileup: str | None = None,
                  pileup_correction: str | None = None):
-        self.taggers = list(taggers)
+        base = [_tagger(t) for t in taggers]
+        self.taggers = [v for t in base for v in t.variants(list(distortions))]
         self.lumi_mask_path = lumi_mask
         self.pileup = pileup
         self.pileup_correction = pileup_correction
@@ -174,9 +200,10 @@ class DYJets(Analysis):
         cols += [f"optional:{t}" for t in MUON_TRIGGERS + ELECTRON_TRIGGERS]
         cols += [f"optional:Jet_{f}" for f, *_ in INPUTS.values() if f not in ("pt", "eta")]
         if self.taggers:
-            from jetdask.inference import columns_for
-            cols += columns_for(self.taggers)
+            from jetdask.inference import tagger_columns
+            cols += [c for c in tagger_columns(self.taggers) if c not in cols]
         self.columns = cols
+        self._pileup_corr = None
 
     # -- helpers ------------------------------------------------------------------
     def _golden_json(self):
@@ -190,10 +217,12 @@ class DYJets(Analysis):
             return np.ones(len(events))
         w = np.asarray(events.genWeight, dtype=np.float64)
         if self.pileup and "Pileup" in events.fields:
-            import correctionlib
-            cset = correctionlib.CorrectionSet.from_file(self.pileup)
-            corr = cset[self.pileup_correction] if self.pileup_correction else next(iter(cset.values()))
-            w = w * corr.evaluate(np.asarray(events.Pileup.nTrueInt, dtype=np.float64), "nominal")
+            if self._pileup_corr is None:
+                import correctionlib
+                cset = correctionlib.CorrectionSet.from_file(self.pileup)
+                self._pileup_corr = cset[self.pileup_correction] if self.pileup_correction else \
+                    next(iter(cset.values()))
+            w = w * self._pileup_corr.evaluate(np.asarray(events.Pileup.nTrueInt, dtype=np.float64), "nominal")
         return w
 
     @staticmethod
@@ -205,7 +234,7 @@ class DYJets(Analysis):
     def process(self, events, chunk):
         is_data = bool(chunk.metadata.get("is_data", False))
         golden = self._golden_json() if is_data else None
-        sel, leptons, jets, channel, cut, all_channels = select(events, golden)
+        sel, leptons, jets, channel, cut, all_channels, jet_mask = select(events, golden)
         weight = self._weights(sel, is_data)
 
         cutflow = (hist.Hist.new.StrCat(list(STEPS), name="step")
@@ -218,7 +247,8 @@ class DYJets(Analysis):
 
         if self.taggers and len(sel):
             from jetdask.inference import tagger_pass
-            sel = tagger_pass(sel, self.taggers, jet_mask=None, select_jets=lambda ev: ak.local_index(ev.Jet.pt) >= 0)
+            sel = tagger_pass(sel, self.taggers, jet_mask, is_data=is_data)
+            jets = sel.Jet[jet_mask]
 
         flav_num, data_label = jet_flavour(jets, is_data)
         flat_flav = np.asarray(ak.flatten(flav_num))
@@ -229,11 +259,19 @@ class DYJets(Analysis):
 
         def fill(name, values, bins=20, lo=0.0, hi=1.0, label=None):
             h = self._hist("value", bins, lo, hi, label or name)
-            h.fill(channel=jch, flavour=flav, value=np.asarray(values, dtype=np.float64), weight=jw)
+            values = np.asarray(values, dtype=np.float64)
+            if hi == 1.0:  # a discriminant of exactly 1 belongs in the last bin, not the overflow
+                values = np.where(values == 1.0, np.nextafter(1.0, 0.0), values)
+            h.fill(channel=jch, flavour=flav, value=values, weight=jw)
             out[name] = h
 
         for disc, values in official_discriminants(jets).items():
             fill(f"DeepJet_{disc}", ak.flatten(values), label=f"DeepJet {disc}")
+        for t in self.taggers if len(sel) else ():  # histograms merge by name: empty chunks add none
+            scores = jets[t.name]
+            for disc in ("BvsL", "CvsB", "CvsL"):
+                if disc in scores.fields:
+                    fill(f"{t.name}_{disc}", ak.flatten(scores[disc]), label=f"{t.name} {disc}")
         for name, (field, bins, lo, hi, label) in INPUTS.items():
             if field in jets.fields:
                 fill(name, ak.flatten(jets[field]), bins, lo, hi, label)

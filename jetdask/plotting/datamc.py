@@ -638,10 +638,11 @@ def _kind(name: str, h) -> str | None:
 
 
 def _pairs(names) -> list[tuple[str, str]]:
-    """(nominal*, adversarial*) name pairs: same suffix after the prefix."""
+    """(nominal, adversarial) name pairs: the names differ only by ``nominal`` -> ``adversarial``
+    (``nominal_BvsL``/``adversarial_BvsL``, ``DeepJet_nominal@fgsm0.01_CvsL``/``DeepJet_adversarial@fgsm0.01_CvsL``)."""
     names = set(names)
-    return sorted((n, "adversarial" + n[len("nominal"):]) for n in names
-                  if n.startswith("nominal") and "adversarial" + n[len("nominal"):] in names)
+    return sorted((n, n.replace("nominal", "adversarial", 1)) for n in names
+                  if "nominal" in n and n.replace("nominal", "adversarial", 1) in names)
 
 
 def _channels(hists, name, channel) -> list[str]:
