@@ -77,6 +77,14 @@ def cmd_run(args, resubmit=False) -> int:
         led.close()
         if not spec:
             raise ConfigError("the run does not record its analysis; pass --analysis FILE.py:NAME", "analysis")
+    if getattr(args, "kwargs", None):
+        import json
+        try:
+            kwargs = json.loads(args.kwargs)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"not valid JSON ({err}): {args.kwargs!r}", "--kwargs") from None
+        if not isinstance(kwargs, dict):
+            raise ConfigError("must be a JSON object of keyword arguments", "--kwargs")
     analysis = load_analysis(spec, **kwargs)
     client = _client_from_args(args)
     try:
@@ -120,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fileset", required=True)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--kwargs", default=None,
+                   help='JSON object of arguments for the analysis class, e.g. \'{"distortions": ["noise0.1"]}\' '
+                        '(recorded in the run directory for resubmit)')
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 

@@ -10,6 +10,7 @@ import pytest
 import uproot
 
 from engine_analyses import DimuonJets
+from conftest import REPO
 from engine_helpers import assert_same_output, copy_sample
 from jetdask.fileset import load_fileset
 from jetdask.runner import Runner
@@ -136,3 +137,26 @@ def test_cli_usage_errors_exit_2(tmp_path):
     assert p.returncode == 2 and "jetdask: error:" in p.stderr and "Traceback" not in p.stderr
     p = _cli("status", str(tmp_path))
     assert p.returncode == 2 and "not a jetdask run directory" in p.stderr
+
+
+def test_cli_kwargs_reach_the_analysis_and_are_recorded(tmp_path, nano_dimuon_path):
+    """``--kwargs`` builds the analysis; the ledger keeps them, so resubmit rebuilds the same analysis."""
+    from jetdask.outputs import load_output
+    (tmp_path / "golden.json").write_text('{"1": [[1, 1]]}')  # a run the file does not have: nothing passes
+    fs = tmp_path / "fs.json"
+    fs.write_text(json.dumps({"Data": {"files": [nano_dimuon_path], "metadata": {"is_data": True}}}))
+    spec = f"{REPO}/analyses/dy_jets.py:DYJets"
+    bad = _cli("run", spec, "--fileset", str(fs), "--run-dir", str(tmp_path / "r"), "--kwargs", "{not json")
+    assert bad.returncode == 2 and "--kwargs" in bad.stderr and "Traceback" not in bad.stderr
+    kw = json.dumps({"lumi_mask": str(tmp_path / "golden.json")})
+    p = _cli("run", spec, "--fileset", str(fs), "--run-dir", str(tmp_path / "r"), "--serial", "--kwargs", kw)
+    assert p.returncode == 0, p.stderr
+    out = load_output(str(tmp_path / "r"))
+    cut = out.hists["Data"]["cutflow"]
+    assert cut[{"step": "all", "channel": "all"}] == 40 and cut[{"step": "lumi", "channel": "all"}] == 0
+    p = _cli("resubmit", str(tmp_path / "r"), "--serial")
+    assert p.returncode == 0, p.stderr
+    from jetdask.ledger import Ledger
+    led = Ledger(str(tmp_path / "r" / "ledger.sqlite"))
+    assert led.get_meta("analysis_kwargs") == {"lumi_mask": str(tmp_path / "golden.json")}
+    led.close()
