@@ -68,7 +68,7 @@ def main():
     ap.add_argument("--workdir", default=os.path.join(os.path.dirname(__file__), ".cache"))
     args = ap.parse_args()
 
-    from distributed import Client, LocalCluster
+    from jetdask.cluster import close_cluster, start_local
     from engine_analyses import DimuonJets
     import cloudpickle, engine_analyses
     cloudpickle.register_pickle_by_value(engine_analyses)
@@ -110,8 +110,7 @@ def main():
     t_plain_small, _ = measure("plain uproot.iterate, 2k steps", lambda: plain(fs, analysis, 2000, requested))
     results = {}
     for nw in (1, 2):
-        cluster = LocalCluster(n_workers=nw, threads_per_worker=1, memory_limit="6GiB", dashboard_address=None)
-        client = Client(cluster)
+        client = start_local(n_workers=nw, threads_per_worker=1, memory_limit="6GiB", dashboard_address=None)
         try:
             client.submit(lambda: 1).result()
             results[(nw, 100_000)] = measure(f"jetdask {nw} worker(s), 100k chunks",
@@ -120,8 +119,7 @@ def main():
                                           lambda: engine(fs_path, analysis, 2000, client, runs)[0])
             stats = client.run(lambda: __import__("jetdask.io", fromlist=["stats"]).stats)
         finally:
-            client.close()
-            cluster.close()
+            close_cluster(client)
     print()
     print(f"{'path':<36}{'events':>10}{'time [s]':>10}{'events/s':>12}{'MB/s':>8}")
     for label, n, t, evs, mbs in rows:

@@ -76,19 +76,25 @@ def forget(path: str) -> None:
             _cache.pop(key)
 
 
-def file_info(path: str, tree: str = "Events") -> dict:
-    """What planning needs: UUID, entries and cluster boundaries (opened without caching)."""
-    t = open_tree(path, tree, cache=False)
+def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
+    """What planning needs: UUID, entries and cluster boundaries.
+
+    ``cache=True`` leaves the file open in this process' cache, for the chunks that follow
+    (planning on a worker: its first chunk of the file then skips the open).
+    """
+    t = open_tree(path, tree, cache=cache)
     try:
         return {"path": path, "tree": tree, "uuid": str(t.file.uuid), "num_entries": int(t.num_entries),
                 "clusters": [int(x) for x in t.common_entry_offsets()]}
     except Exception as err:
+        forget(path)
         raise _classify(path, err) from None
     finally:
-        try:
-            t.file.close()
-        except Exception:
-            pass
+        if not cache:
+            try:
+                t.file.close()
+            except Exception:
+                pass
 
 
 def estimate_bytes(tree, branches, entry_start: int, entry_stop: int) -> int:

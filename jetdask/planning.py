@@ -71,9 +71,19 @@ def file_chunks(info: dict, dataset: str, chunk_size: int, metadata=None) -> lis
             for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _inspect(path: str, tree: str):
+def _worker_address():
     try:
-        return io.file_info(path, tree)
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
+
+
+def _inspect(path: str, tree: str):
+    """``file_info`` on a worker (the file stays in its cache; ``"worker"``: its address), else closed."""
+    addr = _worker_address()
+    try:
+        return dict(io.file_info(path, tree, cache=addr is not None), worker=addr)
     except FileAccessError as err:
         return {"path": path, "tree": tree, "error": err.reason}
     except Exception as err:  # anything uproot raises on a damaged file

@@ -110,6 +110,7 @@ class Runner:
                 self.stats["resumed_running"] = n
             return
         p = plan(self.fileset, self.chunk_size, client=None if self.serial else self.client)
+        self._note_homes(p)
         self.ledger.add_files(p.files, p.failures)
         self.ledger.add_chunks(p.chunks)
         self.ledger.set_meta("chunk_size", self.chunk_size)
@@ -117,6 +118,12 @@ class Runner:
         self.ledger.set_meta("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {}))
         self.ledger.set_meta("created", time.time())
         self.ledger.set_meta("fileset", self.fileset.to_dict())  # last: marks planning complete
+
+    def _note_homes(self, p) -> None:
+        """Planning left each file open on the worker that inspected it: send its chunks there first."""
+        homes = getattr(self, "_plan_homes", {})
+        homes.update({f["path"]: f["worker"] for f in p.files if f.get("worker")})
+        self._plan_homes = homes
 
     def _replan_failed_files(self) -> None:
         failed = self.ledger.failed_files()
@@ -127,6 +134,7 @@ class Runner:
                                    self.metadata.get(ds, {}))
                        for ds in {f["dataset"] for f in failed}})
         p = plan(sub, self.chunk_size, client=None if self.serial else self.client)
+        self._note_homes(p)
         self.ledger.add_files(p.files, p.failures)
         self.ledger.add_chunks(p.chunks)
 
@@ -231,7 +239,7 @@ class Runner:
         suspects: collections.deque[Chunk] = collections.deque()
         inflight: dict[str, tuple[Chunk, bool, Any]] = {}   # key -> (chunk, isolated, worker address)
         futures: dict[str, Any] = {}
-        home: dict[str, str] = {}                           # file path -> worker address
+        home: dict[str, str] = dict(getattr(self, "_plan_homes", {}))  # file path -> worker address
         load: collections.Counter = collections.Counter()   # worker address -> chunks in flight
         per_thread = int(config.get("inflight-per-thread"))
         self._live_workers = self._workers()

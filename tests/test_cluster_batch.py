@@ -60,6 +60,9 @@ def test_slurm_job_script_options(tls_dir):
     assert "tls://" in script and "--tls-ca-file" in script
     import sys
     assert f"source {os.path.join(sys.prefix, 'bin', 'activate')}" in script
+    # the worker malloc settings are exported before the worker starts
+    assert script.index("export MALLOC_TRIM_THRESHOLD_=4194304") < script.index("distributed.cli.dask_worker")
+    assert "export MALLOC_MMAP_THRESHOLD_=33554432" in script
 
 
 def test_insecure_needs_opt_out(tls_dir):
@@ -90,3 +93,20 @@ def test_unknown_kind_and_missing_scheduler():
     if not any(os.access(os.path.join(p, "condor_submit"), os.X_OK) for p in os.environ["PATH"].split(":")):
         with pytest.raises(ConfigError, match="HTCondor is not available"):
             start_cluster("htcondor", cores=1, memory="1GiB")
+
+
+def test_local_workers_get_the_worker_environ(monkeypatch):
+    """distributed's MALLOC_TRIM_THRESHOLD_=65536 is replaced for jetdask's LocalCluster workers."""
+    import dask
+    from jetdask.cluster import close_cluster, start_cluster
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as a previous distributed nanny leaves it
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)  # restored (absent) after the test
+    with dask.config.set({"jetdask.worker-environ.MALLOC_ARENA_MAX": 2}):
+        client = start_cluster("local", n_workers=1, memory_limit="1GiB", dashboard_address=None)
+    try:
+        env = client.run(lambda: {k: os.environ.get(k) for k in
+                                  ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX")})
+    finally:
+        close_cluster(client)
+    assert list(env.values()) == [{"MALLOC_TRIM_THRESHOLD_": "4194304", "MALLOC_MMAP_THRESHOLD_": "33554432",
+                                   "MALLOC_ARENA_MAX": "2"}]

@@ -19,6 +19,7 @@ arguments of the call. jetdask adds:
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -98,7 +99,9 @@ def build_cluster(kind: str, profile: str | None = None, **options):
         raise ConfigError("batch clusters need dask-jobqueue: pip install 'jetdask[cluster]'", "cluster") from None
     kw, ours = cluster_options(kind, profile, **options)
     prologue, transfer, python = _environment_lines(kind, ours.get("environment"))
-    kw["job_script_prologue"] = list(kw.get("job_script_prologue") or []) + prologue
+    from .local import worker_environ
+    exports = [f"export {k}={shlex.quote(v)}" for k, v in sorted(worker_environ().items())]
+    kw["job_script_prologue"] = list(kw.get("job_script_prologue") or []) + prologue + exports
     kw.setdefault("python", python)
     if kw.get("python") is None:
         kw["python"] = python

@@ -15,10 +15,35 @@ def _default_memory_limit(n_workers: int) -> int:
     return int(min(4 * 2**30, total * 0.8 / max(n_workers, 1)))
 
 
+def worker_environ() -> dict:
+    """``jetdask.worker-environ`` as strings (variables set to null are left out)."""
+    from .. import config
+    env = config.get("worker-environ") or {}
+    return {str(k): str(v) for k, v in env.items() if v is not None}
+
+
+def apply_worker_environ() -> dict:
+    """Make nannies started by this process give ``jetdask.worker-environ`` to their workers.
+
+    The nanny sets ``distributed.nanny.pre-spawn-environ`` in this process' ``os.environ``
+    before spawning a worker, and a variable already in ``os.environ`` wins over the dask
+    config; so both are set here (as distributed itself does with its own defaults).
+    """
+    import dask.config
+    env = worker_environ()
+    if env:
+        os.environ.update(env)
+        pre = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+        pre.update(env)
+        dask.config.set({"distributed.nanny.pre-spawn-environ": pre})
+    return env
+
+
 def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memory_limit=None,
                 dashboard_address: str = "127.0.0.1:0", **options):
     """A LocalCluster on this machine: one single-threaded worker process per core by default."""
     from distributed import Client, LocalCluster
+    apply_worker_environ()
     unknown = set(options) - LOCAL_KEYS
     if unknown:
         raise ConfigError(f"unknown option(s) {sorted(unknown)} for a local cluster", f"cluster.{sorted(unknown)[0]}")
