@@ -155,8 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .preprocessing.cli import add_parser as add_preprocess
     from .plotting.cli import add_parser as add_plot
+    from .training.cli import add_evaluate_parser, add_parser as add_train
     from .demo import add_parser as add_demo
     add_preprocess(sub)
+    add_train(sub)
+    add_evaluate_parser(sub)
     add_plot(sub)
     add_demo(sub)
     return ap

@@ -1,0 +1,125 @@
+"""``evaluate(models, preprocessed, out_dir)``: every figure and the AUC JSON for a set of taggers.
+
+``models``: ``{name: checkpoint}`` (e.g. ``{"nominal": "runs/nom/best.pt", "adversarial": ...}``).
+On the ``split`` of the preprocessing run (same jets for every model) it writes into ``out_dir``:
+
+* ``loss_curves.png``: train/validation loss and accuracy (``history.json`` beside each checkpoint);
+* ``scores_<name>.png``, ``discriminants_<name>.png``: outputs and BvsL/CvsB/CvsL per flavour;
+* ``roc_<disc>.png``: every model's ROC, solid, and under FGSM of ``roc_epsilon``, dashed;
+* ``inputs.png``: a selection of (scaled) inputs per flavour;
+* ``robustness_<disc>.png``: AUC versus the FGSM (or PGD) epsilon;
+* ``auc.json``: ``{"split", "n_jets", "epsilons", "attack", "models": {name: {"checkpoint",
+  "auc": {disc: AUC}, "robustness": {disc: {eps: AUC}}, "n_signal"/"n_background": {disc: n}}}}``.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import metrics, plots
+from .predict import load, predict, split_data
+
+DEFAULT_EPSILONS = (0.0, 0.05, 0.1, 0.2, 0.3)
+
+
+def _history(ckpt_path: str, ckpt: dict) -> list | None:
+    p = os.path.join(os.path.dirname(os.path.abspath(ckpt_path)), "history.json")
+    if os.path.exists(p):
+        with open(p) as f:
+            return json.load(f)
+    return ckpt["metadata"].get("history")
+
+
+def _input_features(data) -> list:
+    if data.layout.name == "deepjet":
+        return [("glob", (0,), "jet $p_T$ (scaled)"), ("glob", (1,), r"jet $\eta$ (scaled)"),
+                ("glob", (12,), "trackSip3dSigAboveCharm"), ("cpf", (0, 13), "cpf[0] Sip3dSig"),
+                ("cpf", (0, 3), "cpf[0] ptrel"), ("npf", (0, 4), "npf[0] ptrel"),
+                ("sv", (0, 0), "sv[0] mass"), ("sv", (0, 8), "sv[0] d3dsig")]
+    out = []
+    for spec in data.specs:
+        ints = set(spec.integer)
+        for j, f in enumerate(spec.features):
+            if f not in ints and len(out) < 8:
+                idx = (j,) if spec.slots is None else ((j, 0) if spec.channels_first else (0, j))
+                out.append((spec.name, idx, f))
+    return out
+
+
+def _key(eps: float) -> str:
+    return f"{float(eps):g}"
+
+
+def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "test", epsilons=DEFAULT_EPSILONS,
+             attack: str = "fgsm", roc_epsilon: float | None = None, max_jets: int | None = None,
+             formats=("png",), device: str = "cpu", plots_on: bool = True) -> dict:
+    """Figures and ``auc.json`` (see the module docstring); returns the JSON dict."""
+    from ..training.adversarial import Attack
+    os.makedirs(out_dir, exist_ok=True)
+    eps_list = sorted({float(e) for e in epsilons} | {0.0})
+    if roc_epsilon is None:
+        nonzero = [e for e in eps_list if e > 0]
+        roc_epsilon = nonzero[len(nonzero) // 2] if nonzero else 0.0
+    result = {"split": split, "preprocessed": os.path.abspath(preprocessed), "attack": attack,
+              "epsilons": eps_list, "roc_epsilon": roc_epsilon, "models": {}}
+    rocs: dict = {}
+    robust: dict = {}
+    histories = {}
+    files: list = []
+    first = None
+    for i, (name, path) in enumerate(models.items()):
+        model, ckpt = load(path, device)
+        data = split_data(ckpt, preprocessed, split, limit=max_jets)
+        if first is None:
+            first = data
+        groups = metrics.flavour_groups(data.label, data.classes)
+        per_eps = {}
+        scores0 = None
+        for eps in sorted(set(eps_list) | {roc_epsilon}):
+            s = predict(model, data, attack=Attack(attack, eps) if eps > 0 else None, device=device)
+            if eps == 0:
+                scores0 = s
+            per_eps[eps] = metrics.discriminant_rocs(s, data.label, data.classes, data.weight)
+        nominal = per_eps[0.0]
+        entry = {"checkpoint": os.path.abspath(path), "epoch": int(ckpt["epoch"]), "n_jets": len(data),
+                 "auc": {d: r["auc"] for d, r in nominal.items()},
+                 "n_signal": {d: r["n_signal"] for d, r in nominal.items()},
+                 "n_background": {d: r["n_background"] for d, r in nominal.items()},
+                 "robustness": {d: {_key(e): per_eps[e][d]["auc"] for e in eps_list if d in per_eps[e]}
+                                for d in nominal}}
+        result["models"][name] = entry
+        for d in nominal:
+            rocs.setdefault(d, {})[name] = dict(nominal[d], color=plots._colour(i))
+            if roc_epsilon > 0 and d in per_eps[roc_epsilon]:
+                rocs[d][f"{name} {attack.upper()} $\\epsilon$={roc_epsilon:g}"] = dict(
+                    per_eps[roc_epsilon][d], color=plots._colour(i), ls="--")
+            robust.setdefault(d, {})[name] = entry["robustness"][d]
+        hist = _history(path, ckpt)
+        if hist:
+            histories[name] = hist
+        if plots_on:
+            files += plots.score_distributions(scores0, groups, data.classes,
+                                               os.path.join(out_dir, f"scores_{name}"), formats, name)
+            files += plots.discriminant_distributions(metrics.discriminant_values(scores0, data.classes), groups,
+                                                      os.path.join(out_dir, f"discriminants_{name}"), formats, name)
+    result["n_jets"] = len(first) if first is not None else 0
+    if plots_on:
+        if histories:
+            files += plots.loss_curves(histories, os.path.join(out_dir, "loss_curves"), formats)
+        for d, curves in rocs.items():
+            files += plots.roc_curves(curves, d, os.path.join(out_dir, f"roc_{d}"), formats)
+            files += plots.robustness(robust[d], d, os.path.join(out_dir, f"robustness_{d}"), formats,
+                                      attack.upper())
+        if first is not None:
+            x, m = first._cached if first._cached is not None else first.arrays(np.arange(len(first)))
+            groups = metrics.flavour_groups(first.label, first.classes)
+            files += plots.input_distributions(x, m, groups, _input_features(first),
+                                               os.path.join(out_dir, "inputs"), formats)
+    result["plots"] = [os.path.basename(f) for f in files]
+    tmp = os.path.join(out_dir, "auc.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, "auc.json"))
+    return result

@@ -1,0 +1,29 @@
+"""Training of flavour taggers on the preprocessing tensors (nominal and adversarial).
+
+=====================  ====================================================
+:mod:`.config`         training YAML (``default.yaml``), :class:`~jetdask.errors.ConfigError` per key
+:mod:`.scaler`         preprocessing ``scaler.json`` -> inference scaler (per input, per feature)
+:mod:`.data`           :class:`SplitData` (model inputs of one split), :class:`Loader` (shuffled batches)
+:mod:`.losses`         weighted cross-entropy and focal loss
+:mod:`.adversarial`    FGSM / PGD on the distortable inputs
+:mod:`.loop`           :func:`train` (checkpoints, best.pt, resume, history), :func:`train_task`
+:mod:`.cli`            ``jetdask train`` and ``jetdask evaluate``
+:mod:`.demo`           :func:`demo_taggers` for ``jetdask demo``
+=====================  ====================================================
+
+Importing this package does not import torch.
+"""
+from .config import load_config
+
+
+def train(*args, **kwargs):
+    from .loop import train as _train
+    return _train(*args, **kwargs)
+
+
+def train_task(*args, **kwargs):
+    from .loop import train_task as _task
+    return _task(*args, **kwargs)
+
+
+__all__ = ["load_config", "train", "train_task"]

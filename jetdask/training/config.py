@@ -1,0 +1,151 @@
+"""The training YAML: schema, defaults (``default.yaml`` beside this module) and validation.
+
+``load_config(source, overrides)`` takes a path, a dict or ``None`` (the defaults), applies
+``overrides`` (a dict of dotted keys, e.g. ``{"training.epochs": 3}``) and returns a fully
+populated dict. Unknown keys and bad values raise :class:`~jetdask.errors.ConfigError` naming
+the key (``"training.lr"``, ``"adversarial.method"``). The merge and type checks are those of
+the preprocessing config (:mod:`jetdask.preprocessing.config`).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from ..preprocessing.config import _merge
+
+DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
+
+NUM = (int, float)
+OPT_NUM = (int, float, type(None))
+OPT_INT = (int, type(None))
+OPT_STR = (str, type(None))
+
+SCHEMA: dict[str, Any] = {
+    "model": {"name": ((str,), "DeepJet"), "kwargs": ((dict,), {})},
+    "data": {
+        "preprocessed": (OPT_STR, None),
+        "train_split": ((str,), "train"),
+        "validation_split": ((str,), "validation"),
+        "in_memory": ((bool,), True),
+        "max_jets": (OPT_INT, None),
+        "max_val_jets": (OPT_INT, None),
+        "resample": ((bool,), False),
+    },
+    "training": {
+        "epochs": ((int,), 10),
+        "batch_size": ((int,), 512),
+        "optimizer": ((str,), "adam"),
+        "lr": (NUM, 1e-3),
+        "weight_decay": (NUM, 0.0),
+        "schedule": ((str,), "cosine"),
+        "step_size": ((int,), 5),
+        "gamma": (NUM, 0.5),
+        "min_lr": (NUM, 1e-5),
+        "grad_clip": (OPT_NUM, None),
+        "seed": ((int,), 0),
+        "device": ((str,), "auto"),
+        "threads": (OPT_INT, None),
+    },
+    "loss": {"name": ((str,), "cross_entropy"), "gamma": (NUM, 2.0), "label_smoothing": (NUM, 0.0)},
+    "adversarial": {
+        "method": ((str,), "none"),
+        "epsilon": (NUM, 0.01),
+        "steps": ((int,), 5),
+        "step_size": (OPT_NUM, None),
+        "random_start": ((bool,), False),
+        "mix": (NUM, 1.0),
+    },
+    "output": {"dir": (OPT_STR, None), "keep_epochs": ((bool,), True), "progress": ((bool,), True)},
+}
+
+SPLITS = ("train", "validation", "test")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("none", "step", "exponential", "cosine")
+LOSSES = ("cross_entropy", "focal")
+METHODS = ("none", "fgsm", "pgd")
+
+
+def _choice(value, allowed, key):
+    if value not in allowed:
+        raise ConfigError(f"expected one of {', '.join(allowed)}, got {value!r}", key)
+
+
+def _positive(value, key, strict=True):
+    if value is not None and (value <= 0 if strict else value < 0):
+        raise ConfigError(f"must be {'>' if strict else '>='} 0, got {value}", key)
+
+
+def validate(cfg: dict) -> dict:
+    from ..models import model_class
+    try:
+        model_class(cfg["model"]["name"])
+    except (KeyError, ImportError, AttributeError) as err:
+        raise ConfigError(str(err).strip("'\""), "model.name") from None
+    d, t, a = cfg["data"], cfg["training"], cfg["adversarial"]
+    _choice(d["train_split"], SPLITS, "data.train_split")
+    _choice(d["validation_split"], SPLITS, "data.validation_split")
+    _positive(d["max_jets"], "data.max_jets")
+    _positive(d["max_val_jets"], "data.max_val_jets")
+    _positive(t["epochs"], "training.epochs")
+    _positive(t["batch_size"], "training.batch_size")
+    _positive(t["lr"], "training.lr")
+    _positive(t["weight_decay"], "training.weight_decay", strict=False)
+    _positive(t["step_size"], "training.step_size")
+    _positive(t["gamma"], "training.gamma")
+    _positive(t["min_lr"], "training.min_lr", strict=False)
+    _positive(t["grad_clip"], "training.grad_clip")
+    _positive(t["threads"], "training.threads")
+    _choice(t["optimizer"], OPTIMIZERS, "training.optimizer")
+    _choice(t["schedule"], SCHEDULES, "training.schedule")
+    if t["seed"] < 0:
+        raise ConfigError("must be >= 0", "training.seed")
+    dev = t["device"]
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"expected auto, cpu, cuda or cuda:N, got {dev!r}", "training.device")
+    _choice(cfg["loss"]["name"], LOSSES, "loss.name")
+    _positive(cfg["loss"]["gamma"], "loss.gamma", strict=False)
+    if not 0 <= cfg["loss"]["label_smoothing"] < 1:
+        raise ConfigError("must be in [0, 1)", "loss.label_smoothing")
+    _choice(a["method"], METHODS, "adversarial.method")
+    _positive(a["epsilon"], "adversarial.epsilon", strict=False)
+    _positive(a["steps"], "adversarial.steps")
+    _positive(a["step_size"], "adversarial.step_size")
+    if not 0 <= a["mix"] <= 1:
+        raise ConfigError(f"must be in [0, 1], got {a['mix']}", "adversarial.mix")
+    return cfg
+
+
+def _set_dotted(given: dict, key: str, value) -> None:
+    parts = key.split(".")
+    node = given
+    for i, p in enumerate(parts[:-1]):
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError("is not a section", ".".join(parts[:i + 1]))
+        node = nxt
+    node[parts[-1]] = value
+
+
+def load_config(source=None, overrides: dict | None = None) -> dict:
+    """Validated, fully populated training config (see the module docstring)."""
+    if source is None:
+        given = {}
+    elif isinstance(source, dict):
+        given = copy.deepcopy(source)
+    else:
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise ConfigError(f"config file {path!r} not found", "config")
+        with open(path) as f:
+            try:
+                given = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"not valid YAML: {err}", "config") from None
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            _set_dotted(given, k, v)
+    return validate(_merge(SCHEMA, given, ""))

@@ -1,0 +1,43 @@
+"""``jetdask demo`` end to end (small): sample, training, DY study with taggers, plots."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_demo_writes_the_plots(tmp_path):
+    out = tmp_path / "demo"
+    p = subprocess.run([sys.executable, "-m", "jetdask.cli", "demo", "--out", str(out), "--events", "12000",
+                        "--epochs", "1", "--train-events", "6000", "--distortions", "fgsm0.05"],
+                       capture_output=True, text=True, timeout=1500, cwd=REPO)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    plots = out / "plots"
+    assert f"plots in {plots}" in p.stdout and "data/MC chi2/ndf" in p.stdout
+    expected = ["cutflow.png", "DeepJet_BvsL_all.png"]
+    for tagger in ("DeepJet_nominal", "DeepJet_adversarial", "DeepJet_nominal-at-fgsm0.05"):
+        expected += [f"{tagger}_{d}_{ch}.png" for d in ("BvsL", "CvsB", "CvsL") for ch in ("all", "mumu", "ee")]
+    expected += [f"DeepJet_nominal_vs_DeepJet_adversarial_{d}_all.png" for d in ("BvsL", "CvsB", "CvsL")]
+    for name in expected:
+        path = plots / name
+        assert path.exists() and path.stat().st_size > 10_000, name
+    # the side-by-side figure is two panels wide; a single panel is square-ish
+    w2, h2 = Image.open(plots / "DeepJet_nominal_vs_DeepJet_adversarial_BvsL_all.png").size
+    w1, h1 = Image.open(plots / "DeepJet_nominal_BvsL_all.png").size
+    assert w2 > 1.8 * w1 and abs(h2 - h1) < 0.2 * h1
+    summary = json.loads((plots / "summary.json").read_text())
+    by_name = {(e["histogram"], e["channel"]): e for e in summary["plots"].values() if e.get("ndf")}
+    for tagger in ("DeepJet_nominal", "DeepJet_adversarial", "DeepJet_adversarial@fgsm0.05"):
+        e = by_name[(f"{tagger}_BvsL", "all")]
+        assert e["chi2"] > 0 and e["ndf"] > 5
+    assert summary["complete"]
+    ev = out / "taggers" / "evaluation"
+    auc = json.loads((ev / "auc.json").read_text())
+    assert auc and all(os.path.getsize(ev / f) > 10_000 for f in ("roc_BvsL.png", "loss_curves.png"))
