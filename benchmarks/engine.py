@@ -127,9 +127,9 @@ def main():
         finally:
             close_cluster(client)
     print()
-    print(f"{'path':<36}{'events':>10}{'time [s]':>10}{'events/s':>12}{'MB/s':>8}")
+    print(f"{'path':<48}{'events':>10}{'time [s]':>10}{'events/s':>12}{'MB/s':>8}")
     for label, n, t, evs, mbs in rows:
-        print(f"{label:<36}{n:>10}{t:>10.2f}{evs:>12.0f}{mbs:>8.1f}")
+        print(f"{label:<48}{n:>10}{t:>10.2f}{evs:>12.0f}{mbs:>8.1f}")
     n_total = rows[0][1]
     t1_big, _ = results[(1, 100_000)]
     t1_small, _ = results[(1, 2000)]

@@ -12,6 +12,8 @@ import os
 import dask.config
 import yaml
 
+from .errors import ConfigError
+
 _fn = os.path.join(os.path.dirname(__file__), "config.yaml")
 with open(_fn) as _f:
     _defaults = yaml.safe_load(_f)
@@ -24,3 +26,26 @@ def get(key: str, override=None):
     if override is not None:
         return override
     return dask.config.get(f"jetdask.{key}")
+
+
+def read_user_config(source) -> dict:
+    """A user's YAML/JSON config as a dict (a copy): from a path, a dict, or ``None`` (empty).
+
+    A missing file or invalid YAML is a :class:`ConfigError` naming ``config``.
+    """
+    import copy
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        return copy.deepcopy(source)
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path!r} not found", "config")
+    with open(path) as f:
+        try:
+            given = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"not valid YAML: {err}", "config") from None
+    if not isinstance(given, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys, not {type(given).__name__}", "config")
+    return given

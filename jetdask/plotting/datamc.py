@@ -232,7 +232,9 @@ def _draw(p: Panel, ax, rax, *, lumi_fb, energy, label, xlabel, ylabel, log, not
 
     # text block top left inside: title, channel, chi2, note; CMS label above the axes
     block = []                                     # (text, size, extra kwargs)
-    if title:
+    if title:  # the legend takes the right half: a long "tagger (distortion)" title goes on two lines
+        if len(title) > 20 and " (" in title:
+            title = title.replace(" (", "\n(", 1)
         block.append((title, "medium", {"fontweight": "bold"}))
     if channel:
         block.append((CHANNEL_LABELS.get(channel, channel), "small", {}))

@@ -19,9 +19,9 @@ import json
 import os
 from typing import Any
 
-import yaml
 
 from ..errors import ConfigError
+from ..config import read_user_config
 
 DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
 
@@ -341,19 +341,7 @@ def validate(cfg: dict) -> dict:
 
 def load_config(source=None) -> dict:
     """Validated, fully populated config from a YAML/JSON path, a dict, or the defaults (``None``)."""
-    if source is None:
-        given = {}
-    elif isinstance(source, dict):
-        given = copy.deepcopy(source)
-    else:
-        path = os.fspath(source)
-        if not os.path.exists(path):
-            raise ConfigError(f"config file {path!r} not found", "config")
-        with open(path) as f:
-            try:
-                given = yaml.safe_load(f) or {}
-            except yaml.YAMLError as err:
-                raise ConfigError(f"not valid YAML: {err}", "config") from None
+    given = read_user_config(source)
     return validate(_merge(SCHEMA, given, ""))
 
 

@@ -8,13 +8,12 @@ the preprocessing config (:mod:`jetdask.preprocessing.config`).
 """
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any
 
-import yaml
 
 from ..errors import ConfigError
+from ..config import read_user_config
 from ..preprocessing.config import _merge
 
 DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
@@ -132,19 +131,7 @@ def _set_dotted(given: dict, key: str, value) -> None:
 
 def load_config(source=None, overrides: dict | None = None) -> dict:
     """Validated, fully populated training config (see the module docstring)."""
-    if source is None:
-        given = {}
-    elif isinstance(source, dict):
-        given = copy.deepcopy(source)
-    else:
-        path = os.fspath(source)
-        if not os.path.exists(path):
-            raise ConfigError(f"config file {path!r} not found", "config")
-        with open(path) as f:
-            try:
-                given = yaml.safe_load(f) or {}
-            except yaml.YAMLError as err:
-                raise ConfigError(f"not valid YAML: {err}", "config") from None
+    given = read_user_config(source)
     for k, v in (overrides or {}).items():
         if v is not None:
             _set_dotted(given, k, v)

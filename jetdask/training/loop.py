@@ -148,7 +148,7 @@ def run_epoch(model, loader, loss_fn, device, *, optimizer=None, attack=None, mi
                 loss = loss_fn(logits, b.label, b.weight)
         sums.add(loss.detach(), logits.detach(), b)
         if progress:
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
     out = sums.result()
     out["seconds"] = time.perf_counter() - t0
     out["jets_per_s"] = out["jets"] / out["seconds"] if out["seconds"] > 0 else float("nan")
