@@ -24,18 +24,34 @@ nb1 = [
                       "`start_cluster` returns a `distributed.Client`. Here a LocalCluster; on a SLURM or "
                       "HTCondor site the same call starts batch workers (adaptive, TLS by default)."),
     new_code_cell(SETUP),
+    new_code_cell(SAMPLE),
     new_code_cell("from jetdask.cluster import start_cluster, close_cluster\n"
                   "client = start_cluster(\"local\", n_workers=2)\nclient"),
-    new_markdown_cell("On a machine with SLURM (three lines; `cluster/slurm.yaml` holds the site options):"),
-    new_code_cell("import shutil\n"
-                  "if shutil.which(\"sbatch\") and os.environ.get(\"JETDASK_NB_SLURM\"):\n"
-                  "    slurm = start_cluster(\"slurm\", jobs=2)\n"
-                  "    print(slurm)\n"
-                  "    close_cluster(slurm)\n"
-                  "else:\n"
-                  "    print(\"no SLURM here: start_cluster('slurm', jobs=2) would submit 2 worker jobs\")"),
+    new_markdown_cell("An analysis written in a cell: the columns it reads and what it does with a chunk."),
+    new_code_cell("import awkward as ak, hist\nfrom jetdask import Result, Runner, analysis\n\n"
+                  "@analysis(columns=[\"Muon_pt\", \"Muon_eta\", \"Muon_phi\", \"Muon_mass\", \"Muon_charge\"])\n"
+                  "def dimuon(events, chunk):\n"
+                  "    mu = events.Muon[events.Muon.pt > 20]\n"
+                  "    two = mu[ak.num(mu) == 2]\n"
+                  "    h = hist.Hist.new.Reg(60, 60, 120, name=\"mass\", label=\"m(mumu) [GeV]\").Weight()\n"
+                  "    h.fill(mass=(two[:, 0] + two[:, 1]).mass)\n"
+                  "    return Result(hists={\"mass\": h})\n\n"
+                  "out = Runner(dimuon, str(fileset), str(WORK / \"run-local\"), client).run()\n"
+                  "out.hists[\"DYJetsToLL_M-50\"][\"mass\"]"),
     new_code_cell("print({a: w['memory_limit'] for a, w in client.scheduler_info()['workers'].items()})\n"
                   "close_cluster(client)"),
+    new_markdown_cell("On a machine with SLURM the same analysis runs on batch workers, three lines "
+                      "(`cluster/slurm.yaml` holds the site options; run where `sbatch` exists and "
+                      "`JETDASK_NB_SLURM` is set, as CI does):"),
+    new_code_cell("import shutil\n"
+                  "if shutil.which(\"sbatch\") and os.environ.get(\"JETDASK_NB_SLURM\"):\n"
+                  "    slurm = start_cluster(\"slurm\", jobs=2, cores=1, processes=1, memory=\"2GiB\",\n"
+                  "                          queue=os.environ.get(\"LOCAL_SLURM_PARTITION\"))\n"
+                  "    out = Runner(dimuon, str(fileset), str(WORK / \"run-slurm\"), slurm).run()\n"
+                  "    close_cluster(slurm)\n"
+                  "    print(\"SLURM run complete:\", out.complete)\n"
+                  "else:\n"
+                  "    print(\"no SLURM here: start_cluster('slurm', jobs=2) would submit 2 worker jobs\")"),
 ]
 
 nb2 = [
