@@ -313,3 +313,24 @@ def test_parsers_attach_to_a_subparsers_object():
     assert (a.config, a.preprocessed, a.out, a.resume) == ("c.yaml", "R", "O", "O/last.pt")
     e = ap.parse_args(["evaluate", "n=a.pt", "--preprocessed", "R", "--out", "E"])
     assert e.models == ["n=a.pt"] and callable(e.func)
+
+
+@pytest.mark.cluster
+def test_training_as_one_task_on_a_resource_labelled_worker(synth, tmp_path):
+    """``submit_train`` runs the training as one dask task on the worker holding the resource
+    (a GPU label on a real site; here a LocalCluster worker process), with the same losses as in-process."""
+    from distributed import Client, LocalCluster
+    from jetdask.training.loop import submit_train
+    cfg = H.config(epochs=1, data={"max_jets": 1500, "max_val_jets": 300})
+    local = train(json.loads(json.dumps(cfg)), preprocessed=synth["run"], out=str(tmp_path / "local"))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, resources={"GPU": 1},
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        fut = submit_train(client, cfg, resources={"GPU": 1}, preprocessed=synth["run"], out=str(tmp_path / "task"))
+        remote = fut.result(timeout=300)
+        assert client.run(lambda: __import__("os").getpid()) and fut.status == "finished"
+    a = json.load(open(local["history"]))
+    b = json.load(open(remote["history"]))
+    assert len(a) == len(b) == 1
+    for k in ("train_loss", "val_loss", "val_accuracy"):
+        assert a[0][k] == pytest.approx(b[0][k], rel=1e-5), k
+    assert (tmp_path / "task" / "best.pt").exists()
