@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED_CHUNKS = 0, 2, 3
+from ..cli import EXIT_FAILED_CHUNKS, EXIT_OK
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -55,15 +55,9 @@ def cmd_preprocess(args) -> int:
 
 
 def main(argv=None) -> int:
-    from ..errors import JetdaskError
-    ap = argparse.ArgumentParser(prog="jetdask preprocess", description=__doc__.splitlines()[0])
-    _configure(ap)
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except JetdaskError as err:
-        print(f"jetdask: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    """``python -m jetdask.preprocessing.cli ARGS``: the same as ``jetdask preprocess ARGS``."""
+    from ..cli import main as jetdask_main
+    return jetdask_main(["preprocess", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from ..cli import EXIT_OK
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
@@ -113,16 +113,9 @@ def cmd_evaluate(args) -> int:
 
 
 def main(argv=None) -> int:
-    from ..errors import ConfigError, JetdaskError
-    ap = argparse.ArgumentParser(prog="jetdask", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-    add_parsers(sub)
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, JetdaskError) as err:
-        print(f"jetdask: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    """``python -m jetdask.training.cli train|evaluate ...``: the same as ``jetdask train|evaluate ...``."""
+    from ..cli import main as jetdask_main
+    return jetdask_main(argv)
 
 
 if __name__ == "__main__":
