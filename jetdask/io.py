@@ -37,6 +37,14 @@ def _classify(path: str, err: BaseException) -> FileAccessError:
     return FileAccessError(path, reason, transient=transient)
 
 
+def _close(tree) -> None:
+    """Close the file of an uproot tree; a file that fails to close is already unusable."""
+    try:
+        tree.file.close()
+    except Exception:
+        pass
+
+
 def open_tree(path: str, tree: str = "Events", cache: bool = True):
     """The uproot TTree ``tree`` of ``path``, from the process cache when open."""
     key = (path, tree)
@@ -62,10 +70,7 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True):
             _cache[key] = t
             while len(_cache) > config.get("file-cache-size"):
                 _, old = _cache.popitem(last=False)
-                try:
-                    old.file.close()
-                except Exception:
-                    pass
+                _close(old)
     return t
 
 
@@ -80,11 +85,7 @@ def clear_cache() -> None:
     """Close and drop every cached file of this process (benchmarks: measure cold opens)."""
     with _lock:
         while _cache:
-            _, t = _cache.popitem()
-            try:
-                t.file.close()
-            except Exception:
-                pass
+            _close(_cache.popitem()[1])
 
 
 def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
@@ -102,10 +103,7 @@ def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
         raise _classify(path, err) from None
     finally:
         if not cache:
-            try:
-                t.file.close()
-            except Exception:
-                pass
+            _close(t)
 
 
 def estimate_bytes(tree, branches, entry_start: int, entry_stop: int) -> int:

@@ -70,6 +70,7 @@ class Runner:
         self.partial: dict[str, Result] = {}
         self._lock = threading.Lock()
         self.stats = collections.Counter()
+        self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
         self._check_fileset()
 
     # -- setup ---------------------------------------------------------------
@@ -121,9 +122,7 @@ class Runner:
 
     def _note_homes(self, p) -> None:
         """Planning left each file open on the worker that inspected it: send its chunks there first."""
-        homes = getattr(self, "_plan_homes", {})
-        homes.update({f["path"]: f["worker"] for f in p.files if f.get("worker")})
-        self._plan_homes = homes
+        self._plan_homes.update({f["path"]: f["worker"] for f in p.files if f.get("worker")})
 
     def _replan_failed_files(self) -> None:
         failed = self.ledger.failed_files()
@@ -239,7 +238,7 @@ class Runner:
         suspects: collections.deque[Chunk] = collections.deque()
         inflight: dict[str, tuple[Chunk, bool, Any]] = {}   # key -> (chunk, isolated, worker address)
         futures: dict[str, Any] = {}
-        home: dict[str, str] = dict(getattr(self, "_plan_homes", {}))  # file path -> worker address
+        home: dict[str, str] = dict(self._plan_homes)      # file path -> worker address
         load: collections.Counter = collections.Counter()   # worker address -> chunks in flight
         per_thread = int(config.get("inflight-per-thread"))
         self._live_workers = self._workers()
