@@ -137,29 +137,20 @@ def jet_flavour(jets, is_data: bool):
 
 
 def official_discriminants(jets) -> dict:
-    """BvsL, CvsB, CvsL from the official DeepJet nodes stored in NanoAOD.
+    """BvsL, CvsB, CvsL of the official DeepJet scores in the file (-1 where undefined).
 
-    NanoAOD stores ``btagDeepFlavB`` (= P(b)+P(bb)+P(lepb)), ``btagDeepFlavCvB`` and
-    ``btagDeepFlavCvL``; with all three, P(c) = CvB·B/(1−CvB) and P(uds+g) = P(c)(1−CvL)/CvL
-    give BvsL = B/(B+P(uds+g)). With only B, the closest available is BvsAll = B (reported as
-    ``BvsAll``). Undefined values are -1.
+    From :func:`jetdask.inference.official_discriminants` (exact with PFNano's node branches,
+    else BvsL derived from ``btagDeepFlavB`` and ``btagDeepFlavCvB``). A file with only
+    ``btagDeepFlavB`` gives ``BvsAll`` = B.
     """
-    out = {}
-    f = jets.fields
-    if "btagDeepFlavB" in f:
-        b = jets.btagDeepFlavB
-        if "btagDeepFlavCvB" in f and "btagDeepFlavCvL" in f:
-            cvb, cvl = jets.btagDeepFlavCvB, jets.btagDeepFlavCvL
-            with np.errstate(divide="ignore", invalid="ignore"):
-                c = ak.where((cvb >= 0) & (cvb < 1), cvb * b / (1 - cvb), np.nan)
-                light = ak.where(cvl > 0, c * (1 - cvl) / cvl, np.nan)
-                bvsl = ak.where(b + light > 0, b / (b + light), np.nan)
-            out["BvsL"] = ak.nan_to_none(bvsl)
-            out["CvsB"] = ak.where(cvb >= 0, cvb, np.nan)
-            out["CvsL"] = ak.where(cvl >= 0, cvl, np.nan)
-        else:
-            out["BvsAll"] = b
-    return {k: ak.fill_none(ak.nan_to_none(v), -1.0) for k, v in out.items()}
+    from jetdask.inference import official_discriminants as from_branches
+    f = set(jets.fields)
+    if "btagDeepFlavB" not in f:
+        return {}
+    if not {"btagDeepFlavCvB", "btagDeepFlavCvL"} <= f:
+        return {"BvsAll": ak.fill_none(jets.btagDeepFlavB, -1.0)}
+    d = from_branches(jets)
+    return {k: ak.fill_none(ak.nan_to_none(d[k]), -1.0) for k in ("BvsL", "CvsB", "CvsL")}
 
 
 FLAVOUR_NAMES = np.array(["light", "light", "light", "light", "c", "b"])
