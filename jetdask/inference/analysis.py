@@ -44,12 +44,15 @@ def tagger_columns(taggers: Sequence[Tagger]) -> list:
     Layouts of TorchScript taggers must be given in the spec; checkpoint taggers without a
     layout in the spec are opened here (on the client) to read it.
     """
+    from .registry import load_checkpoint
     cols = set(LABEL_COLUMNS)
+    layouts: dict = {}  # checkpoint -> layout: variants of a tagger (distortions) share one file
     for t in taggers:
         layout = t.layout
         if layout is None:
-            from .registry import load_checkpoint
-            layout = load_checkpoint(t.source)["layout"]
+            if t.source not in layouts:
+                layouts[t.source] = load_checkpoint(t.source)["layout"]
+            layout = layouts[t.source]
         cols.update(get_layout(layout).columns)
     return sorted(cols)
 
