@@ -119,14 +119,55 @@ def estimate_bytes(tree, branches, entry_start: int, entry_stop: int) -> int:
     return int(total * frac)
 
 
+def _memoize_branch_names() -> bool:
+    """Make uproot list a tree's branch names once per tree instead of on every read.
+
+    ``TTree.arrays`` starts by collecting every branch name of the tree (uproot's
+    ``_keys_deep``), which costs 14 ms on a 900-branch PFNano tree: more than reading
+    20 branches of 2k events (8 ms). A TTree read from a file does not change, so the
+    set is kept on the tree object. Only membership is tested on it (a frozenset is
+    safe). Returns False (nothing changed) when this uproot has no such function.
+    """
+    try:
+        from uproot.behaviors import TBranch as tbranch
+    except ImportError:  # pragma: no cover
+        return False
+    original = getattr(tbranch, "_keys_deep", None)
+    if original is None:  # pragma: no cover - uproot changed its internals
+        return False
+    if getattr(original, "_jetdask_memoized", False):
+        return True
+
+    def keys_deep(hasbranches):
+        try:
+            return hasbranches.__dict__["_jetdask_keys_deep"]
+        except (KeyError, AttributeError):
+            keys = frozenset(original(hasbranches))
+            try:
+                hasbranches.__dict__["_jetdask_keys_deep"] = keys
+            except AttributeError:  # pragma: no cover - no instance dict
+                pass
+            return keys
+
+    keys_deep._jetdask_memoized = True
+    tbranch._keys_deep = keys_deep
+    return True
+
+
+_BATCHED = _memoize_branch_names()
+
+
 def read_arrays(tree, branches, entry_start: int, entry_stop: int, path: str) -> dict:
     """Read ``branches`` of ``[entry_start, entry_stop)`` as a dict of awkward arrays.
 
-    Branch by branch: ``TTree.arrays`` walks every branch name of the file on each call
-    (measured: 16.5 ms for 20 branches of 2k events in a 900-branch file, against 4.9 ms
-    reading the same branches one by one).
+    One ``TTree.arrays`` call for all branches (one pass over their baskets, as
+    ``uproot.iterate`` does), with the branch-name listing memoized per tree (see
+    :func:`_memoize_branch_names`). Without that memo, branch by branch is cheaper.
     """
     try:
+        if _BATCHED:
+            return tree.arrays(list(branches), entry_start=entry_start, entry_stop=entry_stop,
+                               library="ak", how=dict)
         return {b: tree[b].array(entry_start=entry_start, entry_stop=entry_stop, library="ak") for b in branches}
     except MemoryError:
         raise

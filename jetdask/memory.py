@@ -4,10 +4,11 @@ A chunk's budget is a fraction (``jetdask.memory-fraction``) of the worker's
 memory limit; the estimate of a chunk is the uncompressed size of the baskets
 it reads times ``jetdask.memory-overhead`` (awkward/numpy temporaries of the
 analysis). What this module covers: the estimate before reading and the peak
-resident memory of the process while a chunk ran (sampled every 10 ms by one
-daemon thread per process). What it does not: a single allocation that jumps
-past the limit between two samples; that kills the worker (nanny), and the
-runner handles it (quarantine, then bisect).
+resident memory of the process while a chunk ran (sampled every
+``jetdask.memory-sample-interval``, 50 ms, by one daemon thread per process).
+What it does not: a single allocation that jumps past the limit between two
+samples; that kills the worker (nanny), and the runner handles it (quarantine,
+then bisect).
 """
 from __future__ import annotations
 

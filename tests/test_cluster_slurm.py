@@ -1,6 +1,7 @@
 """SLURM for real: workers through dask-jobqueue on the local SLURM that .ci/run starts.
 
-Skipped when ``sbatch`` is missing, unless JETDASK_REQUIRE_SLURM=1 (CI), then it fails.
+Skipped when ``sbatch`` is missing or no controller answers, unless JETDASK_REQUIRE_SLURM=1
+(CI), then it fails.
 """
 from __future__ import annotations
 
@@ -19,10 +20,26 @@ from jetdask.runner import Runner
 
 pytestmark = [pytest.mark.slurm, pytest.mark.cluster]
 
-if not shutil.which("sbatch"):
+
+
+def _slurm_missing() -> str:
+    """Why SLURM cannot be used here ('' when it can): no sbatch, or a controller that does not answer."""
+    if not shutil.which("sbatch"):
+        return "sbatch not found"
+    try:
+        probe = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"sinfo failed: {err}"
+    if probe.returncode != 0:
+        return f"the SLURM controller does not answer: {probe.stderr.strip()[:200]}"
+    return ""
+
+
+_why = _slurm_missing()
+if _why:
     if os.environ.get("JETDASK_REQUIRE_SLURM") == "1":
-        pytest.fail("SLURM required (JETDASK_REQUIRE_SLURM=1) but sbatch is not on PATH", pytrace=False)
-    pytest.skip("no SLURM on this machine (sbatch not found)", allow_module_level=True)
+        pytest.fail(f"SLURM required (JETDASK_REQUIRE_SLURM=1) but {_why}", pytrace=False)
+    pytest.skip(f"no SLURM on this machine ({_why})", allow_module_level=True)
 
 
 def squeue(name):
