@@ -8,9 +8,11 @@ Prints a table: events/s and MB/s (compressed bytes of the branches read) for
     (worker file caches emptied: the run opens every file, as the plain loop does) and with the
     files still open on the workers from the previous run (an interactive session's steady state);
   * the plain loop on trees already open, beside the engine with the files open on its worker;
-  * jetdask with chunks of 2k events, and the per-chunk overhead derived from the two;
-and the file-cache hit counts. Each path runs once untimed (warm-up), then the median of
-``--repeat`` timed runs is shown; compare ratios within one run.
+  * jetdask with chunks of 2k events beside the plain 2k-step loop on the open files, and the
+    per-chunk overhead derived from the two;
+and the file-cache hit counts. Per configuration, one untimed warm-up round, then ``--repeat``
+rounds in which every path runs once, back to back: the table shows medians, and the ratios
+are taken within each round (plain and engine under the same machine state), median [min-max].
 coffea is not installed in jetdask's environment; it is not compared here.
 """
 from __future__ import annotations
@@ -99,57 +101,70 @@ def main():
     shutil.rmtree(runs, ignore_errors=True)
     os.makedirs(runs)
 
-    rows = []
-
-    def measure(label, fn):
-        fn()  # untimed warm-up: first-call costs (imports, allocator growth) are paid by both sides alike
-        times, n = [], 0
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            n = fn()
-            times.append(time.perf_counter() - t)
-        med = statistics.median(times)
-        rows.append((label, n, med, n / med, mb / med))
-        return med, n
-
-    t_plain, _ = measure("plain uproot.iterate, 100k steps", lambda: plain(fs, analysis, 100_000, requested))
     open_trees = {f.path: uproot.open(f.path, array_cache=None)[f.tree] for ds in fs for f in ds.files}
-    t_plain_open, _ = measure("plain uproot.iterate, 100k steps, files open",
-                              lambda: plain(fs, analysis, 100_000, requested, open_trees))
-    t_plain_small, _ = measure("plain uproot.iterate, 2k steps", lambda: plain(fs, analysis, 2000, requested))
-    results = {}
+
+    def clear_worker_caches(client):
+        client.run(lambda: __import__("jetdask.io", fromlist=["clear_cache"]).clear_cache())
+
+    def timed(fn):
+        t = time.perf_counter()
+        n = fn()
+        return time.perf_counter() - t, n
+
+    # Each configuration: one untimed warm-up round, then --repeat rounds in which every path of
+    # the configuration runs once, back to back (plain and engine see the same machine state;
+    # the ratios are taken per round and their median is quoted).
+    paths = {
+        "plain_cold": ("plain uproot.iterate, 100k steps", lambda c: plain(fs, analysis, 100_000, requested)),
+        "plain_open": ("plain uproot.iterate, 100k steps, files open",
+                       lambda c: plain(fs, analysis, 100_000, requested, open_trees)),
+        "plain_2k": ("plain uproot.iterate, 2k steps", lambda c: plain(fs, analysis, 2000, requested, open_trees)),
+        "cold": ("jetdask {nw} worker(s), 100k chunks, cold",
+                 lambda c: (clear_worker_caches(c), engine(fs_path, analysis, 100_000, c, runs)[0])[1]),
+        "open": ("jetdask {nw} worker(s), 100k chunks, files open", lambda c: engine(fs_path, analysis, 100_000, c, runs)[0]),
+        "2k": ("jetdask {nw} worker(s), 2k chunks", lambda c: engine(fs_path, analysis, 2000, c, runs)[0]),
+    }
+    times: dict = {}
+    counts: dict = {}
+    stats = {}
     for nw in (1, 2):
+        keys = ["plain_cold", "plain_open", "plain_2k"] if nw == 1 else []
+        keys += ["cold", "open", "2k"]
         client = start_local(n_workers=nw, threads_per_worker=1, memory_limit="6GiB", dashboard_address=None)
         try:
             client.submit(lambda: 1).result()
-            def cold():
-                client.run(lambda: __import__("jetdask.io", fromlist=["clear_cache"]).clear_cache())
-                return engine(fs_path, analysis, 100_000, client, runs)[0]
-            results[(nw, "cold")] = measure(f"jetdask {nw} worker(s), 100k chunks, cold", cold)
-            results[(nw, 100_000)] = measure(f"jetdask {nw} worker(s), 100k chunks, files open",
-                                             lambda: engine(fs_path, analysis, 100_000, client, runs)[0])
-            results[(nw, 2000)] = measure(f"jetdask {nw} worker(s), 2k chunks",
-                                          lambda: engine(fs_path, analysis, 2000, client, runs)[0])
+            for rnd in range(args.repeat + 1):
+                for key in keys:
+                    t, n = timed(lambda: paths[key][1](client))
+                    if rnd:  # round 0 is the warm-up
+                        times.setdefault((nw, key), []).append(t)
+                        counts[(nw, key)] = n
             stats = client.run(lambda: __import__("jetdask.io", fromlist=["stats"]).stats)
         finally:
             close_cluster(client)
+
     print()
     print(f"{'path':<48}{'events':>10}{'time [s]':>10}{'events/s':>12}{'MB/s':>8}")
-    for label, n, t, evs, mbs in rows:
-        print(f"{label:<48}{n:>10}{t:>10.2f}{evs:>12.0f}{mbs:>8.1f}")
-    n_total = rows[0][1]
-    t1_big, _ = results[(1, 100_000)]
-    t1_small, _ = results[(1, 2000)]
-    n_small = -(-n_total // 2000)
-    overhead = (t1_small - t_plain_small) / n_small * 1000
-    print()
-    print(f"engine throughput / plain, 1 worker, 100k chunks: {t_plain / results[(1, 'cold')][0]:.2f} when both "
-          f"open the files (the run opens them on the worker while planning), {t_plain_open / t1_big:.2f} when "
-          f"both have them open already ({t_plain / t1_big:.2f} against the plain loop that opens them)")
-    print(f"per-chunk overhead (1 worker, opened file, 2k chunks, beyond plain 2k-step iterate): {overhead:.1f} ms "
-          f"(scheduling, memory estimate, ledger write, result merge)")
-    print(f"file cache on the workers (last configuration): {stats}")
+    for (nw, key), ts in times.items():
+        med = statistics.median(ts)
+        n = counts[(nw, key)]
+        print(f"{paths[key][0].format(nw=nw):<48}{n:>10}{med:>10.2f}{n / med:>12.0f}{mb / med:>8.1f}")
 
+    def paired(num, den):
+        r = sorted(a / b for a, b in zip(times[num], times[den]))
+        return f"{statistics.median(r):.2f} [{r[0]:.2f}-{r[-1]:.2f}]"
+
+    n_small = -(-counts[(1, "plain_cold")] // 2000)
+    over = sorted((e - p) / n_small * 1000 for e, p in zip(times[(1, "2k")], times[(1, "plain_2k")]))
+    print()
+    print(f"per-round ratios, median [min-max] over {args.repeat} rounds (1 worker, 100k chunks):")
+    print(f"  engine / plain throughput, both opening the files (the run opens them on the worker "
+          f"while planning): {paired((1, 'plain_cold'), (1, 'cold'))}")
+    print(f"  engine / plain throughput, both with the files open already: {paired((1, 'plain_open'), (1, 'open'))}")
+    print(f"per-chunk overhead (1 worker, opened file, 2k chunks, beyond the plain 2k-step loop on the open "
+          f"file): {statistics.median(over):.1f} ms [{over[0]:.1f}-{over[-1]:.1f}] (scheduling, memory estimate, "
+          f"ledger write, result merge)")
+    print(f"file cache on the workers (last configuration): {stats}")
 
 if __name__ == "__main__":
     main()
