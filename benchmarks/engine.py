@@ -106,6 +106,10 @@ def main():
     def clear_worker_caches(client):
         client.run(lambda: __import__("jetdask.io", fromlist=["clear_cache"]).clear_cache())
 
+    def engine_cold(client):
+        clear_worker_caches(client)
+        return engine(fs_path, analysis, 100_000, client, runs)[0]
+
     def timed(fn):
         t = time.perf_counter()
         n = fn()
@@ -119,8 +123,7 @@ def main():
         "plain_open": ("plain uproot.iterate, 100k steps, files open",
                        lambda c: plain(fs, analysis, 100_000, requested, open_trees)),
         "plain_2k": ("plain uproot.iterate, 2k steps", lambda c: plain(fs, analysis, 2000, requested, open_trees)),
-        "cold": ("jetdask {nw} worker(s), 100k chunks, cold",
-                 lambda c: (clear_worker_caches(c), engine(fs_path, analysis, 100_000, c, runs)[0])[1]),
+        "cold": ("jetdask {nw} worker(s), 100k chunks, cold", engine_cold),
         "open": ("jetdask {nw} worker(s), 100k chunks, files open", lambda c: engine(fs_path, analysis, 100_000, c, runs)[0]),
         "2k": ("jetdask {nw} worker(s), 2k chunks", lambda c: engine(fs_path, analysis, 2000, c, runs)[0]),
     }
@@ -165,6 +168,7 @@ def main():
           f"file): {statistics.median(over):.1f} ms [{over[0]:.1f}-{over[-1]:.1f}] (scheduling, memory estimate, "
           f"ledger write, result merge)")
     print(f"file cache on the workers (last configuration): {stats}")
+
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,6 @@ from jetdask.runner import Runner
 pytestmark = [pytest.mark.slurm, pytest.mark.cluster]
 
 
-
 def _slurm_missing() -> str:
     """Why SLURM cannot be used here ('' when it can): no sbatch, or a controller that does not answer."""
     if not shutil.which("sbatch"):
