@@ -42,8 +42,8 @@ def compressed_bytes(fileset, branches):
 def plain(fileset, analysis, step, requested, trees=None):
     """The same analysis in this process over ``uproot.iterate`` steps; ``trees``: files already open."""
     from jetdask.chunk import Chunk
-    from jetdask.columns import resolve_columns
-    from jetdask.events import events_from_arrays
+    from jetdask.nanoaod.columns import resolve_columns
+    from jetdask.nanoaod.events import events_from_arrays
     n = 0
     for ds in fileset:
         for f in ds.files:
@@ -60,7 +60,7 @@ def plain(fileset, analysis, step, requested, trees=None):
 
 
 def engine(fileset_path, analysis, chunk, client, workdir):
-    from jetdask.runner import Runner
+    from jetdask.engine.runner import Runner
     run = tempfile.mkdtemp(dir=workdir)
     with Runner(analysis, fileset_path, run, client, chunk_size=chunk, progress=False) as r:
         out = r.run()
@@ -79,10 +79,10 @@ def main():
     from engine_analyses import DimuonJets
     import cloudpickle, engine_analyses
     cloudpickle.register_pickle_by_value(engine_analyses)
-    from jetdask.columns import resolve_columns
+    from jetdask.nanoaod.columns import resolve_columns
     from jetdask.fileset import load_fileset
     from jetdask.synthetic import generate_sample
-    from jetdask.task import ID_COLUMNS
+    from jetdask.engine.task import ID_COLUMNS
 
     os.makedirs(args.workdir, exist_ok=True)
     sample_dir = os.path.join(args.workdir, f"sample-{args.events}")
@@ -104,7 +104,7 @@ def main():
     open_trees = {f.path: uproot.open(f.path, array_cache=None)[f.tree] for ds in fs for f in ds.files}
 
     def clear_worker_caches(client):
-        client.run(lambda: __import__("jetdask.io", fromlist=["clear_cache"]).clear_cache())
+        client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["clear_cache"]).clear_cache())
 
     def engine_cold(client):
         clear_worker_caches(client)
@@ -142,7 +142,7 @@ def main():
                     if rnd:  # round 0 is the warm-up
                         times.setdefault((nw, key), []).append(t)
                         counts[(nw, key)] = n
-            stats = client.run(lambda: __import__("jetdask.io", fromlist=["stats"]).stats)
+            stats = client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["stats"]).stats)
         finally:
             close_cluster(client)
 

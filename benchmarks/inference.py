@@ -45,8 +45,8 @@ MODELS = {
 def read_events(path: str, layouts):
     import uproot
 
-    from jetdask.columns import resolve_columns
-    from jetdask.events import events_from_arrays
+    from jetdask.nanoaod.columns import resolve_columns
+    from jetdask.nanoaod.events import events_from_arrays
     t = uproot.open(path)["Events"]
     cols = sorted({c for lay in layouts for c in lay.columns} | {"run", "event"})
     return events_from_arrays(t.arrays(resolve_columns(t.keys(), cols), how=dict))

@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Analysis": "plugin", "analysis": "plugin", "load_analysis": "plugin",
-    "Result": "result", "Runner": "runner", "Chunk": "chunk",
-    "load_fileset": "fileset", "load_output": "outputs", "start_cluster": "cluster",
+    "Result": "result", "Runner": "engine.runner", "Chunk": "chunk",
+    "load_fileset": "fileset", "load_output": "engine.outputs", "start_cluster": "cluster",
 }
 
 __all__ = ["JetdaskError", "__version__", *_LAZY]

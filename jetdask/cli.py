@@ -54,15 +54,15 @@ def _add_run_options(p):
 
 
 def _finish(out, run_dir) -> int:
-    from .status import format_status, run_status
+    from .engine.status import format_status, run_status
     print(format_status(run_status(run_dir)))
     return EXIT_OK if out.complete else EXIT_FAILED_CHUNKS
 
 
 def cmd_run(args, resubmit=False) -> int:
     from .plugin import load_analysis
-    from .runner import Runner
-    from .ledger import Ledger
+    from .engine.runner import Runner
+    from .engine.ledger import Ledger
     import os
     spec = getattr(args, "analysis", None)
     kwargs = {}
@@ -101,7 +101,7 @@ def cmd_run(args, resubmit=False) -> int:
 
 
 def cmd_status(args) -> int:
-    from .status import format_status, run_status
+    from .engine.status import format_status, run_status
     st = run_status(args.run_dir)
     if args.json:
         import json

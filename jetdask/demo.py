@@ -52,7 +52,7 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
              distortions=("fgsm0.05",), train_events: int = 40_000) -> dict:
     from .cluster import close_cluster, start_cluster
     from .plugin import load_analysis
-    from .runner import Runner
+    from .engine.runner import Runner
     from .synthetic import generate_sample
 
     out = os.path.abspath(out)

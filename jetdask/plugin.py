@@ -68,6 +68,12 @@ def analysis(columns: Sequence[str], name: str | None = None):
     return wrap
 
 
+# modules that moved into the engine/ and nanoaod/ layers: specs recorded in older ledgers still load
+MOVED_MODULES = {f"jetdask.{m}": f"jetdask.engine.{m}"
+                 for m in ("planning", "task", "memory", "ledger", "outputs", "status", "progress", "runner")}
+MOVED_MODULES.update({f"jetdask.{m}": f"jetdask.nanoaod.{m}" for m in ("io", "columns", "events")})
+
+
 def load_analysis(spec: str, **kwargs) -> Analysis:
     """Load ``path/to/file.py:Name`` or ``package.module:Name`` (class or instance).
 
@@ -90,6 +96,7 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
         import cloudpickle
         cloudpickle.register_pickle_by_value(module)
     else:
+        target = MOVED_MODULES.get(target, target)
         try:
             module = importlib.import_module(target)
         except ImportError as err:

@@ -2,7 +2,7 @@
 
 :class:`Result` is an additive container: ``a + b`` adds histograms bin by bin
 (``hist`` addition) and counters. Arrays are not carried back to the client:
-the worker writes them to parquet (see :mod:`jetdask.task`) and the result only
+the worker writes them to parquet (see :mod:`jetdask.engine.task`) and the result only
 keeps their paths. Results persist as JSON with the UHI serialization of
 histograms (no pickle).
 """

@@ -107,7 +107,7 @@ nb3 = [
                   "raw = bytearray(good); a, b = len(raw) // 10, len(raw) * 6 // 10; raw[a:b] = bytes(b - a)\n"
                   "victim.write_bytes(bytes(raw)); print('damaged', victim)"),
     new_code_cell("from jetdask import Runner\nfrom jetdask.cluster import start_cluster, close_cluster\n"
-                  "from jetdask.status import run_status, format_status\nfrom dy_jets import DYJets\n"
+                  "from jetdask.engine.status import run_status, format_status\nfrom dy_jets import DYJets\n"
                   "client = start_cluster('local', n_workers=2)\n"
                   "run = str(WORK / 'run-broken'); shutil.rmtree(run, ignore_errors=True)\n"
                   "out = Runner(DYJets(), str(broken_dir / 'fileset.json'), run, client, chunk_size=2000).run()\n"

@@ -4,7 +4,7 @@ import sys
 from hypothesis import given, settings, strategies as st
 
 from jetdask.chunk import Chunk
-from jetdask.planning import chunk_edges
+from jetdask.engine.planning import chunk_edges
 
 
 def test_id_stable_across_processes_and_independent_of_url():

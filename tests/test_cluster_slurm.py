@@ -16,7 +16,7 @@ import pytest
 
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
-from jetdask.runner import Runner
+from jetdask.engine.runner import Runner
 
 pytestmark = [pytest.mark.slurm, pytest.mark.cluster]
 

@@ -7,7 +7,7 @@ import pytest
 import uproot
 
 from conftest import real_file
-from jetdask.columns import resolve_columns
+from jetdask.nanoaod.columns import resolve_columns
 from jetdask.errors import MissingColumnError
 
 

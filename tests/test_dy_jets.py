@@ -10,12 +10,12 @@ import pytest
 import uproot
 
 from conftest import REPO
-from jetdask.runner import Runner
+from jetdask.engine.runner import Runner
 
 sys.path.insert(0, str(REPO / "analyses"))
 from dy_jets import DYJets, select  # noqa: E402
-from jetdask.events import events_from_arrays  # noqa: E402
-from jetdask.columns import resolve_columns  # noqa: E402
+from jetdask.nanoaod.events import events_from_arrays  # noqa: E402
+from jetdask.nanoaod.columns import resolve_columns  # noqa: E402
 
 
 def _dr(eta1, phi1, eta2, phi2):

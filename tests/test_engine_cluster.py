@@ -13,7 +13,7 @@ from distributed import Client, LocalCluster
 
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
-from jetdask.runner import Runner
+from jetdask.engine.runner import Runner
 
 pytestmark = pytest.mark.cluster
 HERE = os.path.dirname(__file__)
@@ -123,5 +123,5 @@ def test_client_killed_then_resumed(clean, small_sample, tmp_path):
     con = sqlite3.connect(db)
     after = dict(con.execute("SELECT id, finished FROM chunks WHERE state='done'").fetchall())
     assert all(after[k] == v for k, v in before.items()), "a done chunk was recomputed"
-    from jetdask.outputs import load_output
+    from jetdask.engine.outputs import load_output
     assert_same_output(load_output(run), clean)

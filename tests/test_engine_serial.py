@@ -13,8 +13,8 @@ from engine_analyses import DimuonJets
 from conftest import REPO
 from engine_helpers import assert_same_output, copy_sample
 from jetdask.fileset import load_fileset
-from jetdask.runner import Runner
-from jetdask.status import run_status
+from jetdask.engine.runner import Runner
+from jetdask.engine.status import run_status
 
 HERE = os.path.dirname(__file__)
 
@@ -126,7 +126,7 @@ def test_bad_files_then_resubmit_after_repair(clean, small_sample, tmp_path):
         open(path, "wb").write(content)
     p = _cli("resubmit", run, "--serial", "--no-progress")
     assert p.returncode == 0, p.stdout + p.stderr
-    from jetdask.outputs import load_output
+    from jetdask.engine.outputs import load_output
     assert_same_output(load_output(run), clean)
     s = _cli("status", run, "--json")
     assert s.returncode == 0 and json.loads(s.stdout)["complete"]
@@ -141,7 +141,7 @@ def test_cli_usage_errors_exit_2(tmp_path):
 
 def test_cli_kwargs_reach_the_analysis_and_are_recorded(tmp_path, nano_dimuon_path):
     """``--kwargs`` builds the analysis; the ledger keeps them, so resubmit rebuilds the same analysis."""
-    from jetdask.outputs import load_output
+    from jetdask.engine.outputs import load_output
     (tmp_path / "golden.json").write_text('{"1": [[1, 1]]}')  # a run the file does not have: nothing passes
     fs = tmp_path / "fs.json"
     fs.write_text(json.dumps({"Data": {"files": [nano_dimuon_path], "metadata": {"is_data": True}}}))
@@ -156,7 +156,7 @@ def test_cli_kwargs_reach_the_analysis_and_are_recorded(tmp_path, nano_dimuon_pa
     assert cut[{"step": "all", "channel": "all"}] == 40 and cut[{"step": "lumi", "channel": "all"}] == 0
     p = _cli("resubmit", str(tmp_path / "r"), "--serial")
     assert p.returncode == 0, p.stderr
-    from jetdask.ledger import Ledger
+    from jetdask.engine.ledger import Ledger
     led = Ledger(str(tmp_path / "r" / "ledger.sqlite"))
     assert led.get_meta("analysis_kwargs") == {"lumi_mask": str(tmp_path / "golden.json")}
     led.close()

@@ -11,14 +11,14 @@ import pytest
 import torch
 import uproot
 
-from jetdask.columns import resolve_columns
-from jetdask.events import events_from_arrays
+from jetdask.nanoaod.columns import resolve_columns
+from jetdask.nanoaod.events import events_from_arrays
 from jetdask.inference import (DEEPCSV, DEEPJET, PART, Tagger, TaggerScores, fit_scaler, save_checkpoint,
                                tagger_columns, tagger_pass)
 from jetdask.inference.layouts import kept_jets
 from jetdask.inference.layouts import SENTINEL, SlotLayout
 from jetdask.models import DeepCSV, DeepJet, ParticleTransformer
-from jetdask.runner import Runner
+from jetdask.engine.runner import Runner
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ import torch
 import uproot
 
 from conftest import real_file
-from jetdask.columns import resolve_columns
-from jetdask.events import events_from_arrays
+from jetdask.nanoaod.columns import resolve_columns
+from jetdask.nanoaod.events import events_from_arrays
 from jetdask.inference import JaggedLayout, Tagger, tagger_columns, tagger_pass
 from jetdask.inference.registry import load_model, stats
 

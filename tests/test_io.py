@@ -1,11 +1,11 @@
-"""jetdask.io: chunk reads equal uproot's own, on real and synthetic files."""
+"""jetdask.nanoaod.io: chunk reads equal uproot's own, on real and synthetic files."""
 from __future__ import annotations
 
 import awkward as ak
 import pytest
 import uproot
 
-from jetdask import io
+from jetdask.nanoaod import io
 from jetdask.errors import FileAccessError
 from jetdask.fileset import load_fileset
 

@@ -9,8 +9,8 @@ import hist
 import numpy as np
 import pytest
 
-from jetdask.ledger import Ledger
-from jetdask.outputs import RunOutput, write
+from jetdask.engine.ledger import Ledger
+from jetdask.engine.outputs import RunOutput, write
 from jetdask.plotting import (agreement, build_figures, chi2_sf, plot_datamc, plot_datamc_pair, plot_run)
 
 XSEC, LUMI, SUMW = 100.0, 2.0, 400.0          # pb, pb^-1, sum of genWeight -> MC scale 0.5

@@ -7,8 +7,8 @@ import os
 import uproot
 
 from conftest import real_file
-from jetdask import io
-from jetdask.events import events_from_arrays
+from jetdask.nanoaod import io
+from jetdask.nanoaod.events import events_from_arrays
 from jetdask.preprocessing import label, shards, split
 from jetdask.preprocessing.pipeline import preprocess
 

@@ -14,9 +14,9 @@ import uproot
 
 import training_helpers as H
 from conftest import real_file
-from jetdask.columns import resolve_columns
+from jetdask.nanoaod.columns import resolve_columns
 from jetdask.errors import ConfigError
-from jetdask.events import events_from_arrays
+from jetdask.nanoaod.events import events_from_arrays
 from jetdask.inference import DEEPJET, Scaler, Tagger, tagger_columns, tagger_pass
 from jetdask.inference.layouts import kept_jets
 from jetdask.training.config import DEFAULT_YAML, load_config

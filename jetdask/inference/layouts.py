@@ -436,7 +436,7 @@ class JaggedLayout(Layout):
 
     @property
     def columns(self) -> list:
-        from ..events import GROUP_LINKS
+        from ..nanoaod.events import GROUP_LINKS
         cols = [f"{self.jets}_{f}" for f in ("pt", "eta", "phi", "mass")]
         owner = [c for c, o, f in GROUP_LINKS if o == self.jets and f == self.candidates]
         cols += owner or [f"{self.jets}{self.candidates[:1].upper()}{self.candidates[1:]}"]

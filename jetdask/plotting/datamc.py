@@ -488,7 +488,7 @@ def read_metadata(run_dir: str) -> dict:
     """Per-dataset fileset metadata recorded by the run (``RUN/ledger.sqlite`` meta ``fileset``)."""
     import os
 
-    from ..ledger import Ledger
+    from ..engine.ledger import Ledger
 
     path = os.path.join(run_dir, "ledger.sqlite")
     if not os.path.exists(path):
@@ -664,7 +664,7 @@ def load_run(run, metadata: dict | None = None):
     import os
 
     from ..errors import ConfigError
-    from ..outputs import RunOutput, load_output
+    from ..engine.outputs import RunOutput, load_output
 
     if isinstance(run, RunOutput):
         out = run
@@ -765,7 +765,7 @@ def plot_run(run, out_dir: str | None = None, formats=("png",), channel: str = "
              label: str | None = None, log="auto", only=None, verbose: bool = True) -> list[str]:
     """Write every data/MC figure of a run and ``summary.json``; return the figure paths.
 
-    ``run``: a run directory or a :class:`~jetdask.outputs.RunOutput` (then ``metadata``,
+    ``run``: a run directory or a :class:`~jetdask.engine.outputs.RunOutput` (then ``metadata``,
     the fileset dict or ``{dataset: metadata}``, is read from ``run.run_dir`` unless given).
     ``out_dir`` defaults to ``RUN/plots``. ``channel``: ``"all"`` (channels summed and each
     channel), ``"sum"`` (summed only) or one channel (``"mumu"``, ``"ee"``). ``lumi`` in

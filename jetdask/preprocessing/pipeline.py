@@ -300,7 +300,7 @@ def select_datasets(fs, cfg: dict) -> list[str]:
 
 
 def _first_branches(fs, datasets) -> list[str]:
-    from .. import io
+    from ..nanoaod import io
     errors = []
     for ds in datasets:
         for f in fs[ds].files:
@@ -430,7 +430,7 @@ class PreprocessOutput:
 
 
 def _run_pass(spec, run_dir, pass_dir, client, serial, chunk_size, resubmit, progress):
-    from ..runner import Runner
+    from ..engine.runner import Runner
     analysis = load_analysis(spec, prep_dir=run_dir)
     runner = Runner(analysis, os.path.join(run_dir, FILESET_FILE), os.path.join(run_dir, pass_dir), client,
                     chunk_size=chunk_size, serial=serial, progress=progress)
@@ -445,7 +445,7 @@ def _run_pass(spec, run_dir, pass_dir, client, serial, chunk_size, resubmit, pro
 
 def _busy_seconds(pass_dir: str) -> float:
     """Sum over the done chunks of their task time (started -> finished, on the workers)."""
-    from ..ledger import Ledger
+    from ..engine.ledger import Ledger
     led = Ledger(os.path.join(pass_dir, "ledger.sqlite"))
     try:
         row = led.db.execute("SELECT COALESCE(SUM(finished - started), 0) FROM chunks WHERE state='done'").fetchone()

@@ -22,7 +22,7 @@ import hist
 import uhi.io.json as uhi_json
 
 from .ledger import Ledger
-from .result import Result
+from ..result import Result
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .ledger import Ledger
 
 

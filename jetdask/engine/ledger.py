@@ -16,7 +16,7 @@ import sqlite3
 import time
 from typing import Iterable
 
-from .chunk import Chunk
+from ..chunk import Chunk
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);

@@ -12,12 +12,10 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
-from .chunk import Chunk
-from .errors import FileAccessError
-from .fileset import Fileset
-from . import io
-
-
+from ..chunk import Chunk
+from ..errors import FileAccessError
+from ..fileset import Fileset
+from ..nanoaod import io
 @dataclasses.dataclass
 class FileFailure:
     dataset: str

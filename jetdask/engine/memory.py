@@ -18,9 +18,7 @@ import time
 
 import psutil
 
-from . import config
-
-
+from .. import config
 def chunk_budget(memory_limit: int | None) -> int:
     if not memory_limit:
         return int(config.get("default-budget"))

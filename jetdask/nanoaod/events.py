@@ -76,7 +76,7 @@ import awkward as ak
 import numpy as np
 import vector
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 vector.register_awkward()
 
@@ -426,7 +426,7 @@ def required_branches_for_links(*links: str) -> list[str]:
     ``links`` are dotted paths of :data:`LINKS` fields starting at a collection:
     ``"Jet.pfcands"``, ``"Jet.pfcands.pfcand"``, ``"FatJet.svs.sv"``, ``"Muon.jet"``,
     ``"JetPFCands.pfcand"``. Returns the collection names (each reads all of its branches,
-    see :mod:`jetdask.columns`) and the index branches, sorted. To read fewer branches, request
+    see :mod:`jetdask.nanoaod.columns`) and the index branches, sorted. To read fewer branches, request
     the fields you use of each collection plus these index branches instead.
     """
     out: set[str] = set()

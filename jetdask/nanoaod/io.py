@@ -15,8 +15,8 @@ import threading
 
 import uproot
 
-from . import config
-from .errors import FileAccessError
+from .. import config
+from ..errors import FileAccessError
 
 _TRANSIENT = (TimeoutError, ConnectionError)
 

@@ -16,7 +16,7 @@ A required name or pattern that matches nothing raises
 :class:`~jetdask.errors.MissingColumnError` (``column``: the first one missing, ``path``, and
 a ``hint`` with the closest branch or collection names from ``difflib`` and the other missing
 names). Cross-references of the events view need nothing special: request both collections
-(see :func:`jetdask.events.required_branches_for_links`).
+(see :func:`jetdask.nanoaod.events.required_branches_for_links`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import fnmatch
 import re
 from typing import Iterable
 
-from .errors import MissingColumnError
+from ..errors import MissingColumnError
 
 OPTIONAL = "optional:"
 _GLOB_CHARS = "*?["

@@ -1,6 +1,6 @@
 """The driver: plans a run, submits chunk tasks to dask.distributed, records every outcome.
 
-Policy, by outcome of a chunk task (see :mod:`jetdask.task`):
+Policy, by outcome of a chunk task (see :mod:`jetdask.engine.task`):
 
 * ``done``: the result is stored in the ledger in the same transaction as the
   state, and added to the live partial result;
@@ -28,15 +28,15 @@ import time
 import uuid
 from typing import Any
 
-from . import config
-from .plugin import Analysis
-from .chunk import Chunk
-from .errors import ConfigError
-from .fileset import load_fileset
+from .. import config
+from ..plugin import Analysis
+from ..chunk import Chunk
+from ..errors import ConfigError
+from ..fileset import load_fileset
 from .ledger import Ledger
 from .outputs import RunOutput, finalize
 from .planning import plan
-from .result import Result
+from ..result import Result
 from .task import Outcome, run_chunk, run_chunk_pickled
 
 
@@ -87,13 +87,13 @@ class Runner:
     def _ensure_client(self):
         if self.serial or self.client is not None:
             return
-        from .cluster import start_cluster
+        from ..cluster import start_cluster
         self.client = start_cluster("local", **({"n_workers": self.n_workers} if self.n_workers else {}))
         self._own_client = True
 
     def close(self):
         if self._own_client and self.client is not None:
-            from .cluster import close_cluster
+            from ..cluster import close_cluster
             close_cluster(self.client)
             self.client = None
         self.ledger.close()
@@ -128,7 +128,7 @@ class Runner:
         failed = self.ledger.failed_files()
         if not failed:
             return
-        from .fileset import Dataset, FileSpec, Fileset
+        from ..fileset import Dataset, FileSpec, Fileset
         sub = Fileset({ds: Dataset(ds, tuple(FileSpec(f["path"], f["tree"]) for f in failed if f["dataset"] == ds),
                                    self.metadata.get(ds, {}))
                        for ds in {f["dataset"] for f in failed}})

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from . import io
-from .chunk import Chunk
-from .columns import resolve_columns
-from .errors import FileAccessError, MissingColumnError, TransientError
-from .events import events_from_arrays
+from ..nanoaod import io
+from ..chunk import Chunk
+from ..nanoaod.columns import resolve_columns
+from ..errors import FileAccessError, MissingColumnError, TransientError
+from ..nanoaod.events import events_from_arrays
 from .memory import chunk_budget, estimate_peak, monitor
-from .result import Result
+from ..result import Result
 
 ID_COLUMNS = ["run", "luminosityBlock", "event", "optional:genWeight"]
 

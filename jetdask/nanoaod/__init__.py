@@ -1,0 +1,1 @@
+"""NanoAOD access: opening files (local or XRootD), column resolution, the events view."""
