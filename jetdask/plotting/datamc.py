@@ -116,7 +116,7 @@ def finish_panels(fig, specs: list, *, log: bool, label: str, lumi_fb, energy: s
     peak = max(s["panel"].peak for s in specs)
     lo = 0.0
     if log:
-        lo = min(layout.log_floor([s["panel"].mc_total, s["panel"].data], peak) for s in specs)
+        lo = min(layout.log_floor([s["panel"].data, *s["panel"].mc.values()], peak) for s in specs)
         for s in specs:
             s["ax"].set_yscale("log")
     for ncol in (1, 2):                            # narrow and tall first, then wider and shorter

@@ -4,7 +4,8 @@ Rules:
 
 * linear y: from 0; the top is the lowest that keeps the box clear of the content beneath it,
   at least ``LINEAR_MIN_HEADROOM`` above the tallest bin;
-* log y: from half the smallest positive bin (at most ``LOG_MAX_DECADES`` below the peak) to
+* log y: from half the smallest positive bin of any stack layer or the data (so that the
+  smallest component, stacked at the bottom, is visible; at most ``LOG_MAX_DECADES`` below the peak) to
   at most ``HEADROOM_DECADES`` (one decade) above the tallest bin of the stack or the data;
 * the box (legend and/or the text of the panel) goes in the upper corner that needs the least
   headroom, as one column or two (the first that fits); when none fits, the figure is widened
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 HEADROOM_DECADES = 1.0
-LOG_MAX_DECADES = 6.0
+LOG_MAX_DECADES = 5.0
 LINEAR_MIN_HEADROOM = 1.05
 LINEAR_MAX_HEADROOM = 2.2
 PAD = 0.03                      # gap between content and box, in axes fraction
@@ -23,7 +24,8 @@ CORNERS = ("upper right", "upper left")
 
 
 def log_floor(values: list, peak: float) -> float:
-    """Lower y limit of a log axis: half the smallest positive entry, at most LOG_MAX_DECADES below ``peak``."""
+    """Lower y limit of a log axis: half the smallest positive entry of ``values`` (arrays or None),
+    at most LOG_MAX_DECADES below ``peak``."""
     pos = np.concatenate([np.asarray(v, float)[np.asarray(v, float) > 0] for v in values if v is not None]) \
         if values else np.zeros(0)
     lo = float(pos.min()) * 0.5 if pos.size else peak * 1e-3
