@@ -69,8 +69,8 @@ def draw_main(p: Panel, ax, *, data_label: str = "Data") -> np.ndarray:
 def info_lines(p: Panel, title: str | None, channel: str | None, flow_note: str = "") -> list[str]:
     """Text lines of a panel's box: title (tagger), channel, chi2/ndf and p-value, flow folding."""
     lines = []
-    if title:
-        lines += textwrap.wrap(title, 34)
+    for line in (title or "").split("\n"):
+        lines += textwrap.wrap(line, 34)
     if channel:
         lines.append(CHANNEL_LABELS.get(channel, channel))
     if p.agreement and p.agreement["ndf"]:

@@ -98,6 +98,15 @@ def tagger_label(tagger: str, names: dict | None = None) -> str:
     return f"{shown} ({dist} inputs)" if dist else shown
 
 
+def tagger_title(tagger: str, names: dict | None = None) -> str:
+    """Panel title: the tagger's display name, and the distortion of its inputs on a second line."""
+    names = names or {}
+    if tagger in names:
+        return names[tagger]
+    shown, dist = tagger_parts(tagger, names)
+    return f"{shown}\n{dist} inputs" if dist else shown
+
+
 def xlabel_for(name: str, axis_label: str | None = None) -> str:
     """x-axis title of histogram ``name``: ``"BvsL discriminant"`` for a tagger's discriminant (the
     tagger is named in the panel), else the axis label when it says more than the axis name."""

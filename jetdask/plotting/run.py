@@ -17,7 +17,7 @@ from ..engine.normalisation import Normalisation, metadata_of, normalisation, ru
 from .cutflow import plot_cutflow
 from .datamc import plot_datamc, plot_datamc_pair
 from .hists import categories, kind_of, prepare, run_components
-from .labels import data_label, file_stem, label_text, split_name, tagger_label, xlabel_for
+from .labels import data_label, file_stem, label_text, split_name, tagger_title, xlabel_for
 from .ratio import ratio_range
 from .style import PNG_DPI, cms_style
 
@@ -150,7 +150,7 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
                 continue
             fig = plot_datamc(data if has_data else None, mc, xlabel=xlabel, log=_use_log(cfg.log, kind, mc),
                               channel=ch, flow_note=flow_note,
-                              title=tagger_label(tagger, cfg.names) if kind == "discriminant" else None, **common)
+                              title=tagger_title(tagger, cfg.names) if kind == "discriminant" else None, **common)
             entry = {"histogram": name, "channel": ch, "kind": kind, "incomplete": norm.note,
                      **fig.panels[0].as_dict()}
             yield file_stem(name, ch), fig, entry
@@ -171,7 +171,7 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
                     pts = [d[0] / sum(t[0] for t in m.values()) for d, m in ((ld, lm), (rd, rm))]
                 rr = ratio_range(np.concatenate([p[np.isfinite(p) & (d[0] > 0)] for p, d in zip(pts, (ld, rd))]))
             fig = plot_datamc_pair((ld if has_data else None, lm), (rd if has_data else None, rm),
-                                   titles=(tagger_label(lt, cfg.names), tagger_label(rt, cfg.names)),
+                                   titles=(tagger_title(lt, cfg.names), tagger_title(rt, cfg.names)),
                                    xlabels=(lx, rx), flow_notes=(lf, rf), log=_use_log(cfg.log, "discriminant", lm),
                                    channel=ch, ratio_range=rr, **common)
             entry = {"histogram": f"{left} vs {right}", "channel": ch, "kind": "comparison",
