@@ -131,7 +131,8 @@ def test_cli_pair_and_name_options():
 
     assert parse_pairs(None) is None and parse_pairs(["none"]) == []
     assert parse_pairs(["A,B", "C, D"]) == [("A", "B"), ("C", "D")]
-    assert parse_names(["DeepJet_nominal=DeepJet, nominal training"]) == {"DeepJet_nominal": "DeepJet, nominal training"}
+    assert parse_names(["DeepJet_nominal=DeepJet, nominal training"]) == \
+        {"DeepJet_nominal": "DeepJet, nominal training"}
     for bad in (["A"], ["A,B,C"], ["A,"]):
         with pytest.raises(ConfigError):
             parse_pairs(bad)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import contextlib
 import warnings
 
-from .labels import (DISCRIMINANT_LABELS, file_stem, split_name, tagger_label,  # noqa: F401  (re-exported)
-                     xlabel_for)
-
 # stacking order, bottom to top: the smallest component at the bottom, so that in a
 # light-dominated region the b and c layers stay visible (also on a log scale)
 FLAVOUR_ORDER = ("b", "c", "light")

@@ -1,8 +1,8 @@
 """Data/MC agreement: Pearson chi2 with data and MC statistical variances, and its table.
 
-``chi2 = sum_i (d_i - m_i)^2 / (var_d_i + var_m_i)`` over the bins as drawn
-(flow folded into the edge bins where the figure folds it); bins with zero expected and zero observed are skipped; ``ndf`` is
-the number of bins used (the MC normalisation is absolute, xsec x lumi, not fitted).
+``chi2 = sum_i (d_i - m_i)^2 / (var_d_i + var_m_i)`` over the bins as drawn (flow folded
+into the edge bins where the figure folds it); bins with zero expected and zero observed are
+skipped; ``ndf`` is the number of bins used (the MC normalisation is absolute, xsec x lumi, not fitted).
 A used bin whose total variance is zero (no data and an MC expectation with no
 recorded variance) takes the MC expectation as its Poisson variance. The p-value is
 the chi2 survival function (scipy); it is shown as ``p < 1e-10`` below that floor, never as 0.
