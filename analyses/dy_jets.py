@@ -246,9 +246,11 @@ class DYJets(Analysis):
         cols = ["run", "luminosityBlock", "event",
                 "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "Muon_tightId",
                 "Muon_looseId", "Muon_pfRelIso04_all", "Electron_pt", "Electron_eta", "Electron_deltaEtaSC",
-                "Electron_phi", "Electron_mass", "Electron_charge", "Electron_cutBased", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId",
+                "Electron_phi", "Electron_mass", "Electron_charge", "Electron_cutBased",
+                "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId",
                 "optional:Jet_hadronFlavour", "optional:Jet_btagDeepFlavB", "optional:Jet_btagDeepFlavCvB",
-                "optional:Jet_btagDeepFlavCvL", "optional:Jet_btagDeepFlavC", "optional:Jet_puId", "optional:genWeight", "optional:Pileup_nTrueInt"]
+                "optional:Jet_btagDeepFlavCvL", "optional:Jet_btagDeepFlavC", "optional:Jet_puId",
+                "optional:genWeight", "optional:Pileup_nTrueInt"]
         cols += [f"optional:{t}" for t in dict.fromkeys(MUON_TRIGGERS + ELECTRON_TRIGGERS + ALL_PD_TRIGGERS)]
         cols += [f"optional:Jet_{f}" for f, *_ in INPUTS.values() if f not in ("pt", "eta")]
         if self.taggers:

@@ -46,7 +46,8 @@ def reference(path, primary_dataset=None, lead_mu=29.0, lead_e=35.0, pu_id=True)
     t = uproot.open(path)["Events"]
     keys = set(t.keys())
     a = t.arrays(library="np", filter_name=["event", "Muon_*", "Electron_*", "Jet_pt", "Jet_eta", "Jet_phi",
-                                            "Jet_jetId", "Jet_puId", "HLT_IsoMu2*", "HLT_Ele*", "HLT_Mu17_TrkIsoVVL_Mu8*"])
+                                            "Jet_jetId", "Jet_puId", "HLT_IsoMu2*", "HLT_Ele*",
+                                            "HLT_Mu17_TrkIsoVVL_Mu8*"])
     need, veto = PD_RULE[primary_dataset]
     out = {}
     for i in range(len(a["event"])):
