@@ -87,30 +87,34 @@ class Cuts:
         return cls(**given)
 
 
-def good_muons(events, cuts: Cuts = Cuts()):
-    mu = events.Muon
-    return mu[(mu.pt > cuts.lepton_pt) & (abs(mu.eta) < 2.4) & mu.tightId & (mu.pfRelIso04_all < 0.15)]
+def _good_muon(mu, cuts: Cuts):
+    return (mu.pt > cuts.lepton_pt) & (abs(mu.eta) < 2.4) & mu.tightId & (mu.pfRelIso04_all < 0.15)
 
 
 def supercluster_eta(el):
     return el.eta + el.deltaEtaSC
 
 
-def good_electrons(events, cuts: Cuts = Cuts()):
-    el = events.Electron
+def _good_electron(el, cuts: Cuts):
     sc = abs(supercluster_eta(el))
-    return el[(el.pt > cuts.lepton_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 4) & ((sc < 1.4442) | (sc > 1.566))]
+    return (el.pt > cuts.lepton_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 4) & ((sc < 1.4442) | (sc > 1.566))
+
+
+def good_muons(events, cuts: Cuts = Cuts()):
+    return events.Muon[_good_muon(events.Muon, cuts)]
+
+
+def good_electrons(events, cuts: Cuts = Cuts()):
+    return events.Electron[_good_electron(events.Electron, cuts)]
 
 
 def n_veto_leptons(events, cuts: Cuts = Cuts()):
     """Loose muons + veto electrons per event (the good leptons always included)."""
     mu, el = events.Muon, events.Electron
-    good_mu = (mu.pt > cuts.lepton_pt) & (abs(mu.eta) < 2.4) & mu.tightId & (mu.pfRelIso04_all < 0.15)
     loose_mu = (mu.pt > cuts.veto_pt) & (abs(mu.eta) < 2.4) & mu.looseId & (mu.pfRelIso04_all < 0.25)
-    sc = abs(supercluster_eta(el))
-    good_el = (el.pt > cuts.lepton_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 4) & ((sc < 1.4442) | (sc > 1.566))
     loose_el = (el.pt > cuts.veto_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 1)
-    return np.asarray(ak.sum(good_mu | loose_mu, axis=1) + ak.sum(good_el | loose_el, axis=1))
+    return np.asarray(ak.sum(_good_muon(mu, cuts) | loose_mu, axis=1)
+                      + ak.sum(_good_electron(el, cuts) | loose_el, axis=1))
 
 
 def pileup_id_ok(jets, cuts: Cuts = Cuts()):

@@ -110,7 +110,7 @@ def _figure_legend(fig, ax):
     if handles:
         nrows = ax.get_gridspec().nrows
         top = 1 - 0.09 / nrows
-        fig.subplots_adjust(top=top, hspace=0.3)
+        fig.subplots_adjust(top=top, hspace=0.3, wspace=0.3)
         fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, top + 0.05 / nrows),
                    ncol=len(handles), frameon=False, fontsize=16)
 
