@@ -112,9 +112,9 @@ def test_run_survives_scancel(slurm_client, small_sample, tmp_path):
     assert_same_output(out, clean)
     # adaptive scaling replaced the cancelled job
     deadline = time.time() + 90
-    while time.time() < deadline and len(client.scheduler_info()["workers"]) < 2:
+    while time.time() < deadline and len(client.nthreads()) < 2:
         time.sleep(0.5)
-    assert len(client.scheduler_info()["workers"]) == 2
+    assert len(client.nthreads()) == 2
     assert cancelled[0] not in {j for j, _ in squeue(name)}
 
 

@@ -67,11 +67,11 @@ def connect(address: str, timeout: float = 30, security=None, **_):
 
 def worker_memory_limits(client) -> dict:
     """Memory limit (bytes) of each worker, as the cluster (or batch system) set it."""
-    try:
-        info = client.scheduler_info(n_workers=-1)["workers"]
-    except TypeError:  # distributed without n_workers: all workers listed
-        info = client.scheduler_info()["workers"]
-    return {a: w.get("memory_limit") for a, w in info.items()}
+    return client.run_on_scheduler(_memory_limits)
+
+
+def _memory_limits(dask_scheduler=None) -> dict:
+    return {a: ws.memory_limit for a, ws in dask_scheduler.workers.items()}
 
 
 def close_cluster(client) -> None:

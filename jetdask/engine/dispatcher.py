@@ -212,14 +212,14 @@ class Dispatcher:
             except Exception:
                 pass
         if now - self._no_workers_since > self.no_worker_timeout and self._busy():
-            back = [f.chunk for f in self.flights.values()] + [f.chunk for _, f, _ in self.undecided]
+            back = ([f.chunk for f in self.flights.values()] + [f.chunk for _, f, _ in self.undecided]
+                    + list(self.pending) + list(self.suspects) + [c for _, _, c in self.delayed])
             for f in self.flights.values():
                 f.future.cancel()
             self.flights.clear()
             self.undecided.clear()
-            self.host.reset_pending(back)
-            raise ClusterLostError(self.no_worker_timeout, len(back) + len(self.pending) + len(self.suspects)
-                                   + len(self.delayed))
+            self.host.reset_pending(back)     # requeued chunks were marked running at their last submit
+            raise ClusterLostError(self.no_worker_timeout, len(back))
 
     # -- submitting ------------------------------------------------------------------------------
     def _release_delayed(self) -> None:

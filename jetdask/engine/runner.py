@@ -249,8 +249,9 @@ class Runner:
         elif k == "fail":
             text = message or action.reason
             if action.failure == "memory" and error_type == "KilledWorker":
-                text = (f"{text}; the worker process was killed for memory while running this chunk alone "
-                        f"({self._memory_limit_text()}); give workers more memory or lower jetdask.split-floor")
+                text = (f"the worker process was killed for memory while running this chunk alone "
+                        f"({self._memory_limit_text()}); {chunk.num_entries} events is at the split floor "
+                        f"({self.split_floor}); give workers more memory or lower jetdask.split-floor")
             elif action.failure == "memory":
                 text = f"{text}; {action.reason}; lower jetdask.split-floor or give workers more memory"
             elif action.failure == "transient" and action.reason not in text:
@@ -263,15 +264,12 @@ class Runner:
             raise ValueError(f"unknown action {k!r}")
 
     def _memory_limit_text(self) -> str:
+        from ..cluster.local import worker_memory_limits
         try:
-            try:
-                info = self.client.scheduler_info(n_workers=-1)["workers"]
-            except TypeError:  # older distributed without n_workers
-                info = self.client.scheduler_info()["workers"]
-            lims = sorted({w.get("memory_limit") for w in info.values()} - {None, 0})
-            return "worker limit " + ", ".join(f"{x / 2**30:.2f} GiB" for x in lims) if lims else "no limit set"
+            lims = sorted(set(worker_memory_limits(self.client).values()) - {None, 0})
         except Exception:
             return "limit unknown"
+        return "worker limit " + ", ".join(f"{x / 2**30:.2f} GiB" for x in lims) if lims else "no limit set"
 
 
 class _SerialQueue:
