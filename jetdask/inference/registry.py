@@ -224,6 +224,11 @@ class Tagger:
         if self.models is None:
             from ..models import registered_models
             object.__setattr__(self, "models", tuple(registered_models().items()))
+        elif not all(isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str) and isinstance(m[1], type)
+                     for m in self.models):
+            raise ValueError(f"tagger {self.name!r}: models= takes (name, class) pairs")
+        else:
+            object.__setattr__(self, "models", tuple(tuple(m) for m in self.models))
         if not self.name or self.name in RESERVED_NAMES:
             raise ValueError(f"tagger name {self.name!r} is empty or a four-vector coordinate of the jet "
                              f"records ({sorted(RESERVED_NAMES)})")
