@@ -114,7 +114,11 @@ def load_torchscript(path: str, device: str):
 
 def _first_line(err) -> str:
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[0][:200] if lines else type(err).__name__
+    if not lines:
+        return type(err).__name__
+    first = lines[0]
+    cut = first.find(". ")
+    return (first[:cut + 1] if 0 < cut < 200 else first[:200])
 
 
 def read_torch(path: str):
@@ -122,8 +126,13 @@ def read_torch(path: str):
     import pickle
 
     import torch
+    if file_kind(path) == "torchscript":    # torch.load would hand it to torch.jit.load
+        raise ModelFileError("a TorchScript archive, not a jetdask checkpoint or state dict", path)
+    import warnings
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # pickle-protocol notes: the refusal says enough
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, ImportError,
             TypeError, KeyError, IndexError, zipfile.BadZipFile, UnicodeDecodeError) as err:
         raise ModelFileError("not a jetdask checkpoint, state dict, TorchScript or ONNX file; torch refused "
@@ -191,7 +200,7 @@ def inspect_file(path: str, model_class=None, model_kwargs=None) -> dict:
     if kind == "onnx":
         return {"kind": "onnx"}
     if kind == "torchscript":
-        check_torchscript(path)
+        load_torchscript(path, "cpu")       # scan + compile, as the workers will
         return {"kind": "torchscript"}
     obj = read_torch(path)
     if is_checkpoint(obj):
