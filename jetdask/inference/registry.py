@@ -342,6 +342,11 @@ def check_tagger(t: Tagger) -> dict:
         raise ModelFileError(f"tagger {t.name!r}: not found", t.source)
     _register(t)
     info = modelfiles.inspect_file(path, t.model_class, t.model_kwargs)
+    if info["kind"] == "onnx":
+        from .onnx_backend import OnnxModel
+        model = OnnxModel(path, "cpu", 1, t.output)
+        if t.layout is not None:
+            model.check_layout(get_layout(t.layout))
     if info["kind"] == "state_dict" and not t.model_class:
         raise ModelFileError(f"tagger {t.name!r}: a bare state_dict; give model_class=", t.source)
     return info
