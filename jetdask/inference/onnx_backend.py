@@ -64,3 +64,41 @@ class OnnxModel:
 
     def parameters(self):          # the torch-module interface the registry touches
         return iter(())
+
+
+def export_deepjet_cmssw(model, path: str, *, opset: int = 17) -> str:
+    """Write a jetdask :class:`~jetdask.models.DeepJet` as ONNX taking the ``deepjet-cmssw`` inputs.
+
+    The file has the production interface: inputs ``input_1..input_4`` = glob, cpf, npf, sv in
+    the CMSSW order (permuted to the model's order inside the graph), output ``ID_pred`` = the
+    six class probabilities (softmax applied). Needs ``onnx`` (``pip install 'jetdask[onnx]'``).
+    """
+    import warnings
+
+    import torch
+
+    from .layouts import get_layout
+    cmssw = {s.name: s for s in get_layout("deepjet-cmssw").specs}
+    own = {s.name: s for s in get_layout(getattr(model, "layout", "deepjet")).specs}
+    index = {n: torch.tensor([cmssw[n].features.index(f) for f in own[n].features]) for n in cmssw}
+
+    class _CmsswOrder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            for n, idx in index.items():
+                self.register_buffer(f"idx_{n}", idx)
+
+        def forward(self, glob, cpf, npf, sv):
+            y = self.model(glob[:, self.idx_glob], cpf[..., self.idx_cpf], npf[..., self.idx_npf],
+                           sv[..., self.idx_sv])
+            return torch.softmax(y, dim=1)
+
+    wrapper = _CmsswOrder().eval()
+    names = ["input_1", "input_2", "input_3", "input_4"]
+    x = tuple(torch.zeros(2, *cmssw[n].shape) for n in ("glob", "cpf", "npf", "sv"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # exporter notes on LSTM batch sizes and the legacy exporter
+        torch.onnx.export(wrapper, x, path, input_names=names, output_names=["ID_pred"], opset_version=opset,
+                          dynamic_axes={n: {0: "N"} for n in names + ["ID_pred"]}, dynamo=False)
+    return path
