@@ -58,6 +58,15 @@ def _fake_torchscript(path, marker):
         z.writestr("m/code/__torch__.py", f"import os\nos.system('touch {marker}')\n")
 
 
+def _fake_torchscript_protocol4(path, marker):
+    """As above, the payload pickled with protocol 4 (names taken from the stack: STACK_GLOBAL)."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("m/version", "3\n")
+        z.writestr("m/data.pkl", pickle.dumps(_Payload(marker), protocol=4))
+        z.writestr("m/constants.pkl", pickle.dumps((), protocol=2))
+        z.writestr("m/code/__torch__.py", "")
+
+
 def _fake_torchscript_clean_pickles(path, marker):
     """TorchScript-shaped zip whose pickles are harmless but whose code/ is Python that touches the marker."""
     with zipfile.ZipFile(path, "w") as z:
@@ -68,7 +77,8 @@ def _fake_torchscript_clean_pickles(path, marker):
 
 
 HOSTILE = {"popen": _popen_checkpoint, "raw_pickle": _raw_pickle, "torch_zip_reduce": _torch_zip_reduce,
-           "fake_torchscript": _fake_torchscript, "fake_torchscript_code": _fake_torchscript_clean_pickles}
+           "fake_torchscript": _fake_torchscript, "fake_torchscript_p4": _fake_torchscript_protocol4,
+           "fake_torchscript_code": _fake_torchscript_clean_pickles}
 
 
 @pytest.fixture(autouse=True)
@@ -184,8 +194,9 @@ def test_real_torchscript_model_passes_the_scan():
 
 
 def test_pickle_scan_sees_stack_globals():
-    names = pickle_globals(pickle.dumps(_Payload("/x"), protocol=4))
-    assert ("posix", "system") in names or ("os", "system") in names
+    assert ("posix", "system") in pickle_globals(pickle.dumps(_Payload("/x"), protocol=2))
+    names = pickle_globals(pickle.dumps(_Payload("/x"), protocol=4))    # STACK_GLOBAL: never allowed
+    assert names == {("?stack", "posix.system")}
     assert pickle_globals(pickle.dumps({"a": np.float32(1.0).item()}, protocol=4)) == set()
 
 

@@ -28,13 +28,13 @@ from typing import Sequence
 import awkward as ak
 import numpy as np
 
+from ..errors import ModelFileError
 from ..plugin import Analysis
 from ..result import Result
 from .batching import predict
 from .discriminants import discriminants, has_classes
 from .distortions import FGSM, Noise, add_noise, distortable, jet_keys, truth_labels
 from .layouts import get_layout, kept_jets, list_items
-from ..errors import ModelFileError
 from .registry import Tagger, check_tagger, load_model, tagger_resources
 
 LABEL_COLUMNS = ("optional:Jet_hadronFlavour", "optional:Jet_FlavSplit")

@@ -51,15 +51,20 @@ def file_kind(path: str) -> str:
 
 
 def pickle_globals(data: bytes) -> set:
-    """``{(module, name)}`` every GLOBAL / STACK_GLOBAL / INST of a pickle names, read without unpickling."""
+    """``{(module, name)}`` every GLOBAL / INST of a pickle names, read without unpickling.
+
+    A STACK_GLOBAL (protocol 4) takes its names from the stack, which a static scan cannot follow
+    for certain: it is reported as ``("?stack", "<last two strings>")``, which no allow-list
+    accepts (TorchScript archives are written with protocol 2 and use GLOBAL only).
+    """
     out, strings, memo = set(), [], {}
     try:
         for op, arg, _ in pickletools.genops(data):
             if op.name in ("GLOBAL", "INST"):
                 mod, name = arg.split(" ", 1)
                 out.add((mod, name))
-            elif op.name == "STACK_GLOBAL":
-                out.add((strings[-2], strings[-1]) if len(strings) >= 2 else ("?", "?"))
+            elif op.name == "STACK_GLOBAL":     # names from the stack: best effort, "?" marks it
+                out.add(("?stack", f"{strings[-2]}.{strings[-1]}" if len(strings) >= 2 else "?"))
             elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING",
                              "BINSTRING", "STRING"):
                 strings.append(str(arg))
@@ -211,3 +216,36 @@ def inspect_file(path: str, model_class=None, model_kwargs=None) -> dict:
     if model_class is not None:
         resolve(model_class, model_kwargs or {}, path)
     return {"kind": "state_dict"}
+
+
+def register_models(models) -> None:
+    """Register the ``(name, class)`` pairs a :class:`~.registry.Tagger` carries (names taken stay)."""
+    from ..models import register_model
+    for name, cls in models or ():
+        try:
+            register_model(name, cls)
+        except ValueError:
+            pass                       # another class holds the name in this process: keep it
+
+
+def check_tagger(t) -> dict:
+    """Open tagger ``t``'s file as the workers will (refusing what would run code), without building the model.
+
+    Returns :func:`inspect_file`'s summary; called on the client (``tagger_columns``) so that a
+    refused file stops a run before any cluster starts. ONNX files get a session and, when the
+    spec names a layout, the input check.
+    """
+    path = os.path.abspath(t.source)
+    if not os.path.exists(path):
+        raise ModelFileError(f"tagger {t.name!r}: not found", t.source)
+    register_models(t.models)
+    info = inspect_file(path, t.model_class, t.model_kwargs)
+    if info["kind"] == "state_dict" and not t.model_class:
+        raise ModelFileError(f"tagger {t.name!r}: a bare state_dict; give model_class=", t.source)
+    if info["kind"] == "onnx":
+        from .layouts import get_layout
+        from .onnx_backend import OnnxModel
+        model = OnnxModel(path, "cpu", 1, t.output)
+        if t.layout is not None:
+            model.check_layout(get_layout(t.layout))
+    return info

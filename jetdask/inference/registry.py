@@ -47,10 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFileError
 from . import modelfiles
 from .distortions import Distortion, parse_distortion
 from .layouts import Converted, Layout, get_layout
+from .modelfiles import check_tagger  # noqa: F401  (re-exported)
 
 CHECKPOINT_KEYS = ("state_dict", "model_class", "model_kwargs", "layout", "classes", "scaler", "epoch",
                    "metadata")
@@ -331,36 +331,6 @@ def tagger_resources(taggers) -> dict:
     return {"GPU": 1} if any(str(t.device or "").startswith("cuda") for t in taggers) else {}
 
 
-def check_tagger(t: Tagger) -> dict:
-    """Open ``t``'s file as the workers will (refusing what would run code), without building the model.
-
-    Returns :func:`.modelfiles.inspect_file`'s summary; called on the client so that a refused file
-    stops a run before any cluster starts.
-    """
-    path = os.path.abspath(t.source)
-    if not os.path.exists(path):
-        raise ModelFileError(f"tagger {t.name!r}: not found", t.source)
-    _register(t)
-    info = modelfiles.inspect_file(path, t.model_class, t.model_kwargs)
-    if info["kind"] == "onnx":
-        from .onnx_backend import OnnxModel
-        model = OnnxModel(path, "cpu", 1, t.output)
-        if t.layout is not None:
-            model.check_layout(get_layout(t.layout))
-    if info["kind"] == "state_dict" and not t.model_class:
-        raise ModelFileError(f"tagger {t.name!r}: a bare state_dict; give model_class=", t.source)
-    return info
-
-
-def _register(t: Tagger) -> None:
-    from ..models import register_model
-    for name, cls in t.models or ():
-        try:
-            register_model(name, cls)
-        except ValueError:
-            pass                       # another class holds the name in this process: keep it
-
-
 def clear_cache() -> None:
     with _lock:
         _modules.clear()
@@ -368,7 +338,7 @@ def clear_cache() -> None:
 
 
 def _read_model(t: Tagger, path: str, device: str):
-    _register(t)
+    modelfiles.register_models(t.models)
     kind = modelfiles.file_kind(path)
     if kind == "onnx":
         from .batching import torch_threads
