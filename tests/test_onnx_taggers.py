@@ -81,10 +81,14 @@ def onnx_file(tmp_path_factory, wrapper):
 
 
 @pytest.fixture(scope="module")
-def events(tmp_path_factory):
+def sample(tmp_path_factory):
     from jetdask.synthetic import generate_sample
-    fs = generate_sample(str(tmp_path_factory.mktemp("onnx_sample")), events=300, files=1, seed=21)
-    with open(fs) as f:
+    return generate_sample(str(tmp_path_factory.mktemp("onnx_sample")), events=300, files=1, seed=21)
+
+
+@pytest.fixture(scope="module")
+def events(sample):
+    with open(sample) as f:
         path = list(json.load(f)["DYJetsToLL_M-50"]["files"])[0]
     t = uproot.open(path)["Events"]
     cols = tagger_columns([Tagger("a", "x", layout="deepjet-cmssw-v03"), Tagger("b", "x", layout="deepjet")])
@@ -213,3 +217,33 @@ def test_onnx_specs_are_checked_on_the_client(tmp_path, onnx_file):
         load_model(Tagger("bad", str(bad), layout="deepjet-cmssw", device="cpu"))
     cols = tagger_columns([Tagger("prod", onnx_file, layout="deepjet-cmssw", distortion="noise0.1")])
     assert "Jet_rawFactor" in cols and "Jet_DeepJet_Cpfcan_BtagPf_trackEtaRel_24" in cols
+
+
+@pytest.mark.cluster
+def test_onnx_tagger_on_local_cluster_workers(tmp_path, sample, events, onnx_file):
+    """Worker processes open the ONNX file themselves; their scores equal the in-process pass."""
+    from distributed import Client, LocalCluster
+
+    from jetdask.engine.runner import Runner
+    from jetdask.inference import TaggerScores
+    with open(sample) as f:
+        fs = {"DY": {"files": list(json.load(f)["DYJetsToLL_M-50"]["files"])}}
+    tagger = Tagger("prod", onnx_file, layout="deepjet-cmssw", device="cpu")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      host="127.0.0.1", memory_limit="2GiB") as cluster, Client(cluster) as client:
+        with Runner(TaggerScores([tagger]), fs, str(tmp_path / "run"), client=client, chunk_size=100,
+                    progress=False) as r:
+            out = r.run()
+    assert out.complete, out.failed
+    got = out.arrays("jets", "DY")
+    order = np.lexsort((ak.to_numpy(got.jet), ak.to_numpy(got.event)))
+    got = got[order]
+    mask = (events.Jet.pt > 20) & (abs(events.Jet.eta) < 2.5)
+    ref = tagger_pass(events, [tagger], mask).Jet["prod"][mask]
+    ev = ak.flatten(ak.broadcast_arrays(events.event, events.Jet.pt[mask])[0])
+    jet = ak.flatten(ak.local_index(events.Jet.pt)[mask])
+    ref_order = np.lexsort((ak.to_numpy(jet), ak.to_numpy(ev)))
+    assert len(got) == len(ref_order) > 100
+    for c in CLASSES:
+        np.testing.assert_allclose(ak.to_numpy(got["prod"][c]), ak.to_numpy(ak.flatten(ref[c]))[ref_order],
+                                   rtol=0, atol=1e-6)
