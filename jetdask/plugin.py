@@ -35,10 +35,15 @@ from .result import Result
 
 
 class Analysis:
-    """Base class: set ``columns`` and implement ``process``."""
+    """Base class: set ``columns`` and implement ``process``.
+
+    ``resources``: dask resources every chunk task of this analysis needs (``{"GPU": 1}`` for
+    taggers on CUDA, see :func:`jetdask.inference.tagger_resources`); ``{}`` = none.
+    """
 
     columns: Sequence[str] = ()
     name: str | None = None
+    resources: dict = {}
 
     def process(self, events, chunk) -> Result:  # pragma: no cover - interface
         raise NotImplementedError

@@ -82,7 +82,7 @@ def validate(cfg: dict) -> dict:
     from ..models import model_class
     try:
         model_class(cfg["model"]["name"])
-    except (KeyError, ImportError, AttributeError) as err:
+    except (KeyError, ValueError, ImportError, AttributeError) as err:
         raise ConfigError(str(err).strip("'\""), "model.name") from None
     d, t, a = cfg["data"], cfg["training"], cfg["adversarial"]
     _choice(d["train_split"], SPLITS, "data.train_split")
