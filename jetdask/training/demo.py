@@ -31,11 +31,11 @@ def _mc_subset(fileset: str, out: str, max_events: int) -> str:
             continue
         files = {}
         for f in ds.files:
-            if total >= max_events and subset:
-                break
             with uproot.open(f.path) as h:
                 total += h[f.tree].num_entries
             files[f.path] = f.tree
+            if total >= max_events:
+                break
         if files:
             subset[ds.name] = {"files": files, "metadata": dict(ds.metadata)}
         if total >= max_events:
