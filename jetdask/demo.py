@@ -47,6 +47,35 @@ def _print_agreement(summary_path: str, taggers: list, distortions=()) -> None:
             print(f"{n:<34}" + "".join(f"{v:>8.2f}" if v is not None else f"{'-':>8}" for v in vals))
 
 
+def _inputs_digest(run_dir: str) -> str:
+    import hashlib
+    path = os.path.join(run_dir, "output", "hists.json")
+    if not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _plots(run_dir: str, plot_dir: str) -> list[str]:
+    """The data/MC plots, rebuilt only when the run's histograms changed (digest in ``PLOTS/inputs.sha256``)."""
+    from .engine.progress import say, step
+    from .plotting import plot_run
+    stamp = os.path.join(plot_dir, "inputs.sha256")
+    digest = _inputs_digest(run_dir)
+    if digest and os.path.exists(stamp) and os.path.exists(os.path.join(plot_dir, "summary.json")):
+        with open(stamp) as f:
+            if f.read().strip() == digest:
+                plots = sorted(str(p) for p in Path(plot_dir).rglob("*") if p.suffix in (".png", ".pdf", ".svg"))
+                say(f"plotting: reusing {len(plots)} plots in {plot_dir} (histograms unchanged)")
+                return plots
+    with step("plotting"):
+        plots = plot_run(run_dir, plot_dir, verbose=False)
+    if digest:
+        with open(stamp, "w") as f:
+            f.write(digest + "\n")
+    return plots
+
+
 def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, seed: int = 1,
              mismodel: float = 1.0, workers: int = 2, train: bool = True, epochs: int = 3,
              distortions=("fgsm0.05",), train_events: int = 40_000) -> dict:
@@ -67,7 +96,8 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
         print(f"[1/4] reusing the sample in {sample}")
 
     client = start_cluster("local", n_workers=workers)
-    print(f"      LocalCluster with {workers} workers, dashboard {client.dashboard_link}")
+    from .engine.progress import announce_dashboard
+    announce_dashboard(client.dashboard_link, f"LocalCluster with {workers} workers, dashboard ")
     try:
         taggers = []
         if train:
@@ -82,13 +112,13 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
         analysis = load_analysis(_analysis_path() + ":DYJets", taggers=taggers,
                                  distortions=list(distortions) if taggers else [])
         with Runner(analysis, fileset, os.path.join(out, "run"), client) as runner:
+            runner.step = "DY+jets study"
             result = runner.run()
     finally:
         close_cluster(client)
 
-    from .plotting import plot_run
     print("[4/4] plotting")
-    plots = plot_run(os.path.join(out, "run"), os.path.join(out, "plots"))
+    plots = _plots(os.path.join(out, "run"), os.path.join(out, "plots"))
     dt = time.time() - t0
     _print_agreement(os.path.join(out, "plots", "summary.json"), taggers, distortions)
     print(f"demo finished in {dt:.0f} s: run directory {os.path.join(out, 'run')}")

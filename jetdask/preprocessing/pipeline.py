@@ -434,6 +434,7 @@ def _run_pass(spec, run_dir, pass_dir, client, serial, chunk_size, resubmit, pro
     analysis = load_analysis(spec, prep_dir=run_dir)
     runner = Runner(analysis, os.path.join(run_dir, FILESET_FILE), os.path.join(run_dir, pass_dir), client,
                     chunk_size=chunk_size, serial=serial, progress=progress)
+    runner.step = f"preprocessing pass {1 if pass_dir == PASS1 else 2}/2"      # named in the progress output
     t0 = time.perf_counter()
     try:
         out = runner.resubmit() if resubmit else runner.run()
