@@ -115,13 +115,9 @@ def _worker_address():
 
 
 def _memory_limit_here(memory_limit):
-    if memory_limit:
-        return memory_limit
-    try:
-        from distributed import get_worker
-        return get_worker().memory_limit
-    except (ImportError, ValueError):
-        return None
+    """The given limit, else the limit of the worker running this (as the chunk task reads it)."""
+    from .task import _worker_memory_limit
+    return memory_limit or _worker_memory_limit()
 
 
 def _sizing(path: str, tree: str, columns, memory_limit) -> dict:
