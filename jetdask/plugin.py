@@ -30,7 +30,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, JetdaskError
 from .result import Result
 
 
@@ -125,8 +125,12 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
     if isinstance(obj, type):
         try:
             obj = obj(**kwargs)
+        except JetdaskError:
+            raise                       # already names its input (a tagger file, a key)
         except TypeError as err:
             raise ConfigError(f"{spec}: bad arguments ({err}); check --kwargs", "analysis") from None
+        except Exception as err:  # noqa: BLE001 - the analysis refused its arguments (a tagger file, ...)
+            raise ConfigError(f"{spec}: {type(err).__name__}: {err}", "analysis") from None
     if not isinstance(obj, Analysis):
         raise ConfigError(f"{spec} is not a jetdask.Analysis", "analysis")
     obj._spec = spec

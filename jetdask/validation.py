@@ -26,7 +26,7 @@ def check_writable_dir(path: str, key: str = "run_dir", must_exist: bool = False
     if os.path.exists(path):
         if not os.path.isdir(path):
             raise ConfigError(f"{path} exists and is not a directory", key)
-        if not os.access(path, os.W_OK | os.X_OK):
+        if not _can_write_in(path):
             raise ConfigError(f"{path} is not writable by this user", key)
         return path
     if must_exist:
@@ -36,9 +36,21 @@ def check_writable_dir(path: str, key: str = "run_dir", must_exist: bool = False
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         raise ConfigError(f"cannot create {path}: {parent} is not a directory", key)
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_write_in(parent):
         raise ConfigError(f"cannot create {path}: {parent} is not writable by this user", key)
     return path
+
+
+def _can_write_in(directory: str) -> bool:
+    """Make and remove a probe directory (permission bits alone say nothing for root or read-only mounts)."""
+    import tempfile
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".jetdask-probe-", dir=directory))
+    except OSError:
+        return False
+    return True
 
 
 def check_run_dir_exists(path: str, key: str = "run_dir") -> str:
