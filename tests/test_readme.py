@@ -75,4 +75,5 @@ def test_quick_start_and_command_line_examples_run(tmp_path):
     assert "split 0" in status and "planned:" in status
     (tmp_path / "quick.py").write_text(blocks("python", "## Quick start")[0])
     out = _run(f"{shlex.quote(sys.executable)} quick.py", tmp_path, env).stdout
-    assert float(out.strip().splitlines()[-1]) > 0
+    total = re.search(r"value=([0-9.e+]+)", out.strip().splitlines()[-1])     # WeightedSum(value=..., variance=...)
+    assert total and float(total.group(1)) > 0, out
