@@ -130,8 +130,8 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
 def add_parser(sub) -> None:
     from .cli_common import nonnegative_float, nonnegative_int, positive_int, subparser
     p = subparser(sub, "demo", "synthetic DY+jets data/MC study with taggers on a LocalCluster",
-                  "jetdask demo --events 20000 --epochs 1 --out demo-small     # about 2 minutes, 0.5 GB",
-                  "jetdask demo                     # the full demo: about 10 minutes on 2 cores, 3.8 GB in demo-output/")
+                  "jetdask demo --events 20000 --epochs 1 --out demo-small     # a tenth of the events",
+                  "jetdask demo         # the defaults: 6-11 minutes on 2 cores, 3.8 GB in demo-output/ (measured)")
     p.add_argument("--out", default="demo-output", metavar="DIR",
                    help="where the sample, taggers, run and plots go (default: demo-output; 3.8 GB with the defaults)")
     p.add_argument("--events", type=positive_int, default=200_000, metavar="N",
