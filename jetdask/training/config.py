@@ -8,7 +8,7 @@ the preprocessing config (:mod:`jetdask.preprocessing.config`).
 """
 from __future__ import annotations
 
-import os
+from importlib.resources import files
 from typing import Any
 
 
@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..config import read_user_config
 from ..preprocessing.config import _merge
 
-DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
+DEFAULT_YAML = str(files("jetdask.training").joinpath("default.yaml"))   # package data
 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))
