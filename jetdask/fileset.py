@@ -34,7 +34,8 @@ DEFAULT_TREE = "Events"
 TOP_KEYS = {"datasets"}                                   # {"datasets": {...}} wrapper
 DATASET_KEYS = {"files", "metadata", "treename", "tree"}  # {"DY": {"files": ..., "metadata": ...}}
 FILE_KEYS = {"path", "tree"}                              # {"files": [{"path": ..., "tree": ...}]}
-METADATA_KEYS = {"is_data", "xsec", "lumi", "tree"}       # read by jetdask; other keys go to the analysis
+METADATA_KEYS = {"is_data", "xsec", "lumi", "tree", "energy", "synthetic",   # read by jetdask (engine, plots);
+                 "primary_dataset", "channels", "channel"}              # other keys go to the analysis
 
 
 @dataclasses.dataclass(frozen=True)
