@@ -32,7 +32,6 @@ def sample(base: str) -> dict:
     from jetdask.preprocessing.pipeline import preprocess
     from jetdask.synthetic import generate_file
     from jetdask.synthetic.sample import DY_XSEC_PB
-    from jetdask.training.scaler import INFERENCE_COMPATIBLE
     os.makedirs(base, exist_ok=True)
     mc = os.path.join(base, "mc_0.root")
     generate_file(mc, EVENTS, 3, "mc", 0.0, 1, "zstd", 1000)
@@ -40,7 +39,7 @@ def sample(base: str) -> dict:
     with open(fs, "w") as f:
         json.dump({MC: {"files": {mc: "Events"}, "metadata": {"is_data": False, "xsec": DY_XSEC_PB}}}, f)
     run = os.path.join(base, "prep")
-    cfg = dict(INFERENCE_COMPATIBLE, outputs={"plots": False}, splits={"train": 0.6, "validation": 0.1, "test": 0.3})
+    cfg = {"layout": "deepjet", "outputs": {"plots": False}, "splits": {"train": 0.6, "validation": 0.1, "test": 0.3}}
     out = preprocess(cfg, fs, run, serial=True, progress=False, verbose=False)
     assert out.complete, out.message
     _cache["sample"] = {"fileset": fs, "mc": mc, "run": run}
