@@ -233,3 +233,18 @@ def test_real_pfnano_inputs_stay_in_the_training_range(tmp_path, layout):
     if layout == "deepcsv":
         raw = uproot.open(path)["Events"].arrays(["Jet_DeepCSV_trackSip2dSig_3", "Jet_DeepCSV_trackEtaRel_2"])
         assert max(float(np.abs(ak.to_numpy(ak.flatten(raw[k]))).max()) for k in raw.fields) > 1e8   # garbage there
+
+
+def test_register_layout_makes_a_name_known_once():
+    from jetdask.inference.layouts import LAYOUTS, JaggedLayout, layout_name, register_layout
+    lay = JaggedLayout("pn_test", jets="Jet", groups={"points": ["deta", "dphi"], "features": ["log_pt"]})
+    try:
+        assert register_layout(lay) is lay and get_layout("pn_test") is lay and layout_name(lay) == "pn_test"
+        register_layout(lay)                                   # the same layout again: fine
+        other = JaggedLayout("pn_test", jets="Jet", groups={"features": ["log_e"]})
+        with pytest.raises(ValueError, match="already registered"):
+            register_layout(other)
+        with pytest.raises(KeyError, match="pn_test"):
+            get_layout("no_such_layout")
+    finally:
+        LAYOUTS.pop("pn_test", None)
