@@ -13,6 +13,7 @@ class                      layout      inputs (per jet)
 :class:`DeepCSV`           deepcsv     (65,) flat DeepCSV inputs
 :class:`DeepJet`           deepjet     global (15,), cpf (25,16), npf (25,6), sv (4,12)
 :class:`ParticleTransformer` part      features (C,P), vectors (4,P), mask (1,P)
+:class:`ParticleNet`       pn          points (2,P), features (C,P), mask (1,P)
 =========================  ==========  ==========================================
 
 Default sizes are the nominal ones (DeepJet ~250k parameters); every width is a
@@ -31,7 +32,8 @@ from ..errors import ModelFileError
 
 CLASSES = ("b", "bb", "lepb", "c", "uds", "g")
 
-_MODULES = {"DeepCSV": "deepcsv", "DeepJet": "deepjet", "ParticleTransformer": "particle_transformer"}
+_MODULES = {"DeepCSV": "deepcsv", "DeepJet": "deepjet", "ParticleTransformer": "particle_transformer",
+            "ParticleNet": "particle_net"}
 
 #: Names older checkpoints stored (a module path of jetdask's own classes) -> registry name.
 LEGACY_NAMES = {**{f"jetdask.models.{m}:{c}": c for c, m in _MODULES.items()},

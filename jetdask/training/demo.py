@@ -1,8 +1,8 @@
 """Small nominal and FGSM-adversarial DeepJet taggers for ``jetdask demo``.
 
 :func:`demo_taggers` preprocesses the first simulated file(s) of the fileset (enough files
-for ``max_events`` events; a file is the smallest unit the preprocessing reads) with the
-inference-compatible defaulting rules, trains two small DeepJet models on at most
+for ``max_events`` events; a file is the smallest unit the preprocessing reads) through the
+``deepjet`` inference layout, trains two small DeepJet models on at most
 ``max_jets`` training jets, evaluates them (``out_dir/evaluation``) and returns tagger specs
 for :class:`jetdask.inference.Tagger`. A second call with the same arguments reuses the
 preprocessing, the checkpoints (same config, all epochs done) and the evaluation.
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-
-from . import scaler as scaler_mod
 
 SMALL_DEEPJET = {"summary": "lstm", "cpf_channels": [32, 16], "npf_channels": [16, 8], "sv_channels": [32, 16],
                  "summary_sizes": [32, 16, 16], "dense": [64, 64], "dropout": 0.1}
@@ -83,8 +81,8 @@ def demo_taggers(fileset: str, out_dir: str, epochs: int = 3, *, max_events: int
     if not os.path.exists(os.path.join(run_dir, "tensors", "test", "columns.json")):
         os.makedirs(run_dir, exist_ok=True)
         sub = _mc_subset(fileset, os.path.join(out_dir, "training_fileset.json"), max_events)
-        prep_cfg = dict(scaler_mod.INFERENCE_COMPATIBLE, outputs={"plots": False},
-                        splits={"train": 0.7, "validation": 0.1, "test": 0.2})
+        prep_cfg = {"layout": "deepjet", "outputs": {"plots": False},
+                    "splits": {"train": 0.7, "validation": 0.1, "test": 0.2}}
         res = preprocess(prep_cfg, sub, run_dir, client=client, serial=client is None and workers == 0,
                          workers=workers or None, progress=progress, verbose=False)
         if not res.complete:
