@@ -117,6 +117,12 @@ def engine(fileset_path, analysis, chunk, client, workdir, phases: Phases | None
     return sum(c["events"] for c in out.counters.values())
 
 
+def file_opens(client) -> int:
+    """Files opened so far by the workers of ``client`` (planning and chunk tasks)."""
+    stats = client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["stats"]).stats)
+    return sum(s["opens"] for s in stats.values())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=500_000, help="events per file (one MC, one data file)")
@@ -153,6 +159,7 @@ def main():
         return c
 
     times: dict = {}
+    opens: list = []
     cpu: dict = {}
     phases: dict = {}
     counts: dict = {}
@@ -184,10 +191,12 @@ def main():
                     record(("plain", size), tp, n, c=cp)
                     record(("engine", 1, size), te, ne, ph, c=ce)
             if not args.no_scaling:
+                o = file_opens(clients[2])
                 t = time.perf_counter()
                 n2 = engine(fs_path, analysis, sizes[0], clients[2], runs)
                 if rnd:
                     record(("engine", 2, sizes[0]), time.perf_counter() - t, n2)
+                    opens.append(file_opens(clients[2]) - o)
     finally:
         for c in clients.values():
             close_cluster(c)
@@ -226,7 +235,8 @@ def main():
               f"rest of the run (dispatch, worker idle) {idle:.2f} s")
     if not args.no_scaling:
         print(f"  2 workers / 1 worker throughput, {sizes[0] // 1000}k chunks: "
-              f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()})")
+              f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()}); "
+              f"files opened per run by the 2 workers: {sorted(opens)} for {sum(len(d.files) for d in fs)} files")
 
 
 if __name__ == "__main__":
