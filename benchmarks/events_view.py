@@ -10,6 +10,8 @@ back to back on the same chunks:
 
 * view: ``events_from_arrays`` + ``dy_jets.select`` (``events.Muon``, ``events.Jet``, vector's
   ``deltaR`` and ``+``/``.mass``), then the selected jets' pt;
+* the same view with vector's own ``Momentum4D`` class (what the view used before
+  :mod:`jetdask.nanoaod.vectors`);
 * flat: ``dy_flat.select_flat`` on the dict of branches (same cuts, mass and deltaR written out).
 
 Reading is not timed (it is the same for both). Both paths must select the same events and
@@ -49,6 +51,15 @@ def view(arrays, start):
     from analyses.dy_jets import select
     from jetdask.nanoaod.events import events_from_arrays
     s = select(events_from_arrays(arrays, entry_start=start))
+    return s.cut, s.jet_mask, s.jets.pt
+
+
+def view_stock_vector(arrays, start):
+    """The view with vector's registered class instead of jetdask's (coordinates re-read per use)."""
+    import awkward as ak
+    from analyses.dy_jets import select
+    from jetdask.nanoaod.events import events_from_arrays
+    s = select(ak.Array(events_from_arrays(arrays, entry_start=start).layout))
     return s.cut, s.jet_mask, s.jets.pt
 
 
@@ -92,7 +103,7 @@ def main():
               for s in range(0, min(args.chunks * step, tree.num_entries), step)]
     n = sum(len(a["run"]) for _, a in chunks)
     for s, a in chunks:
-        if not same(view(a, s), flat(a, s)):
+        if not same(view(a, s), flat(a, s)) or not same(view_stock_vector(a, s), flat(a, s)):
             raise SystemExit(f"view and flat selections differ on the chunk at {s}")
     print(f"{len(chunks)} chunks of {step} events, {len(branches)} branches, selections agree")
 
@@ -106,7 +117,7 @@ def main():
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
 
-    paths = {"view": view, "flat": flat}
+    paths = {"view": view, "stock": view_stock_vector, "flat": flat}
     wall = {k: [] for k in paths}
     cpu = {k: [] for k in paths}
     for rnd in range(args.repeat + 1):  # round 0 warms up
@@ -121,14 +132,16 @@ def main():
     print()
     print(f"{'path (DY+jets selection)':<56}{'wall [s]':>10}{'events/s':>10}{'CPU [s]':>10}{'events/CPU s':>14}")
     labels = {"view": "events view: events_from_arrays + select (vector)",
+              "stock": "the same with vector's own Momentum4D class",
               "flat": "flat awkward arrays of the branches"}
     for key in paths:
         w, c = statistics.median(wall[key]), statistics.median(cpu[key])
         print(f"{labels[key]:<56}{w:>10.3f}{n / w:>10.0f}{c:>10.3f}{n / c:>14.0f}")
     print(f"\nview / flat throughput, per round, median [min-max] over {args.repeat} rounds:")
     for name, t in (("wall time", wall), ("process CPU time (robust to other jobs on the machine)", cpu)):
-        r = sorted(f / v for f, v in zip(t["flat"], t["view"]))
-        print(f"  {name}: {statistics.median(r):.2f} [{r[0]:.2f}-{r[-1]:.2f}]")
+        for key, what in (("view", "events view"), ("stock", "with vector's own class")):
+            r = sorted(f / v for f, v in zip(t["flat"], t[key]))
+            print(f"  {name}, {what}: {statistics.median(r):.2f} [{r[0]:.2f}-{r[-1]:.2f}]")
 
 
 if __name__ == "__main__":
