@@ -117,6 +117,19 @@ def engine(fileset_path, analysis, chunk, client, workdir, phases: Phases | None
     return sum(c["events"] for c in out.counters.values())
 
 
+def _noop(x):
+    return x
+
+
+def dask_task_cost(client, n=100) -> tuple[float, float]:
+    """CPU seconds per task (client and scheduler process, worker) of ``n`` sequential no-op tasks."""
+    m, w = cpu_seconds(client)
+    for i in range(n):
+        client.submit(_noop, i, pure=False).result()
+    m2, w2 = cpu_seconds(client)
+    return (m2 - m) / n, (w2 - w) / n
+
+
 def file_opens(client) -> int:
     """Files opened so far by the workers of ``client`` (planning and chunk tasks)."""
     stats = client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["stats"]).stats)
@@ -197,6 +210,7 @@ def main():
                 if rnd:
                     record(("engine", 2, sizes[0]), time.perf_counter() - t, n2)
                     opens.append(file_opens(clients[2]) - o)
+        dask_cost = dask_task_cost(clients[1])
     finally:
         for c in clients.values():
             close_cluster(c)
@@ -233,6 +247,8 @@ def main():
         print(f"    engine phases (median): Runner {ph['init']:.2f} s, planning (opens the files on the worker) "
               f"{ph['plan']:.2f} s, chunk tasks on the worker {ph['tasks']:.2f} s, final merge {ph['finalize']:.2f} s, "
               f"rest of the run (dispatch, worker idle) {idle:.2f} s")
+    print(f"  dask alone, 100 sequential no-op tasks on the 1-worker cluster: {dask_cost[0] * 1000:.1f} ms "
+          f"(client and scheduler process) + {dask_cost[1] * 1000:.1f} ms (worker) of CPU per task")
     if not args.no_scaling:
         print(f"  2 workers / 1 worker throughput, {sizes[0] // 1000}k chunks: "
               f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()}); "
