@@ -1,5 +1,7 @@
 """The DY+jets selection of ``analyses/dy_jets.py`` written on flat branch arrays (no events view).
 
+Default cuts of ``dy_jets.Cuts``, MC or unskimmed data (no primary-dataset overlap rule).
+
 The reference for ``benchmarks/events_view.py``: the same cuts as ``dy_jets.select`` on the
 dict of branches that uproot returns (``arrays["Muon_pt"]``...), with the invariant mass and
 deltaR written out from pt, eta, phi, mass. Returns the same cut masks and selected-jet mask,
@@ -13,6 +15,8 @@ import numpy as np
 MUON_TRIGGERS = ("HLT_IsoMu24", "HLT_IsoMu27")
 ELECTRON_TRIGGERS = ("HLT_Ele32_WPTight_Gsf", "HLT_Ele27_WPTight_Gsf")
 Z_WINDOW = (71.0, 111.0)
+LEAD_PT = {"mumu": 29.0, "ee": 35.0}  # dy_jets.Cuts defaults
+LEPTON_PT, VETO_PT, JET_PT, PU_ID_LOOSE, PU_ID_MAX_PT = 15.0, 10.0, 20.0, 4, 50.0
 
 
 def _trigger(arrays, names, n):
@@ -50,22 +54,27 @@ def select_flat(arrays) -> dict:
     n = len(a["run"])
     keep = np.ones(n, dtype=bool)
     cut = {"all": np.ones(n, dtype=bool), "lumi": keep}
-    mu_eta = a["Muon_eta"]
-    mu = (a["Muon_pt"] > 15) & (abs(mu_eta) < 2.4) & a["Muon_tightId"] & (a["Muon_pfRelIso04_all"] < 0.15)
-    el_eta = abs(a["Electron_eta"])
-    el = ((a["Electron_pt"] > 15) & (el_eta < 2.5) & (a["Electron_cutBased"] >= 4)
-          & ((el_eta < 1.4442) | (el_eta > 1.566)))
+    mu_pt, mu_eta, mu_iso = a["Muon_pt"], abs(a["Muon_eta"]), a["Muon_pfRelIso04_all"]
+    mu = (mu_pt > LEPTON_PT) & (mu_eta < 2.4) & a["Muon_tightId"] & (mu_iso < 0.15)
+    el_pt, el_eta, el_id = a["Electron_pt"], abs(a["Electron_eta"]), a["Electron_cutBased"]
+    sc = abs(a["Electron_eta"] + a["Electron_deltaEtaSC"])
+    el = (el_pt > LEPTON_PT) & (el_eta < 2.5) & (el_id >= 4) & ((sc < 1.4442) | (sc > 1.566))
     n_mu, n_el = np.asarray(ak.sum(mu, axis=1)), np.asarray(ak.sum(el, axis=1))
     mu_trig, el_trig = _trigger(a, MUON_TRIGGERS, n), _trigger(a, ELECTRON_TRIGGERS, n)
     is_mm = (n_mu == 2) & mu_trig
     is_ee = (n_el == 2) & el_trig & ~(n_mu == 2)
     cut["trigger"] = keep & (mu_trig | el_trig)
-    lead_pt = np.where(is_mm, 25.0, 30.0)
+    lead_pt = np.where(is_mm, LEAD_PT["mumu"], LEAD_PT["ee"])
     two = (is_mm | is_ee) & keep
     pt, eta, phi, mass, charge = (_pick(a, f, is_mm, mu, el, two) for f in ("pt", "eta", "phi", "mass", "charge"))
     ok2 = ak.fill_none((charge[:, 0] != charge[:, 1]) & (pt[:, 0] > lead_pt), False)
     two = two & np.asarray(ok2)
     cut["two leptons"] = two
+    loose_mu = (mu_pt > VETO_PT) & (mu_eta < 2.4) & a["Muon_looseId"] & (mu_iso < 0.25)
+    loose_el = (el_pt > VETO_PT) & (el_eta < 2.5) & (el_id >= 1)
+    n_veto = np.asarray(ak.sum(mu | loose_mu, axis=1) + ak.sum(el | loose_el, axis=1))
+    two = two & (n_veto == 2)
+    cut["lepton veto"] = two
     mll = _pair_mass(pt, eta, phi, mass)
     z = two & np.asarray(ak.fill_none((mll > Z_WINDOW[0]) & (mll < Z_WINDOW[1]), False))
     cut["Z window"] = z
@@ -76,7 +85,10 @@ def select_flat(arrays) -> dict:
         l_phi = np.asarray(ak.fill_none(phi[:, i], 0.0))
         far_i = _delta_r(j_eta, j_phi, l_eta, l_phi) > 0.4
         far = far_i if far is None else far & far_i
-    jet_ok = (a["Jet_pt"] > 20) & (abs(j_eta) < 2.5) & (a["Jet_jetId"] >= 2) & far
+    j_pt = a["Jet_pt"]
+    jet_ok = (j_pt > JET_PT) & (abs(j_eta) < 2.5) & (a["Jet_jetId"] >= 2) & far
+    if "Jet_puId" in a:  # loose pile-up ID below 50 GeV
+        jet_ok = jet_ok & ((j_pt >= PU_ID_MAX_PT) | ((a["Jet_puId"] & PU_ID_LOOSE) > 0))
     final = z & np.asarray(ak.sum(jet_ok, axis=1) > 0)
     cut["jets"] = final
     return {"cut": cut, "jet_mask": jet_ok[final], "channel": np.where(is_mm, "mumu", "ee")[final]}

@@ -46,7 +46,8 @@ nb1 = [
     new_code_cell("import shutil\n"
                   "if shutil.which(\"sbatch\") and os.environ.get(\"JETDASK_NB_SLURM\"):\n"
                   "    slurm = start_cluster(\"slurm\", jobs=2, cores=1, processes=1, memory=\"2GiB\",\n"
-                  "                          queue=os.environ.get(\"LOCAL_SLURM_PARTITION\"))\n"
+                  "                          queue=os.environ.get(\"LOCAL_SLURM_PARTITION\"),\n"
+                  "                          log_directory=str(WORK / \"slurm-logs\"))   # job stdout/stderr\n"
                   "    out = Runner(dimuon, str(fileset), str(WORK / \"run-slurm\"), slurm).run()\n"
                   "    close_cluster(slurm)\n"
                   "    print(\"SLURM run complete:\", out.complete)\n"
@@ -82,7 +83,8 @@ nb2 = [
     new_code_cell("out = handle.result()\nprint('complete:', out.complete)\n"
                   "out.hists['DYJetsToLL_M-50']['cutflow']"),
     new_code_cell("from jetdask.plotting import plot_run\n"
-                  "paths = plot_run(str(WORK / 'run-dy'), str(WORK / 'plots-dy'), verbose=False)\n"
+                  "paths = plot_run(str(WORK / 'run-dy'), str(WORK / 'plots-dy'), verbose=False,\n"
+                  "                 pairs=[('DeepJet_nominal', 'DeepJet_adversarial')])  # shown side by side\n"
                   "print(len(paths), 'plots')\n"
                   "from IPython.display import Image\n"
                   "Image(filename=str(WORK / 'plots-dy' / 'DeepJet_nominal_vs_DeepJet_adversarial_BvsL_all.png'))"),

@@ -28,9 +28,8 @@ def sample(tmp_path_factory):
 
 
 def _files(fileset):
-    with open(fileset) as f:
-        fs = json.load(f)
-    return {ds: list(d["files"]) for ds, d in fs.items()}
+    from jetdask.fileset import load_fileset
+    return {ds: list(d["files"]) for ds, d in load_fileset(fileset).to_dict().items()}
 
 
 def _read(path, columns):
@@ -288,8 +287,8 @@ def test_one_chunk_run_outputs(one_chunk):
 
 
 def test_engine_many_chunks_and_small_batches_equal_one_chunk(sample, checkpoints, one_chunk, tmp_path):
-    with open(sample) as f:
-        mc_only = {"DYJetsToLL_M-50": json.load(f)["DYJetsToLL_M-50"]}   # reading dominates: one dataset
+    from jetdask.fileset import load_fileset
+    mc_only = {"DYJetsToLL_M-50": load_fileset(sample).to_dict()["DYJetsToLL_M-50"]}   # reading dominates: one dataset
     fileset = tmp_path / "mc.json"
     fileset.write_text(json.dumps(mc_only))
     taggers = _taggers_with_noise(checkpoints)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import os
+from importlib.resources import files
 from typing import Any
 
 
 from ..errors import ConfigError
 from ..config import read_user_config
 
-DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
+DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # package data
 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))

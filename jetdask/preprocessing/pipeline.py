@@ -333,7 +333,6 @@ def setup(config, fileset, run_dir: str, chunk_size: int | None = None) -> dict:
     prep_path = os.path.join(run_dir, PREP_FILE)
     resume_stored = config is None and os.path.exists(prep_path)
     cfg = _read_json(prep_path)["config"] if resume_stored else load_config(config)
-    os.makedirs(run_dir, exist_ok=True)
     if os.path.exists(prep_path):
         prep = _read_json(prep_path)
         if canonical(_identity(prep["config"])) != canonical(_identity(cfg)):
@@ -356,6 +355,7 @@ def setup(config, fileset, run_dir: str, chunk_size: int | None = None) -> dict:
     for d in datasets:
         ds = fs[d]
         sub[d] = {"files": {f.path: f.tree for f in ds.files}, "metadata": dict(ds.metadata)}
+    os.makedirs(run_dir, exist_ok=True)          # only once the config, fileset and features are valid
     _write_json(os.path.join(run_dir, FILESET_FILE), sub, indent=1)
     prep = {"version": 1, "config": cfg, "features": features, "datasets": datasets, "chunk_size": chunk_size,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -434,6 +434,7 @@ def _run_pass(spec, run_dir, pass_dir, client, serial, chunk_size, resubmit, pro
     analysis = load_analysis(spec, prep_dir=run_dir)
     runner = Runner(analysis, os.path.join(run_dir, FILESET_FILE), os.path.join(run_dir, pass_dir), client,
                     chunk_size=chunk_size, serial=serial, progress=progress)
+    runner.step = f"preprocessing pass {1 if pass_dir == PASS1 else 2}/2"      # named in the progress output
     t0 = time.perf_counter()
     try:
         out = runner.resubmit() if resubmit else runner.run()

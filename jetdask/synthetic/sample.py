@@ -125,6 +125,10 @@ class _BarQueue:
         self.put = bar.update
 
 
+# what the figures state about the sample: synthetic events (never labelled as CMS data), sqrt(s) in TeV
+SAMPLE_FACTS = {"synthetic": True, "energy": 13}
+
+
 def generate_sample(out_dir, events: int = 100_000, files: int = 2, seed: int = 1, mismodel: float = 0.0,
                     compression="zstd", basket_events: int = 2000, progress: bool = False,
                     workers: int | None = None) -> str:
@@ -166,12 +170,15 @@ def generate_sample(out_dir, events: int = 100_000, files: int = 2, seed: int = 
     finally:
         if bar is not None:
             bar.close()
+    # paths relative to the fileset file (load_fileset resolves them against its directory): the
+    # sample directory can be moved or copied
+    rel = {k: [os.path.basename(p) for p in v] for k, v in paths.items()}
     fileset = {
-        MC_DATASET: {"files": {p: "Events" for p in paths["mc"]},
-                     "metadata": {"is_data": False, "xsec": DY_XSEC_PB, "tree": "Events"}},
-        DATA_DATASET: {"files": {p: "Events" for p in paths["data"]},
+        MC_DATASET: {"files": {p: "Events" for p in rel["mc"]},
+                     "metadata": {"is_data": False, "xsec": DY_XSEC_PB, "tree": "Events", **SAMPLE_FACTS}},
+        DATA_DATASET: {"files": {p: "Events" for p in rel["data"]},
                        "metadata": {"is_data": True, "lumi": round(per_file * files / DY_XSEC_PB, 6),
-                                    "tree": "Events"}},
+                                    "tree": "Events", **SAMPLE_FACTS}},
     }
     fileset_path = os.path.join(out_dir, "fileset.json")
     with open(fileset_path, "w") as fh:
