@@ -70,7 +70,7 @@ def cmd_run(args, resubmit=False) -> int:
         led_path = os.path.join(args.run_dir, "ledger.sqlite")
         if not os.path.exists(led_path):
             raise ConfigError(f"{args.run_dir} is not a jetdask run directory", "run_dir")
-        led = Ledger(led_path)
+        led = Ledger(led_path, readonly=True)
         if not spec:
             spec = led.get_meta("analysis")
             kwargs = led.get_meta("analysis_kwargs") or {}

@@ -22,6 +22,7 @@ prefers the worker that already has a chunk's file open.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ from ..chunk import Chunk
 from ..errors import ConfigError
 from ..fileset import load_fileset
 from .ledger import Ledger
+from .lock import RunLock
 from .outputs import RunOutput, finalize
 from .planning import plan
 from ..result import Result
@@ -55,6 +57,7 @@ class Runner:
         self.run_dir = os.path.abspath(run_dir)
         os.makedirs(self.run_dir, exist_ok=True)
         self.ledger = Ledger(os.path.join(self.run_dir, "ledger.sqlite"))
+        self._run_lock = RunLock(self.run_dir)
         self.fileset = load_fileset(fileset) if fileset is not None else None
         self.chunk_size = int(chunk_size or self.ledger.get_meta("chunk_size") or config.get("chunk-size"))
         self.retries = int(config.get("retries", retries))
@@ -96,6 +99,8 @@ class Runner:
             from ..cluster import close_cluster
             close_cluster(self.client)
             self.client = None
+        while self._run_lock.held:
+            self._run_lock.release()
         self.ledger.close()
 
     def __enter__(self):
@@ -137,19 +142,33 @@ class Runner:
         self.ledger.add_files(p.files, p.failures)
         self.ledger.add_chunks(p.chunks)
 
+    @contextlib.contextmanager
+    def _lock_run(self):
+        """Own the run directory (``RUN/run.lock``) while the block runs; RunLockedError if busy."""
+        with self._run_lock:
+            if self._run_lock.depth == 1:
+                self.ledger.begin_writing()
+            try:
+                yield
+            finally:
+                if self._run_lock.depth == 1:
+                    self.ledger.end_writing()
+
     # -- public entry points -------------------------------------------------------
     def run(self) -> RunOutput:
         """Plan (or resume) and run every chunk not done yet; failed chunks stay failed."""
-        self._ensure_client()
-        self._plan_if_new()
-        return self._execute(self.ledger.chunks(("pending",), self.metadata))
+        with self._lock_run():
+            self._ensure_client()
+            self._plan_if_new()
+            return self._execute(self.ledger.chunks(("pending",), self.metadata))
 
     def resubmit(self) -> RunOutput:
         """Run only what is not done: failed chunks, never-finished chunks, unreadable files."""
-        self._ensure_client()
-        self._plan_if_new()
-        self._replan_failed_files()
-        return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata))
+        with self._lock_run():
+            self._ensure_client()
+            self._plan_if_new()
+            self._replan_failed_files()
+            return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata))
 
     def submit(self, resubmit: bool = False) -> "RunHandle":
         """Start the run in a background thread (notebooks): see :class:`RunHandle`."""
@@ -191,7 +210,8 @@ class Runner:
 
     def _handle_outcome(self, chunk: Chunk, out: Outcome, queue, isolated: bool, suspects=None) -> None:
         if out.status == "done":
-            self.ledger.mark_done(chunk, out, out.result.to_json())
+            if not self.ledger.mark_done(chunk, out, out.result):
+                return  # already done or split: a late duplicate
             with self._lock:
                 self.partial.setdefault(chunk.dataset, Result()).iadd(out.result)
             self.stats["done"] += 1
@@ -382,6 +402,8 @@ class RunHandle:
         self.runner = runner
         self._output = None
         self._error = None
+        self._hold = runner._lock_run()
+        self._hold.__enter__()  # a busy run directory fails here, in the caller's thread
         self._thread = threading.Thread(target=self._target, args=(resubmit,), daemon=True, name="jetdask-run")
         self._thread.start()
 
@@ -390,6 +412,8 @@ class RunHandle:
             self._output = self.runner.resubmit() if resubmit else self.runner.run()
         except BaseException as err:  # surfaced by result()
             self._error = err
+        finally:
+            self._hold.__exit__(None, None, None)
 
     @property
     def done(self) -> bool:

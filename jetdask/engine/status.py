@@ -6,13 +6,14 @@ import os
 
 from ..errors import ConfigError
 from .ledger import Ledger
+from .lock import running_holder
 
 
 def run_status(run_dir: str) -> dict:
     path = os.path.join(run_dir, "ledger.sqlite")
     if not os.path.exists(path):
         raise ConfigError(f"{run_dir} is not a jetdask run directory (no ledger.sqlite)", "run_dir")
-    led = Ledger(path)
+    led = Ledger(path, readonly=True)
     try:
         counts = led.counts()
         failed = led.failed()
@@ -23,13 +24,16 @@ def run_status(run_dir: str) -> dict:
                                "message", "events", "bad_range", "worker")} for f in failed],
             "unreadable_files": files, "datasets": completeness,
             "complete": not failed and not files and counts.get("pending", 0) == 0
-            and counts.get("running", 0) == 0}
+            and counts.get("running", 0) == 0, "running_by": running_holder(run_dir) or None}
     finally:
         led.close()
 
 
 def format_status(st: dict) -> str:
     lines = [f"run {st['run_dir']}"]
+    if st.get("running_by"):
+        h = st["running_by"]
+        lines[0] += f" (in progress: process {h.get('pid')} on host {h.get('host')})"
     states = ["done", "pending", "running", "failed", "split"]
     lines.append("chunks: " + ", ".join(f"{s} {st['chunks'].get(s, 0)}" for s in states))
     lines.append("")

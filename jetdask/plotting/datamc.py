@@ -493,7 +493,7 @@ def read_metadata(run_dir: str) -> dict:
     path = os.path.join(run_dir, "ledger.sqlite")
     if not os.path.exists(path):
         return {}
-    led = Ledger(path)
+    led = Ledger(path, readonly=True)
     try:
         return _metadata_of(led.get_meta("fileset") or {})
     finally:
