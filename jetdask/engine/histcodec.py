@@ -11,10 +11,13 @@ indices) is replaced by ``{"$array": i}`` and stored as raw little-endian
 bytes, described in the header by dtype and shape. A histogram whose bins are
 mostly empty is stored sparse (:func:`uhi.io.to_sparse`: indices of the
 non-empty bins plus their contents), the indices in the smallest unsigned type
-that holds them. Every storage (Double, Int64, Weight, Mean, WeightedMean,
-...) and axis type (Regular with flow and transforms, Variable, Integer,
-StrCategory, IntCategory, Boolean, growth) round-trips, because the UHI form
-does; a negative zero in an empty bin reads back as zero.
+that holds them. Double, Int64 and Weight storages on every axis type
+(Regular with flow and transforms, Variable, Integer, StrCategory,
+IntCategory, Boolean, growth) round-trip bit for bit, because the UHI form
+does (a negative zero in an empty bin reads back as zero); Mean storages
+round-trip as UHI keeps them (mean and variance: the internal sum of squared
+deltas to the last bits, and lost in bins of one entry), so their merged sums
+are not exact.
 
 Decoding returns the UHI dicts with dense numpy arrays (:func:`decode`), which
 :mod:`jetdask.engine.partial` adds bin by bin without building ``Hist``

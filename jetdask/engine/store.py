@@ -113,7 +113,7 @@ class ResultStore:
                          " WHERE c.state='done'")
         if not parts:
             return []
-        return self.db.execute(" UNION ".join(parts) + " ORDER BY 1, 2").fetchall()
+        return self.db.execute("SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ") ORDER BY 1, 2").fetchall()
 
     def _chunk_rows(self, dataset: str, path: str) -> list[tuple]:
         """(entry_start, chunk id, blob, legacy JSON) of the file's done chunks with a stored result."""
