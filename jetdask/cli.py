@@ -66,6 +66,9 @@ def cmd_run(args, resubmit=False) -> int:
     import os
     spec = getattr(args, "analysis", None)
     kwargs = {}
+    if os.path.isdir(args.run_dir):  # name a busy directory's holder before reading it
+        from .engine.lock import RunLock
+        RunLock(args.run_dir).acquire().release()
     if resubmit:
         led_path = os.path.join(args.run_dir, "ledger.sqlite")
         if not os.path.exists(led_path):

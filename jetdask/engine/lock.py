@@ -116,23 +116,28 @@ def running_holder(run_dir: str) -> dict:
     return info
 
 
-def filesystem_type(path: str) -> str | None:
-    """The type of the filesystem that holds ``path`` (from ``/proc/mounts``), ``None`` if unknown."""
-    try:
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1:3] for line in f if len(line.split()) >= 3]
-    except OSError:
-        return None
+def filesystem_type(path: str, mounts: str | None = None) -> str | None:
+    """The type of the filesystem that holds ``path`` (``mounts``: the text of ``/proc/mounts``,
+    read when not given); ``None`` where unknown."""
+    if mounts is None:
+        try:
+            with open("/proc/mounts") as f:
+                mounts = f.read()
+        except OSError:
+            return None
     real = os.path.realpath(path)
     best, kind = "", None
-    for point, fstype in mounts:
-        point = point.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
         inside = real == point or real.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= len(best):
-            best, kind = point, fstype
+            best, kind = point, fields[2]
     return kind
 
 
-def wal_is_safe(path: str) -> bool:
+def wal_is_safe(path: str, mounts: str | None = None) -> bool:
     """SQLite's WAL needs shared memory between processes: only on local filesystems."""
-    return filesystem_type(path) in LOCAL_FILESYSTEMS
+    return filesystem_type(path, mounts) in LOCAL_FILESYSTEMS

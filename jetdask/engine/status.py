@@ -23,8 +23,9 @@ def run_status(run_dir: str) -> dict:
             {k: f[k] for k in ("dataset", "path", "entry_start", "entry_stop", "attempts", "kind", "error_type",
                                "message", "events", "bad_range", "worker")} for f in failed],
             "unreadable_files": files, "datasets": completeness,
-            "complete": not failed and not files and counts.get("pending", 0) == 0
-            and counts.get("running", 0) == 0, "running_by": running_holder(run_dir) or None}
+            "complete": led.get_meta("fileset") is not None and not failed and not files  # planned
+            and counts.get("pending", 0) == 0 and counts.get("running", 0) == 0,
+            "running_by": running_holder(run_dir) or None}
     finally:
         led.close()
 
