@@ -32,11 +32,16 @@ from ..result import Result
 from . import histcodec
 from .partial import Partial
 
+# chunk states that are neither a result nor replaced by their halves (ledger.ACTIVE_STATES):
+# a file folds when none of its chunks is in one of these
+OPEN_STATES = ("pending", "running", "failed")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunk_results (chunk_id TEXT PRIMARY KEY, blob BLOB);
 CREATE TABLE IF NOT EXISTS file_results (
   dataset TEXT, path TEXT, n_chunks INTEGER, blob BLOB, PRIMARY KEY (dataset, path));
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(dataset, path, entry_start);
+CREATE INDEX IF NOT EXISTS chunks_file_state ON chunks(dataset, path, state);
 """
 
 
@@ -62,9 +67,10 @@ class ResultStore:
 
     def file_complete(self, dataset: str, path: str) -> bool:
         """Every leaf chunk of the file is done (split chunks are replaced by their halves)."""
-        row = self.db.execute("SELECT COUNT(*), SUM(state NOT IN ('done', 'split')) FROM chunks"
-                              " WHERE dataset=? AND path=?", (dataset, path)).fetchone()
-        return row[0] > 0 and not row[1]
+        open_ = self.db.execute("SELECT 1 FROM chunks WHERE dataset=? AND path=? AND state IN (%s) LIMIT 1"
+                                % ",".join("?" * len(OPEN_STATES)), (dataset, path, *OPEN_STATES)).fetchone()
+        return open_ is None and self.db.execute("SELECT 1 FROM chunks WHERE dataset=? AND path=? LIMIT 1",
+                                                 (dataset, path)).fetchone() is not None
 
     def fold_file(self, dataset: str, path: str) -> bool:
         """Sum a complete file's chunk results into its partial and delete the chunk rows."""
