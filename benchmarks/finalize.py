@@ -7,8 +7,8 @@ Three tables:
 
 1. A DY-study-sized chunk result (40 histograms channel x flavour x 20-40 bins, Weight, plus a
    cutflow; ~1500 jets per chunk): bytes per chunk as the previous ledger stored it (UHI JSON
-   text) and as the store does (binary, sparse where it pays, zlib), and the time to encode and
-   to decode + add one chunk in each format.
+   text) and as the store does (binary, sparse where it pays, zlib), and the CPU time to encode
+   and to decode + add one chunk in each format.
 2. finalize and resume of a ledger of N done chunks of a small analysis (the engine tests'
    DimuonJets: real chunk results from synthetic PFNano, cycled), written through the store API
    (``Ledger.mark_done``; files fold as they complete), for N = 10^3..10^5 and several chunks per
@@ -61,28 +61,28 @@ def dy_sized_result(seed: int, jets: int = 1500) -> Result:
 
 def table_bytes(n: int = 50) -> None:
     results = [dy_sized_result(i) for i in range(n)]
-    t = time.perf_counter()
+    t = time.process_time()
     js = [r.to_json() for r in results]
-    t_json_enc = (time.perf_counter() - t) / n
-    t = time.perf_counter()
+    t_json_enc = (time.process_time() - t) / n
+    t = time.process_time()
     blobs = [histcodec.encode(r) for r in results]
-    t_bin_enc = (time.perf_counter() - t) / n
-    t = time.perf_counter()
+    t_bin_enc = (time.process_time() - t) / n
+    t = time.process_time()
     acc = Result()
     for s in js:
         acc.iadd(Result.from_json(s))
-    t_json_merge = (time.perf_counter() - t) / n
-    t = time.perf_counter()
+    t_json_merge = (time.process_time() - t) / n
+    t = time.process_time()
     part = Partial()
     for b in blobs:
         part.add(Partial.from_blob(b))
-    t_bin_merge = (time.perf_counter() - t) / n
+    t_bin_merge = (time.process_time() - t) / n
     same = all(np.array_equal(part.to_result().hists[k].view(flow=True), acc.hists[k].view(flow=True))
                for k in acc.hists)
     b_json = np.mean([len(s.encode()) for s in js])
     b_bin = np.mean([len(b) for b in blobs])
     print(f"\n1. DY-study-sized chunk result ({len(results[0].hists)} histograms, {n} chunks); sums equal: {same}")
-    print(f"{'format':<28}{'bytes/chunk':>12}{'encode ms':>11}{'decode+add ms':>15}")
+    print(f"{'format':<28}{'bytes/chunk':>12}{'encode ms':>11}{'decode+add ms':>15}   (CPU time of this process)")
     print(f"{'UHI JSON text (previous)':<28}{b_json:>12.0f}{t_json_enc * 1e3:>11.2f}{t_json_merge * 1e3:>15.2f}")
     print(f"{'binary store (histcodec)':<28}{b_bin:>12.0f}{t_bin_enc * 1e3:>11.2f}{t_bin_merge * 1e3:>15.2f}")
     print(f"ratio: {b_json / b_bin:.1f}x fewer bytes, decode+add {t_json_merge / t_bin_merge:.1f}x faster")
@@ -177,13 +177,14 @@ def table_scaling(ns, per_files, old_up_to: int, old_per_file: int) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chunks", type=int, nargs="+", default=[1000, 10000, 100000])
+    ap.add_argument("--chunks", type=int, nargs="*", default=[1000, 10000, 100000], help="none: table 1 only")
     ap.add_argument("--per-file", type=int, nargs="+", default=[10, 100, 1000])
     ap.add_argument("--old-up-to", type=int, default=10000)
     ap.add_argument("--old-per-file", type=int, default=100, help="chunks per file of the previous-format rows")
     args = ap.parse_args(argv)
     table_bytes()
-    table_scaling(args.chunks, args.per_file, args.old_up_to, args.old_per_file)
+    if args.chunks:
+        table_scaling(args.chunks, args.per_file, args.old_up_to, args.old_per_file)
 
 
 if __name__ == "__main__":

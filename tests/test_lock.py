@@ -104,6 +104,7 @@ def test_status_reads_a_finished_run_without_touching_it(clean):
     assert {f: os.stat(os.path.join(run, f)).st_mtime_ns for f in os.listdir(run)} == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attempt", range(3))
 def test_two_concurrent_runs_second_exits_2(clean, small_sample, tmp_path, attempt):
     """Two `jetdask run` on one directory, started together: one runs, the other exits 2 naming it."""
