@@ -148,3 +148,18 @@ def test_two_concurrent_runs_second_exits_2(clean, small_sample, tmp_path, attem
     con = sqlite3.connect(f"file:{run}/ledger.sqlite?mode=ro", uri=True)
     assert con.execute("SELECT MAX(attempts), COUNT(*) FROM chunks WHERE state='done'").fetchone() == (1, 12)
     con.close()
+
+
+def test_submit_holds_the_lock_until_the_run_ends(small_sample, tmp_path):
+    run = str(tmp_path / "run")
+    r = Runner(DimuonJets(sleep=0.5, save_arrays=False), small_sample, run, serial=True, chunk_size=3000,
+               progress=False)
+    handle = r.submit()
+    other = Runner(DimuonJets(save_arrays=False), small_sample, run, serial=True, chunk_size=3000, progress=False)
+    with pytest.raises(RunLockedError, match=f"process {os.getpid()} "):
+        other.run()
+    out = handle.result(timeout=300)
+    assert out.complete and not r._run_lock.held
+    assert other.run().complete   # free again: nothing left to run
+    other.close()
+    r.close()
