@@ -170,9 +170,8 @@ class Ledger:
 
     def fold_complete_files(self) -> int:
         """Fold every complete file that still has chunk rows (ledgers of the previous format)."""
-        todo = [f for f in self.store.files_with_results() if self.store._chunk_rows(*f)]
         n = 0
-        for dataset, path in todo:
+        for dataset, path in self.store.files_with_chunk_rows():
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 n += self.store.fold_file(dataset, path)

@@ -109,14 +109,25 @@ class ResultStore:
         return {ds: p.to_result() for ds, p in out.items()}
 
     def files_with_results(self) -> list[tuple[str, str]]:
+        """(dataset, path) of every file with a partial or a stored chunk result, in canonical order."""
+        parts = ["SELECT dataset, path FROM file_results"] if self.has_store else []
+        return self._distinct(parts + self._chunk_row_files())
+
+    def files_with_chunk_rows(self) -> list[tuple[str, str]]:
+        """(dataset, path) of the files that still have unfolded chunk results."""
+        return self._distinct(self._chunk_row_files())
+
+    def _chunk_row_files(self) -> list[str]:
         parts = []
         if self.has_store:
-            parts += ["SELECT dataset, path FROM file_results",
-                      "SELECT c.dataset, c.path FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
-                      " WHERE c.state='done'"]
+            parts.append("SELECT c.dataset, c.path FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
+                         " WHERE c.state='done'")
         if self.legacy:
             parts.append("SELECT c.dataset, c.path FROM chunks c JOIN results r ON r.chunk_id=c.id"
                          " WHERE c.state='done'")
+        return parts
+
+    def _distinct(self, parts: list[str]) -> list[tuple[str, str]]:
         if not parts:
             return []
         return self.db.execute("SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ") ORDER BY 1, 2").fetchall()
