@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up a virtual environment (./.venv) with jetdask and its test extras, then run the tests.
-# Extra arguments go to pytest (e.g. `bash scripts/test.sh -m "not slow"`).
+# Without arguments: every test but those marked slow (the default run, ~15-20 min on 2 cores).
+# Extra arguments go to pytest instead (e.g. `bash scripts/test.sh -m slow` for the slow ones:
+# the demo, the notebooks, the OOM culprit repeats, the XRootD outages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -8,5 +10,8 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # torch 2.13.0: the CPU wheel on disk (never a CUDA build)
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test,cluster,torch,corrections,notebook]"
+.venv/bin/python -m pip install -q -e ".[test,cluster,torch,corrections,notebook,onnx,xrootd]"
+if [ "$#" -eq 0 ]; then
+    set -- -m "not slow"
+fi
 exec .venv/bin/python -m pytest -ra "$@"
