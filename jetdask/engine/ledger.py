@@ -6,7 +6,9 @@ attempts, error type and message, traceback, failing events, worker, times,
 peak memory and events processed; a finished chunk's result (histograms and
 counters as JSON) is stored in the same transaction that marks it done, so a
 crash anywhere loses at most the chunks in flight and never counts one twice.
-Files that could not be planned are kept with their reason.
+Files that could not be planned are kept with their reason. A file's other
+URLs (``replicas``) and the directory or glob it was listed from (``pattern``)
+are kept with it; a done chunk records the URL that served it (``replica``).
 """
 from __future__ import annotations
 
@@ -22,13 +24,13 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
   dataset TEXT, path TEXT, tree TEXT, uuid TEXT, num_entries INTEGER,
-  state TEXT, reason TEXT, PRIMARY KEY (dataset, path));
+  state TEXT, reason TEXT, replicas TEXT, pattern TEXT, PRIMARY KEY (dataset, path));
 CREATE TABLE IF NOT EXISTS chunks (
   id TEXT PRIMARY KEY, dataset TEXT, path TEXT, tree TEXT, uuid TEXT,
   entry_start INTEGER, entry_stop INTEGER, parent TEXT, state TEXT,
   attempts INTEGER DEFAULT 0, kind TEXT, error_type TEXT, message TEXT, traceback TEXT,
   events TEXT, bad_range TEXT, worker TEXT, started REAL, finished REAL,
-  peak_rss INTEGER, n_events INTEGER, estimate INTEGER);
+  peak_rss INTEGER, n_events INTEGER, estimate INTEGER, replica TEXT);
 CREATE INDEX IF NOT EXISTS chunks_state ON chunks(state);
 CREATE TABLE IF NOT EXISTS results (chunk_id TEXT PRIMARY KEY, payload TEXT);
 """
@@ -44,6 +46,15 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._add_columns({"files": ("replicas", "pattern"), "chunks": ("replica",)})
+
+    def _add_columns(self, wanted: dict) -> None:
+        """Columns added after a run directory was made (older ledgers): TEXT, NULL."""
+        for table, cols in wanted.items():
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for col in cols:
+                if col not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
 
     def close(self):
         self.db.close()
@@ -60,12 +71,16 @@ class Ledger:
     def add_files(self, files: Iterable[dict], failures: Iterable) -> None:
         with self.db:
             self.db.execute("BEGIN")
+            cols = "INSERT OR REPLACE INTO files (dataset, path, tree, uuid, num_entries, state, reason, " \
+                   "replicas, pattern) VALUES (?,?,?,?,?,?,?,?,?)"
             for f in files:
-                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                                (f["dataset"], f["path"], f["tree"], f["uuid"], f["num_entries"], "ok", None))
+                self.db.execute(cols, (f["dataset"], f["path"], f["tree"], f["uuid"], f["num_entries"], "ok", None,
+                                       json.dumps(f.get("replicas") or []), f.get("pattern")))
+                if f.get("pattern"):   # listed now: the pattern's earlier listing failure is resolved
+                    self.db.execute("DELETE FROM files WHERE dataset=? AND path=? AND state='failed'",
+                                    (f["dataset"], f["pattern"]))
             for x in failures:
-                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                                (x.dataset, x.path, x.tree, None, None, "failed", x.reason))
+                self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason, None, None))
 
     def add_chunks(self, chunks: Iterable[Chunk], parent: str | None = None) -> None:
         with self.db:
@@ -86,10 +101,12 @@ class Ledger:
 
     # -- chunk states --------------------------------------------------------
     def chunks(self, states=ACTIVE_STATES, metadata: dict | None = None) -> list[Chunk]:
-        q = ("SELECT dataset, path, tree, entry_start, entry_stop, uuid FROM chunks WHERE state IN (%s)"
-             " ORDER BY dataset, path, entry_start" % ",".join("?" * len(states)))
+        q = ("SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, f.replicas FROM chunks c"
+             " LEFT JOIN files f ON f.dataset=c.dataset AND f.path=c.path WHERE c.state IN (%s)"
+             " ORDER BY c.dataset, c.path, c.entry_start" % ",".join("?" * len(states)))
         md = metadata or {}
-        return [Chunk(d, p, t, a, b, u, dict(md.get(d, {}))) for d, p, t, a, b, u in self.db.execute(q, tuple(states))]
+        return [Chunk(d, p, t, a, b, u, dict(md.get(d, {})), tuple(json.loads(r or "[]")))
+                for d, p, t, a, b, u, r in self.db.execute(q, tuple(states))]
 
     def attempts(self, chunk_id: str) -> int:
         row = self.db.execute("SELECT attempts FROM chunks WHERE id=?", (chunk_id,)).fetchone()
@@ -108,10 +125,10 @@ class Ledger:
             self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (chunk.id, payload))
             self.db.execute(
                 "UPDATE chunks SET state='done', kind=NULL, error_type=NULL, message=NULL, traceback=NULL,"
-                " events=NULL, bad_range=NULL, worker=?, started=?, finished=?, peak_rss=?, n_events=?, estimate=?"
-                " WHERE id=?",
+                " events=NULL, bad_range=NULL, worker=?, started=?, finished=?, peak_rss=?, n_events=?, estimate=?,"
+                " replica=? WHERE id=?",
                 (outcome.worker, outcome.started, outcome.finished, outcome.peak_rss, outcome.n_events,
-                 outcome.estimate, chunk.id))
+                 outcome.estimate, getattr(outcome, "replica", None) or None, chunk.id))
 
     def mark_failed(self, chunk: Chunk, kind: str, error_type: str, message: str, traceback: str = "",
                     outcome=None) -> None:

@@ -7,11 +7,15 @@ do next:
 ``done``       result attached;
 ``split``      the memory estimate exceeds the budget (nothing was read);
 ``memory``     a ``MemoryError`` was raised while running (split and retry);
-``transient``  a retryable error (network I/O, timeouts);
+``transient``  a retryable error (network I/O, timeouts), on every replica;
 ``failed``     a deterministic error: bad file, missing branch, bug in the
                analysis. For analysis errors the failing events are narrowed
                down by bisection on the chunk already in memory, and their
                run/lumi/event numbers are reported.
+
+A file with replicas (``chunk.replicas``) is read from the first URL that
+opens and reads; a file error at one URL moves on to the next, and
+``Outcome.replica`` names the URL that served the chunk.
 
 This module does not import ``distributed``: the same task runs in a plain loop
 (``--serial``) or on a dask worker.
@@ -30,7 +34,7 @@ import numpy as np
 from ..nanoaod import io
 from ..chunk import Chunk
 from ..nanoaod.columns import resolve_columns
-from ..errors import FileAccessError, MissingColumnError, TransientError
+from ..errors import FileAccessError, MissingColumnError, TransientError, TransientFileError
 from ..nanoaod.events import events_from_arrays
 from .memory import chunk_budget, estimate_peak, monitor
 from ..result import Result
@@ -57,6 +61,7 @@ class Outcome:
     events: list = dataclasses.field(default_factory=list)   # [(run, lumi, event), ...]
     bad_range: tuple | None = None                            # smallest failing [start, stop)
     timings: dict = dataclasses.field(default_factory=dict)
+    replica: str = ""                                         # the URL that served the chunk
 
 
 def _worker_name() -> str:
@@ -178,26 +183,53 @@ def _branches(tree, chunk: Chunk, columns: tuple) -> list[str]:
     return found
 
 
-def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> None:
+def _read(url: str, analysis, chunk: Chunk, options, out: Outcome, budget: int, floor: int):
+    """The chunk's events read from ``url``, or ``None`` when the estimate says split."""
     t0 = time.perf_counter()
-    tree = io.open_tree(chunk.path, chunk.tree)
+    tree = io.open_tree(url, chunk.tree)
     out.timings["open"] = time.perf_counter() - t0
     if str(tree.file.uuid) != chunk.file_uuid:
-        io.forget(chunk.path)
-        raise FileAccessError(chunk.path, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
-                                          "the file was replaced; plan it again")
+        io.forget(url)
+        raise FileAccessError(url, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
+                                   "the file was replaced; plan it again")
     if chunk.entry_stop > tree.num_entries:
-        raise FileAccessError(chunk.path, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
+        raise FileAccessError(url, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
     branches = _branches(tree, chunk, tuple(analysis.columns) + tuple(ID_COLUMNS))
     out.estimate = estimate_peak(io.estimate_bytes(tree, branches, chunk.entry_start, chunk.entry_stop))
     if out.estimate > budget and chunk.num_entries > floor and not options.get("no_presplit"):
         out.status = "split"
         out.message = f"estimated {out.estimate / 1e6:.0f} MB > budget {budget / 1e6:.0f} MB"
-        return
+        return None
     t1 = time.perf_counter()
-    arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, chunk.path)
+    arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, url)
     events = events_from_arrays(arrays, entry_start=chunk.entry_start)
     out.timings["read"] = time.perf_counter() - t1
+    return events
+
+
+def _read_any(analysis, chunk: Chunk, options, out: Outcome, budget: int, floor: int):
+    """:func:`_read` from the first replica that serves the chunk (``out.replica``)."""
+    errors: list[tuple[str, FileAccessError]] = []
+    for url in chunk.urls:
+        try:
+            events = _read(url, analysis, chunk, options, out, budget, floor)
+        except FileAccessError as err:
+            errors.append((url, err))
+            continue
+        out.replica = url
+        return events
+    if len(errors) == 1:
+        raise errors[0][1]
+    reason = f"all {len(errors)} replicas failed: " + "; ".join(f"{u}: {e.reason}" for u, e in errors)
+    if any(e.transient for _, e in errors):
+        raise TransientFileError(chunk.path, reason, (chunk.entry_start, chunk.entry_stop))
+    raise FileAccessError(chunk.path, reason)
+
+
+def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> None:
+    events = _read_any(analysis, chunk, options, out, budget, floor)
+    if events is None:
+        return
     out.n_events = len(events)
     t2 = time.perf_counter()
     try:
