@@ -207,15 +207,32 @@ def _read(url: str, analysis, chunk: Chunk, options, out: Outcome, budget: int, 
     return events
 
 
+_failed_urls: dict[str, float] = {}   # URL -> when it last failed in this process
+REPLICA_PENALTY_S = 300.0
+
+
+def replica_order(urls, failed: dict[str, float], now: float) -> list[str]:
+    """``urls`` in the order to try: those that failed in the last ``REPLICA_PENALTY_S`` last."""
+    recent = {u for u in urls if now - failed.get(u, -1e18) < REPLICA_PENALTY_S}
+    return [u for u in urls if u not in recent] + [u for u in urls if u in recent]
+
+
 def _read_any(analysis, chunk: Chunk, options, out: Outcome, budget: int, floor: int):
-    """:func:`_read` from the first replica that serves the chunk (``out.replica``)."""
+    """:func:`_read` from the first replica that serves the chunk (``out.replica``).
+
+    A URL that failed recently in this worker is tried after the others, so the
+    chunks after the first do not wait for a dead site's timeout again.
+    """
     errors: list[tuple[str, FileAccessError]] = []
-    for url in chunk.urls:
+    urls = chunk.urls if len(chunk.urls) == 1 else replica_order(chunk.urls, _failed_urls, time.monotonic())
+    for url in urls:
         try:
             events = _read(url, analysis, chunk, options, out, budget, floor)
         except FileAccessError as err:
             errors.append((url, err))
+            _failed_urls[url] = time.monotonic()
             continue
+        _failed_urls.pop(url, None)
         out.replica = url
         return events
     if len(errors) == 1:
