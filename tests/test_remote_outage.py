@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -153,10 +154,13 @@ def test_server_that_stays_down_fails_transient_then_resubmit_completes(server, 
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 3, err[-3000:]
     failed = _ledger(str(run), "SELECT kind, error_type, message FROM chunks WHERE state='failed'")
-    assert failed and all(k == "transient" and "Operation expired" in m for k, _, m in failed), failed
+    # the client's own words: "[ERROR] Operation expired" while it waits for the server,
+    # "[FATAL] Connection error" once it has given up on it for a while
+    xrootd_message = re.compile(r"\[\d+, \d+\) \(transient\): \[(ERROR|FATAL)\] (Operation expired|Connection error)")
+    assert failed and all(k == "transient" and xrootd_message.search(m) for k, _, m in failed), failed
     status = subprocess.run([sys.executable, "-m", "jetdask.cli", "status", str(run)], env=env, cwd=str(REPO),
                             capture_output=True, text=True, timeout=120)
-    assert status.returncode == 3 and "Operation expired" in status.stdout
+    assert status.returncode == 3 and xrootd_message.search(status.stdout), status.stdout
     server.start()
     p = subprocess.run([sys.executable, "-m", "jetdask.cli", "resubmit", str(run), "--workers", "2",
                         "--no-progress"], env=env, cwd=str(REPO), capture_output=True, text=True, timeout=900)

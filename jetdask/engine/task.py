@@ -236,7 +236,10 @@ def _read_any(analysis, chunk: Chunk, options, out: Outcome, budget: int, floor:
         out.replica = url
         return events
     if len(errors) == 1:
-        raise errors[0][1]
+        url, err = errors[0]
+        if isinstance(err, TransientFileError) and err.entries is None:   # failed opening: name the range
+            raise TransientFileError(url, err.reason, (chunk.entry_start, chunk.entry_stop))
+        raise err
     reason = f"all {len(errors)} replicas failed: " + "; ".join(f"{u}: {e.reason}" for u, e in errors)
     if any(e.transient for _, e in errors):
         raise TransientFileError(chunk.path, reason, (chunk.entry_start, chunk.entry_stop))
