@@ -80,7 +80,8 @@ class Ledger:
                     self.db.execute("DELETE FROM files WHERE dataset=? AND path=? AND state='failed'",
                                     (f["dataset"], f["pattern"]))
             for x in failures:
-                self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason, None, None))
+                self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason,
+                                       json.dumps(list(getattr(x, "replicas", ()))), None))
 
     def add_chunks(self, chunks: Iterable[Chunk], parent: str | None = None) -> None:
         with self.db:
@@ -92,8 +93,9 @@ class Ledger:
                     (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, parent))
 
     def failed_files(self) -> list[dict]:
-        rows = self.db.execute("SELECT dataset, path, tree, reason FROM files WHERE state='failed'").fetchall()
-        return [dict(zip(("dataset", "path", "tree", "reason"), r)) for r in rows]
+        rows = self.db.execute("SELECT dataset, path, tree, reason, replicas FROM files WHERE state='failed'")
+        return [dict(zip(("dataset", "path", "tree", "reason"), r[:4]), replicas=tuple(json.loads(r[4] or "[]")))
+                for r in rows.fetchall()]
 
     def files(self) -> list[dict]:
         rows = self.db.execute("SELECT dataset, path, tree, uuid, num_entries, state, reason FROM files").fetchall()

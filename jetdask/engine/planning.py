@@ -30,6 +30,7 @@ class FileFailure:
     path: str
     tree: str
     reason: str
+    replicas: tuple = ()
 
 
 @dataclasses.dataclass
@@ -102,7 +103,7 @@ def _inspect(path: str, tree: str, replicas=()):
         except Exception as err:  # anything uproot raises on a damaged file
             reason = f"{type(err).__name__}: {err}"
         reasons.append(f"{url}: {reason}" if replicas else reason)
-    return {"path": path, "tree": tree, "error": "; ".join(reasons)}
+    return {"path": path, "tree": tree, "replicas": list(replicas or ()), "error": "; ".join(reasons)}
 
 
 def inspect_files(specs: list[tuple], client=None, max_workers: int = 8) -> list[dict]:
@@ -151,7 +152,8 @@ def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None) -> Plan:
     chunks, files = [], []
     for ds, info, pattern in zip(owners, infos, patterns):
         if "error" in info:
-            failures.append(FileFailure(ds.name, info["path"], info["tree"], info["error"]))
+            failures.append(FileFailure(ds.name, info["path"], info["tree"], info["error"],
+                                        tuple(info.get("replicas") or ())))
             continue
         info = dict(info, dataset=ds.name)
         if pattern:
