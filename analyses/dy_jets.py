@@ -1,16 +1,25 @@
 """DY+jets light-flavour-enriched control region: data vs MC of tagger discriminants.
 
-Selection (muon and electron channels, exclusive):
+Selection (muon and electron channels, exclusive; numbers are :class:`Cuts` defaults, each
+configurable, e.g. ``DYJets(cuts={"lead_muon_pt": 26})``):
 
 * trigger: ``HLT_IsoMu24`` or ``HLT_IsoMu27`` (mumu), ``HLT_Ele32_WPTight_Gsf`` or
   ``HLT_Ele27_WPTight_Gsf`` (ee); a trigger branch missing from a file counts as not fired;
+  data of a primary dataset (fileset metadata ``primary_dataset``) pass the overlap rule of
+  :mod:`jetdask.nanoaod.triggers` (each event taken from one primary dataset only);
 * exactly two tight, isolated leptons of the same flavour and opposite charge:
-  muons pT > 25 / 15 GeV, |eta| < 2.4, tightId, pfRelIso04_all < 0.15;
-  electrons pT > 30 / 15 GeV, |eta| < 2.5, cutBased >= 4 (tight), outside 1.4442 < |eta| < 1.566;
+  muons pT > 15 GeV, |eta| < 2.4, tightId, pfRelIso04_all < 0.15;
+  electrons pT > 15 GeV, |eta| < 2.5, cutBased >= 4 (tight), supercluster
+  |eta + deltaEtaSC| outside the barrel-endcap gap 1.4442-1.566;
+  the leading lepton on the trigger plateau: muon pT > 29 GeV (IsoMu27; IsoMu24 is on its
+  plateau from 26), electron pT > 35 GeV (Ele32_WPTight);
   an event with two good muons is mumu, otherwise with two good electrons ee;
-* dilepton mass in 71–111 GeV;
-* jets pT > 20 GeV, |eta| < 2.5, jetId >= 2 (tight), deltaR > 0.4 from both leptons;
-  at least one such jet.
+* third-lepton veto: no other loose lepton (muon pT > 10 GeV, |eta| < 2.4, looseId,
+  pfRelIso04_all < 0.25; electron pT > 10 GeV, |eta| < 2.5, cutBased >= 1 (veto));
+* dilepton mass in 71-111 GeV;
+* jets pT > 20 GeV, |eta| < 2.5, jetId >= 2 (tight), deltaR > 0.4 from both leptons, and below
+  50 GeV the loose pile-up jet ID (``Jet_puId`` bit 4; NanoAOD Run-2 CHS jets; a file without
+  the branch, e.g. Run-3 PUPPI jets, gets none); at least one such jet.
 
 Weights: MC events carry ``genWeight`` (normalisation by xsec x lumi / sum of generator
 weights of the *processed* chunks happens at plotting time, from the run's completeness
@@ -19,12 +28,14 @@ filtered by a golden-JSON luminosity mask when ``lumi_mask=`` is given.
 
 Histograms (per dataset, made by the engine): axes ``channel`` (mumu, ee), ``flavour``
 (b, c, light from ``Jet_hadronFlavour``; ``data`` for collision data) and the variable;
-``DeepJet_BvsL/CvsB/CvsL`` from the official NanoAOD scores where the file has them,
+``DeepJet_BvsL/CvsB/CvsL`` from the official NanoAOD scores (exact from the nodes, the stored
+CvB/CvL, or B and C on older NanoAOD; ``DeepJet_BvsAll`` from a file with B only),
 ``{tagger}_{BvsL,CvsB,CvsL}`` for every tagger given, ``input_*`` for leading inputs, and
 ``cutflow`` (events per selection step and channel).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import NamedTuple
 
@@ -33,9 +44,11 @@ import hist
 import numpy as np
 
 from jetdask import Analysis, Result
+from jetdask.errors import ConfigError
+from jetdask.nanoaod.triggers import PD_TRIGGERS, SINGLE_ELECTRON, SINGLE_MUON, fired, primary_dataset_mask
 
-MUON_TRIGGERS = ("HLT_IsoMu24", "HLT_IsoMu27")
-ELECTRON_TRIGGERS = ("HLT_Ele32_WPTight_Gsf", "HLT_Ele27_WPTight_Gsf")
+MUON_TRIGGERS = SINGLE_MUON
+ELECTRON_TRIGGERS = SINGLE_ELECTRON
 Z_WINDOW = (71.0, 111.0)
 INPUTS = {  # histogram name -> (jet field, bins, lo, hi, label)
     "input_Jet_pt": ("pt", 30, 20, 200, "jet $p_T$ [GeV]"),
@@ -45,28 +58,70 @@ INPUTS = {  # histogram name -> (jet field, bins, lo, hi, label)
     "input_sv_mass_0": ("DeepJet_sv_mass_0", 30, 0, 6, "leading SV mass [GeV]"),
     "input_nsv": ("DeepJet_nsv", 5, 0, 5, "number of SVs"),
 }
-STEPS = ("all", "lumi", "trigger", "two leptons", "Z window", "jets")
+STEPS = ("all", "lumi", "trigger", "two leptons", "lepton veto", "Z window", "jets")
+CHANNEL_STEPS = ("two leptons", "lepton veto", "Z window", "jets")
+ALL_PD_TRIGGERS = tuple(dict.fromkeys(t for ts in PD_TRIGGERS.values() for t in ts))
+PU_ID_BITS = {"loose": 4, "medium": 2, "tight": 1}  # NanoAOD Run-2 Jet_puId flags (2017/2018 convention)
 
 
-def _trigger(events, names):
-    hlt = events.HLT if "HLT" in events.fields else None
-    fired = np.zeros(len(events), dtype=bool)
-    for name in names:
-        short = name[len("HLT_"):]
-        if hlt is not None and short in hlt.fields:
-            fired |= np.asarray(hlt[short], dtype=bool)
-    return fired
+@dataclasses.dataclass(frozen=True)
+class Cuts:
+    """Selection thresholds (GeV); see the module docstring and the README for the reasons."""
+    lead_muon_pt: float = 29.0       # IsoMu27 plateau (IsoMu24 alone: 26)
+    lead_electron_pt: float = 35.0   # Ele32_WPTight plateau
+    lepton_pt: float = 15.0          # second lepton
+    veto_pt: float = 10.0            # third-lepton veto
+    jet_pt: float = 20.0
+    pu_id: str | None = "loose"      # pile-up jet ID working point below pu_id_max_pt; None: off
+    pu_id_max_pt: float = 50.0
+
+    @classmethod
+    def make(cls, given: dict | None) -> "Cuts":
+        given = dict(given or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in given:
+            if k not in names:
+                raise ConfigError(f"unknown cut {k!r}; known: {', '.join(sorted(names))}", f"cuts.{k}")
+        if given.get("pu_id", "loose") not in (None, *PU_ID_BITS):
+            raise ConfigError(f"pu_id must be one of {sorted(PU_ID_BITS)} or null", "cuts.pu_id")
+        return cls(**given)
 
 
-def good_muons(events):
-    mu = events.Muon
-    return mu[(mu.pt > 15) & (abs(mu.eta) < 2.4) & mu.tightId & (mu.pfRelIso04_all < 0.15)]
+def _good_muon(mu, cuts: Cuts):
+    return (mu.pt > cuts.lepton_pt) & (abs(mu.eta) < 2.4) & mu.tightId & (mu.pfRelIso04_all < 0.15)
 
 
-def good_electrons(events):
-    el = events.Electron
-    aeta = abs(el.eta)
-    return el[(el.pt > 15) & (aeta < 2.5) & (el.cutBased >= 4) & ((aeta < 1.4442) | (aeta > 1.566))]
+def supercluster_eta(el):
+    return el.eta + el.deltaEtaSC
+
+
+def _good_electron(el, cuts: Cuts):
+    sc = abs(supercluster_eta(el))
+    return (el.pt > cuts.lepton_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 4) & ((sc < 1.4442) | (sc > 1.566))
+
+
+def good_muons(events, cuts: Cuts = Cuts()):
+    return events.Muon[_good_muon(events.Muon, cuts)]
+
+
+def good_electrons(events, cuts: Cuts = Cuts()):
+    return events.Electron[_good_electron(events.Electron, cuts)]
+
+
+def n_veto_leptons(events, cuts: Cuts = Cuts()):
+    """Loose muons + veto electrons per event (the good leptons always included)."""
+    mu, el = events.Muon, events.Electron
+    loose_mu = (mu.pt > cuts.veto_pt) & (abs(mu.eta) < 2.4) & mu.looseId & (mu.pfRelIso04_all < 0.25)
+    loose_el = (el.pt > cuts.veto_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 1)
+    return np.asarray(ak.sum(_good_muon(mu, cuts) | loose_mu, axis=1)
+                      + ak.sum(_good_electron(el, cuts) | loose_el, axis=1))
+
+
+def pileup_id_ok(jets, cuts: Cuts = Cuts()):
+    """Jets passing the pile-up ID working point, or above ``pu_id_max_pt``, or without the branch."""
+    if cuts.pu_id is None or "puId" not in jets.fields:
+        return jets.pt > -1
+    return (jets.pt >= cuts.pu_id_max_pt) | ((jets.puId & PU_ID_BITS[cuts.pu_id]) > 0)
 
 
 def lumi_mask(run, lumi, golden: dict) -> np.ndarray:
@@ -95,24 +150,31 @@ class Selection(NamedTuple):
     jet_mask: ak.Array        # selected jets among the selected events' jets
 
 
-def select(events, golden: dict | None = None) -> Selection:
-    """The DY+jets selection (see the module docstring) as a :class:`Selection`."""
+def select(events, golden: dict | None = None, cuts: Cuts = Cuts(), primary_dataset: str | None = None) -> Selection:
+    """The DY+jets selection (see the module docstring) as a :class:`Selection`.
+
+    ``primary_dataset``: the data set's PD (its events pass the overlap rule); None for MC and
+    unskimmed data.
+    """
     n = len(events)
     cut = {"all": np.ones(n, dtype=bool)}
     keep = lumi_mask(events.run, events.luminosityBlock, golden) if golden is not None else np.ones(n, dtype=bool)
     cut["lumi"] = keep
-    mus, els = good_muons(events), good_electrons(events)
-    is_mm = (ak.num(mus) == 2) & _trigger(events, MUON_TRIGGERS)
-    is_ee = (ak.num(els) == 2) & _trigger(events, ELECTRON_TRIGGERS) & ~(ak.num(mus) == 2)
-    trig = _trigger(events, MUON_TRIGGERS) | _trigger(events, ELECTRON_TRIGGERS)
-    cut["trigger"] = keep & trig
-    lead_pt = np.where(np.asarray(is_mm), 25.0, 30.0)
+    mus, els = good_muons(events, cuts), good_electrons(events, cuts)
+    mu_trig, el_trig = fired(events, MUON_TRIGGERS), fired(events, ELECTRON_TRIGGERS)
+    keep = keep & primary_dataset_mask(events, primary_dataset)
+    is_mm = np.asarray(ak.num(mus) == 2) & mu_trig
+    is_ee = np.asarray(ak.num(els) == 2) & el_trig & ~np.asarray(ak.num(mus) == 2)
+    cut["trigger"] = keep & (mu_trig | el_trig)
+    lead_pt = np.where(is_mm, cuts.lead_muon_pt, cuts.lead_electron_pt)
     leptons = ak.where(is_mm, mus, els)
-    two = np.asarray((is_mm | is_ee) & keep)
+    two = (is_mm | is_ee) & keep
     leptons = ak.mask(leptons, two)
     ok2 = ak.fill_none((leptons.charge[:, 0] != leptons.charge[:, 1]) & (leptons.pt[:, 0] > lead_pt), False)
     two = two & np.asarray(ok2)
     cut["two leptons"] = two
+    two = two & (n_veto_leptons(events, cuts) == 2)
+    cut["lepton veto"] = two
     ll = leptons[:, 0] + leptons[:, 1]
     inz = ak.fill_none((ll.mass > Z_WINDOW[0]) & (ll.mass < Z_WINDOW[1]), False)
     z = two & np.asarray(inz)
@@ -120,11 +182,11 @@ def select(events, golden: dict | None = None) -> Selection:
     jets = events.Jet
     j, l = ak.unzip(ak.cartesian([jets, ak.fill_none(leptons, [], axis=0)], nested=True))
     far = ak.all(j.deltaR(l) > 0.4, axis=-1)
-    jet_ok = (jets.pt > 20) & (abs(jets.eta) < 2.5) & (jets.jetId >= 2) & far
+    jet_ok = (jets.pt > cuts.jet_pt) & (abs(jets.eta) < 2.5) & (jets.jetId >= 2) & far & pileup_id_ok(jets, cuts)
     has_jet = np.asarray(ak.sum(jet_ok, axis=1) > 0)
     final = z & has_jet
     cut["jets"] = final
-    channel = np.where(np.asarray(is_mm), "mumu", "ee")
+    channel = np.where(is_mm, "mumu", "ee")
     sel = events[final]
     jet_mask = jet_ok[final]
     return Selection(sel, leptons[final], jets[final][jet_mask], channel[final], cut, channel, jet_mask)
@@ -139,15 +201,15 @@ def jet_flavour(jets, is_data: bool):
 def official_discriminants(jets) -> dict:
     """BvsL, CvsB, CvsL of the official DeepJet scores in the file (-1 where undefined).
 
-    From :func:`jetdask.inference.official_discriminants` (exact with PFNano's node branches,
-    else BvsL derived from ``btagDeepFlavB`` and ``btagDeepFlavCvB``). A file with only
-    ``btagDeepFlavB`` gives ``BvsAll`` = B.
+    From :func:`jetdask.inference.official_discriminants`: exact with PFNano's node branches,
+    the stored CvB/CvL (BvsL derived from B and CvB) on NanoAOD v7+, and exact from B and C on
+    older NanoAOD. A file with only ``btagDeepFlavB`` gives ``BvsAll`` = B.
     """
     from jetdask.inference import official_discriminants as from_branches
     f = set(jets.fields)
     if "btagDeepFlavB" not in f:
         return {}
-    if not {"btagDeepFlavCvB", "btagDeepFlavCvL"} <= f:
+    if not ({"btagDeepFlavCvB", "btagDeepFlavCvL"} <= f or "btagDeepFlavC" in f):
         return {"BvsAll": ak.fill_none(jets.btagDeepFlavB, -1.0)}
     d = from_branches(jets)
     return {k: ak.fill_none(ak.nan_to_none(d[k]), -1.0) for k in ("BvsL", "CvsB", "CvsL")}
@@ -169,13 +231,16 @@ class DYJets(Analysis):
     the ledger keep them). ``distortions``: input distortions run for every tagger in the same
     pass (``["noise0.1", "fgsm0.01"]`` -> taggers ``nominal@noise0.1`` ...). ``lumi_mask``:
     golden JSON for data. ``pileup``/``pileup_correction``: correctionlib file and correction
-    name (first one when omitted) evaluated at ``Pileup_nTrueInt`` for MC.
+    name (first one when omitted) evaluated at ``Pileup_nTrueInt`` for MC. ``cuts``: overrides
+    of :class:`Cuts` (``{"lead_muon_pt": 26, "pu_id": null}``). Data sets with fileset metadata
+    ``primary_dataset`` follow the overlap rule of :mod:`jetdask.nanoaod.triggers`.
     """
 
     name = "dy_jets"
 
     def __init__(self, taggers=(), distortions=(), lumi_mask: str | None = None, pileup: str | None = None,
-                 pileup_correction: str | None = None):
+                 pileup_correction: str | None = None, cuts: dict | None = None):
+        self.cuts = Cuts.make(cuts)
         base = [_tagger(t) for t in taggers]
         self.taggers = [v for t in base for v in t.variants(list(distortions))]
         self.lumi_mask_path = lumi_mask
@@ -184,11 +249,13 @@ class DYJets(Analysis):
         self._golden = None
         cols = ["run", "luminosityBlock", "event",
                 "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge", "Muon_tightId",
-                "Muon_pfRelIso04_all", "Electron_pt", "Electron_eta", "Electron_phi", "Electron_mass",
-                "Electron_charge", "Electron_cutBased", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId",
+                "Muon_looseId", "Muon_pfRelIso04_all", "Electron_pt", "Electron_eta", "Electron_deltaEtaSC",
+                "Electron_phi", "Electron_mass", "Electron_charge", "Electron_cutBased",
+                "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId",
                 "optional:Jet_hadronFlavour", "optional:Jet_btagDeepFlavB", "optional:Jet_btagDeepFlavCvB",
-                "optional:Jet_btagDeepFlavCvL", "optional:genWeight", "optional:Pileup_nTrueInt"]
-        cols += [f"optional:{t}" for t in MUON_TRIGGERS + ELECTRON_TRIGGERS]
+                "optional:Jet_btagDeepFlavCvL", "optional:Jet_btagDeepFlavC", "optional:Jet_puId",
+                "optional:genWeight", "optional:Pileup_nTrueInt"]
+        cols += [f"optional:{t}" for t in dict.fromkeys(MUON_TRIGGERS + ELECTRON_TRIGGERS + ALL_PD_TRIGGERS)]
         cols += [f"optional:Jet_{f}" for f, *_ in INPUTS.values() if f not in ("pt", "eta")]
         if self.taggers:
             from jetdask.inference import tagger_columns
@@ -225,14 +292,15 @@ class DYJets(Analysis):
     def process(self, events, chunk):
         is_data = bool(chunk.metadata.get("is_data", False))
         golden = self._golden_json() if is_data else None
-        sel, leptons, jets, channel, cut, all_channels, jet_mask = select(events, golden)
+        pd = chunk.metadata.get("primary_dataset") if is_data else None
+        sel, leptons, jets, channel, cut, all_channels, jet_mask = select(events, golden, self.cuts, pd)
         weight = self._weights(sel, is_data)
 
         cutflow = (hist.Hist.new.StrCat(list(STEPS), name="step")
                    .StrCat(["all", "mumu", "ee"], name="channel").Double())
         for step in STEPS:
             m = cut[step]
-            ch = all_channels[m] if step in ("two leptons", "Z window", "jets") else np.full(int(m.sum()), "all")
+            ch = all_channels[m] if step in CHANNEL_STEPS else np.full(int(m.sum()), "all")
             cutflow.fill(step=np.full(int(m.sum()), step), channel=ch)
         out = {"cutflow": cutflow}
 

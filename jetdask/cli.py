@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import ConfigError, JetdaskError
+from .errors import ClusterLostError, ConfigError, JetdaskError
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILED_CHUNKS = 0, 2, 3
 
@@ -170,6 +170,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         return args.func(args)
+    except ClusterLostError as err:
+        print(f"jetdask: {err}", file=sys.stderr)
+        return EXIT_FAILED_CHUNKS
     except (ConfigError, JetdaskError) as err:
         print(f"jetdask: error: {err}", file=sys.stderr)
         return EXIT_USAGE

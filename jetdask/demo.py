@@ -88,7 +88,9 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
 
     from .plotting import plot_run
     print("[4/4] plotting")
-    plots = plot_run(os.path.join(out, "run"), os.path.join(out, "plots"))
+    # side by side: the run's first two taggers (nominal, adversarial) by default; display names for the slides
+    names = {"DeepJet_nominal": "DeepJet, nominal training", "DeepJet_adversarial": "DeepJet, adversarial training"}
+    plots = plot_run(os.path.join(out, "run"), os.path.join(out, "plots"), names=names)
     dt = time.time() - t0
     _print_agreement(os.path.join(out, "plots", "summary.json"), taggers, distortions)
     print(f"demo finished in {dt:.0f} s: run directory {os.path.join(out, 'run')}")

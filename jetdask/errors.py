@@ -121,6 +121,20 @@ class ChunkError(JetdaskError):
         return s
 
 
+class ClusterLostError(JetdaskError):
+    """No worker for ``jetdask.no-worker-timeout`` seconds: the run stops (exit code 3), resumable."""
+
+    def __init__(self, timeout: float, n_unfinished: int):
+        super().__init__(timeout, n_unfinished)
+        self.timeout = timeout
+        self.n_unfinished = n_unfinished
+
+    def __str__(self) -> str:
+        return (f"the cluster had no worker for {self.timeout:.0f} s (jetdask.no-worker-timeout); "
+                f"{self.n_unfinished} chunk(s) not finished are pending again: start workers and run "
+                f"`jetdask resubmit RUN_DIR` (or the same `jetdask run`) to go on")
+
+
 class RunIncompleteError(JetdaskError):
     """Raised by the CLI boundary when some chunks failed (exit code 3)."""
 

@@ -82,7 +82,8 @@ nb2 = [
     new_code_cell("out = handle.result()\nprint('complete:', out.complete)\n"
                   "out.hists['DYJetsToLL_M-50']['cutflow']"),
     new_code_cell("from jetdask.plotting import plot_run\n"
-                  "paths = plot_run(str(WORK / 'run-dy'), str(WORK / 'plots-dy'), verbose=False)\n"
+                  "paths = plot_run(str(WORK / 'run-dy'), str(WORK / 'plots-dy'), verbose=False,\n"
+                  "                 pairs=[('DeepJet_nominal', 'DeepJet_adversarial')])  # shown side by side\n"
                   "print(len(paths), 'plots')\n"
                   "from IPython.display import Image\n"
                   "Image(filename=str(WORK / 'plots-dy' / 'DeepJet_nominal_vs_DeepJet_adversarial_BvsL_all.png'))"),

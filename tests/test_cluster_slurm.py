@@ -108,11 +108,35 @@ def test_run_survives_scancel(slurm_client, small_sample, tmp_path):
     t.join()
     assert cancelled, "no job was cancelled mid-run"
     assert out.complete, out.failed
-    assert runner.stats["worker_deaths"] >= 1 or runner.stats["suspects"] >= 1 or runner.stats["retried"] >= 1
+    assert runner.stats["workers_died"] + runner.stats["workers_retired"] >= 1 or runner.stats["rerun"] >= 1
     assert_same_output(out, clean)
     # adaptive scaling replaced the cancelled job
     deadline = time.time() + 90
-    while time.time() < deadline and len(client.scheduler_info()["workers"]) < 2:
+    while time.time() < deadline and len(client.nthreads()) < 2:
         time.sleep(0.5)
-    assert len(client.scheduler_info()["workers"]) == 2
+    assert len(client.nthreads()) == 2
     assert cancelled[0] not in {j for j, _ in squeue(name)}
+
+
+def test_workers_retiring_by_lifetime_during_a_run(small_sample, tmp_path):
+    """Workers with a short ``lifetime`` retire mid-run and the adaptive cluster replaces them:
+    no failure, no suspect, output bin-exact."""
+    from jetdask.cluster import close_cluster, start_cluster
+    name = f"jetdask-life-{os.getpid()}"
+    clean = Runner(DimuonJets(), small_sample, str(tmp_path / "clean"), serial=True, chunk_size=250,
+                   progress=False).run()
+    client = start_cluster("slurm", cores=1, processes=1, memory="2GiB", walltime="00:20:00", job_name=name,
+                           minimum=2, maximum=2, lifetime="15s", lifetime_stagger="4s",
+                           log_directory=str(tmp_path / "logs"), shared_temp_directory=str(tmp_path / "tls"),
+                           queue=os.environ.get("LOCAL_SLURM_PARTITION"))
+    try:
+        client.wait_for_workers(2, timeout=120)
+        runner = Runner(DimuonJets(sleep=1.0), small_sample, str(tmp_path / "run"), client, chunk_size=250,
+                        progress=False)
+        out = runner.run()
+    finally:
+        close_cluster(client)
+    assert out.complete, out.failed
+    assert runner.stats["workers_retired"] >= 1, dict(runner.stats)
+    assert runner.stats["suspects"] == 0 and not out.failed, dict(runner.stats)
+    assert_same_output(out, clean)

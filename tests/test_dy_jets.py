@@ -31,58 +31,137 @@ def _mass(a, b):
     return math.sqrt(max(x[3] ** 2 - x[0] ** 2 - x[1] ** 2 - x[2] ** 2, 0))
 
 
-def reference(path):
+# the primary-dataset rule, written out by hand: (one of these must fire, none of these may fire)
+DOUBLE_MU = ["HLT_Mu17_TrkIsoVVL_Mu8_TrkIsoVVL_DZ", "HLT_Mu17_TrkIsoVVL_Mu8_TrkIsoVVL_DZ_Mass8",
+             "HLT_Mu17_TrkIsoVVL_Mu8_TrkIsoVVL_DZ_Mass3p8"]
+SINGLE_MU = ["HLT_IsoMu24", "HLT_IsoMu27"]
+SINGLE_E = ["HLT_Ele32_WPTight_Gsf", "HLT_Ele27_WPTight_Gsf"]
+DOUBLE_E = ["HLT_Ele23_Ele12_CaloIdL_TrackIdL_IsoVL", "HLT_Ele23_Ele12_CaloIdL_TrackIdL_IsoVL_DZ"]
+PD_RULE = {None: (None, []), "DoubleMuon": (DOUBLE_MU, []), "SingleMuon": (SINGLE_MU, DOUBLE_MU),
+           "EGamma": (SINGLE_E + DOUBLE_E, DOUBLE_MU + SINGLE_MU)}
+
+
+def reference(path, primary_dataset=None, lead_mu=29.0, lead_e=35.0, pu_id=True):
     """Plain per-event loop over uproot arrays: (event number -> [selected jet pts])."""
     t = uproot.open(path)["Events"]
     keys = set(t.keys())
-    a = t.arrays(library="np", filter_name=["event", "Muon_*", "Electron_*", "Jet_*", "HLT_IsoMu2*", "HLT_Ele3*",
-                                            "HLT_Ele27*"])
+    a = t.arrays(library="np", filter_name=["event", "Muon_*", "Electron_*", "Jet_pt", "Jet_eta", "Jet_phi",
+                                            "Jet_jetId", "Jet_puId", "HLT_IsoMu2*", "HLT_Ele*",
+                                            "HLT_Mu17_TrkIsoVVL_Mu8*"])
+    need, veto = PD_RULE[primary_dataset]
     out = {}
     for i in range(len(a["event"])):
         def fired(names):
             return any(bool(a[n][i]) for n in names if n in keys)
-        mus = [k for k in range(len(a["Muon_pt"][i])) if a["Muon_pt"][i][k] > 15 and abs(a["Muon_eta"][i][k]) < 2.4
-               and a["Muon_tightId"][i][k] and a["Muon_pfRelIso04_all"][i][k] < 0.15]
-        els = [k for k in range(len(a["Electron_pt"][i])) if a["Electron_pt"][i][k] > 15
-               and abs(a["Electron_eta"][i][k]) < 2.5 and a["Electron_cutBased"][i][k] >= 4
-               and not (1.4442 <= abs(a["Electron_eta"][i][k]) <= 1.566)]
-        if len(mus) == 2 and fired(["HLT_IsoMu24", "HLT_IsoMu27"]):
-            pre, idx, lead = "Muon", mus, 25
-        elif len(els) == 2 and len(mus) != 2 and fired(["HLT_Ele32_WPTight_Gsf", "HLT_Ele27_WPTight_Gsf"]):
-            pre, idx, lead = "Electron", els, 30
+        if need is not None and not (fired(need) and not fired(veto)):
+            continue
+        mu = {f: a[f"Muon_{f}"][i] for f in ("pt", "eta", "tightId", "looseId", "pfRelIso04_all")}
+        el = {f: a[f"Electron_{f}"][i] for f in ("pt", "eta", "deltaEtaSC", "cutBased")}
+        mus = [k for k in range(len(mu["pt"])) if mu["pt"][k] > 15 and abs(mu["eta"][k]) < 2.4
+               and mu["tightId"][k] and mu["pfRelIso04_all"][k] < 0.15]
+        els = [k for k in range(len(el["pt"])) if el["pt"][k] > 15 and abs(el["eta"][k]) < 2.5
+               and el["cutBased"][k] >= 4 and not (1.4442 <= abs(el["eta"][k] + el["deltaEtaSC"][k]) <= 1.566)]
+        if len(mus) == 2 and fired(SINGLE_MU):
+            pre, idx, lead = "Muon", mus, lead_mu
+        elif len(els) == 2 and len(mus) != 2 and fired(SINGLE_E):
+            pre, idx, lead = "Electron", els, lead_e
         else:
             continue
         lep = [(a[f"{pre}_pt"][i][k], a[f"{pre}_eta"][i][k], a[f"{pre}_phi"][i][k], a[f"{pre}_mass"][i][k],
                 a[f"{pre}_charge"][i][k]) for k in idx]
         if lep[0][4] == lep[1][4] or lep[0][0] <= lead:
             continue
+        n_loose = sum(1 for k in range(len(mu["pt"])) if k in mus or (
+            mu["pt"][k] > 10 and abs(mu["eta"][k]) < 2.4 and mu["looseId"][k] and mu["pfRelIso04_all"][k] < 0.25))
+        n_loose += sum(1 for k in range(len(el["pt"])) if k in els or (
+            el["pt"][k] > 10 and abs(el["eta"][k]) < 2.5 and el["cutBased"][k] >= 1))
+        if n_loose != 2:  # third-lepton veto
+            continue
         if not 71 < _mass(lep[0][:4], lep[1][:4]) < 111:
             continue
         jets = [a["Jet_pt"][i][k] for k in range(len(a["Jet_pt"][i]))
                 if a["Jet_pt"][i][k] > 20 and abs(a["Jet_eta"][i][k]) < 2.5 and a["Jet_jetId"][i][k] >= 2
-                and all(_dr(a["Jet_eta"][i][k], a["Jet_phi"][i][k], l[1], l[2]) > 0.4 for l in lep)]
+                and all(_dr(a["Jet_eta"][i][k], a["Jet_phi"][i][k], l[1], l[2]) > 0.4 for l in lep)
+                and (not pu_id or a["Jet_pt"][i][k] >= 50 or a["Jet_puId"][i][k] & 4)]
         if jets:
             out[int(a["event"][i])] = jets
     return out
+
+
+def _select(path, ana=None, **kw):
+    ana = ana or DYJets()
+    t = uproot.open(path)["Events"]
+    events = events_from_arrays(t.arrays(resolve_columns(t.keys(), ana.columns, path=path), how=dict))
+    return select(events, cuts=ana.cuts, **kw)
+
+
+def _jets_by_event(sel):
+    return {int(e): [float(x) for x in pts] for e, pts in zip(np.asarray(sel.events.event), sel.jets.pt.tolist())}
 
 
 @pytest.mark.parametrize("name", ["nano_dy.root", "nano_dimuon.root", "pfnano.root"])
 def test_selection_matches_plain_loop(name):
     from conftest import real_file
     path = real_file(name)
-    t = uproot.open(path)["Events"]
-    ana = DYJets()
-    branches = resolve_columns(t.keys(), ana.columns, path=path)
-    events = events_from_arrays(t.arrays(branches, how=dict))
-    sel, leptons, jets, channel, cut, *_ = select(events)
+    sel = _select(path)
     ref = reference(path)
-    got = {int(e): [float(x) for x in pts] for e, pts in zip(np.asarray(sel.event), jets.pt.tolist())}
+    got = _jets_by_event(sel)
     assert got.keys() == ref.keys()
     for e in ref:
         np.testing.assert_allclose(got[e], ref[e], rtol=1e-6)
     # the cutflow is monotonic and ends with the selected events
-    counts = [int(cut[s].sum()) for s in ("all", "lumi", "trigger", "two leptons", "Z window", "jets")]
+    counts = [int(sel.cut[s].sum()) for s in ("all", "lumi", "trigger", "two leptons", "lepton veto", "Z window",
+                                              "jets")]
     assert counts == sorted(counts, reverse=True) and counts[-1] == len(ref)
+
+
+def _synthetic(small_sample, dataset):
+    import json as _json
+    files = _json.load(open(small_sample))[dataset]["files"]
+    return sorted(files)[0]
+
+
+@pytest.mark.parametrize("cuts", [{"lead_muon_pt": 20.0, "lead_electron_pt": 25.0}, {"pu_id": None}])
+def test_configured_cuts_match_plain_loop(cuts, nano_dy_path, small_sample):
+    """Lower lepton thresholds / no pile-up jet ID select what the plain loop selects with them."""
+    kw = {"lead_mu": cuts.get("lead_muon_pt", 29.0), "lead_e": cuts.get("lead_electron_pt", 35.0),
+          "pu_id": cuts.get("pu_id", "loose") is not None}
+    mc = _synthetic(small_sample, "DYJetsToLL_M-50")
+    for path in (nano_dy_path, mc):
+        got = _jets_by_event(_select(path, DYJets(cuts=cuts)))
+        ref = reference(path, **kw)
+        assert got.keys() == ref.keys() and all(np.allclose(got[e], ref[e]) for e in ref)
+    # the default cuts select fewer events (plateau thresholds) or fewer jets (pile-up ID)
+    default = reference(mc)
+    loose = reference(mc, **kw)
+    assert default.keys() <= loose.keys() and len(default) > 100
+    assert sum(map(len, default.values())) < sum(map(len, loose.values()))
+
+
+def test_bad_cut_is_a_config_error():
+    from jetdask.errors import ConfigError
+    with pytest.raises(ConfigError, match="cuts.lead_mu_pt"):
+        DYJets(cuts={"lead_mu_pt": 20})
+    with pytest.raises(ConfigError, match="cuts.pu_id"):
+        DYJets(cuts={"pu_id": "lose"})
+
+
+def test_primary_datasets_count_each_data_event_once(small_sample):
+    """The same (unskimmed synthetic) data file read as DoubleMuon, SingleMuon and EGamma: each as the plain
+    loop selects it, disjoint, and together the selection without the rule (every selected event fired a
+    single-lepton trigger, which belongs to SingleMuon or EGamma)."""
+    data = _synthetic(small_sample, "DoubleMuon")
+    union: dict = {}
+    for pd in ("DoubleMuon", "SingleMuon", "EGamma"):
+        got = _jets_by_event(_select(data, primary_dataset=pd))
+        assert got.keys() == reference(data, primary_dataset=pd).keys() and len(got) > 10, pd
+        assert not (got.keys() & union.keys()), pd
+        union.update(got)
+    every = _jets_by_event(_select(data))
+    assert union.keys() == every.keys()
+    # DoubleMuon has no ee events; EGamma has no mumu events
+    for pd, other in (("DoubleMuon", "ee"), ("EGamma", "mumu")):
+        assert other not in set(_select(data, primary_dataset=pd).channel)
 
 
 def test_selection_on_real_files_has_events(nano_dy_path):
@@ -101,8 +180,12 @@ def test_dy_run_on_real_files(tmp_path, nano_dy_path, nano_dimuon_path):
         assert out.counters[ds]["selected_jets"] == sum(len(v) for v in ref.values())
         assert out.hists[ds]["cutflow"][{"step": "all"}].sum() == uproot.open(path)["Events"].num_entries
     # data is filled in the "data" flavour category only
-    h = out.hists["Data"]["DeepJet_BvsAll"]
-    assert h[{"flavour": "data"}].sum().value == out.counters["Data"]["selected_jets"]
+    # older NanoAOD (B and C only): BvsL, CvsB, CvsL derived from the two scores, one entry per jet
+    assert "DeepJet_BvsAll" not in out.hists["Data"]
+    for disc in ("BvsL", "CvsB", "CvsL"):
+        h = out.hists["Data"][f"DeepJet_{disc}"]
+        assert h[{"flavour": "data"}].sum().value == out.counters["Data"]["selected_jets"]
+        assert h[{"flavour": "data"}].sum(flow=True).value == h[{"flavour": "data"}].sum().value
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,10 @@ def test_evaluate_writes_plots_and_auc_json(models, tmp_path):
         assert m["auc"]["BvsL"] > 0.9
         assert set(m["robustness"]["BvsL"]) == {"0", "0.1", "0.2"}
         assert m["robustness"]["BvsL"]["0"] == m["auc"]["BvsL"]
+        # bootstrap uncertainties: of the size the test statistics give, bands around the central values
+        assert 0.001 < m["auc_std"]["BvsL"] < 0.05
+        for eps, (lo, hi) in m["robustness_band"]["BvsL"].items():
+            assert lo <= m["robustness"]["BvsL"][eps] <= hi and hi - lo < 0.1
     r = saved["models"]
     assert r["nominal"]["robustness"]["BvsL"]["0.2"] < r["nominal"]["auc"]["BvsL"]
     for stem in ("loss_curves", "roc_BvsL", "roc_CvsB", "roc_CvsL", "robustness_BvsL", "inputs",
@@ -66,6 +70,7 @@ def test_evaluate_writes_plots_and_auc_json(models, tmp_path):
             p = out / f"{stem}.{ext}"
             assert p.exists() and p.stat().st_size > 5000, p
     assert res["n_jets"] == r["nominal"]["n_jets"] > 500
+    assert saved["bootstrap"] == {"replicas": 200, "seed": 12345}
 
 
 def test_cli_evaluate(models, tmp_path, capsys):

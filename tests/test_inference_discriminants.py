@@ -74,3 +74,28 @@ def test_official_nodes_on_real_pfnano():
     ok = derived >= 0
     # NanoAOD stores the scores with reduced precision: the sum rule holds to ~1e-3 in BvsL
     np.testing.assert_allclose(derived[ok], exact[ok], atol=2e-3)
+
+
+def test_official_discriminants_from_b_and_c_on_real_files():
+    """Older NanoAOD (B and C only): BvsL/CvsB/CvsL from B and C equal the exact node values on PFNano."""
+    t = uproot.open(real_file("pfnano.root"))["Events"]
+    names = ["Jet_btagDeepFlavB", "Jet_btagDeepFlavB_b", "Jet_btagDeepFlavB_bb", "Jet_btagDeepFlavB_lepb",
+             "Jet_btagDeepFlavC", "Jet_btagDeepFlavUDS", "Jet_btagDeepFlavG"]
+    raw = t.arrays(names)
+    jets = ak.zip({n[4:]: raw[n] for n in names})
+    exact = official_discriminants(jets)
+    derived = official_discriminants(jets[["btagDeepFlavB", "btagDeepFlavC"]])
+    assert official_scores(jets[["btagDeepFlavB", "btagDeepFlavC"]]) is None
+    for name in ("BvsL", "CvsB", "CvsL", "BvsC"):
+        e, d = (ak.to_numpy(ak.flatten(x[name])) for x in (exact, derived))
+        assert len(e) > 50 and np.all((d >= 0) & (d <= 1)), name
+        np.testing.assert_allclose(d, e, atol=2e-3, err_msg=name)
+    # and on the older real NanoAOD file that has only B and C, every value is a discriminant in [0, 1]
+    t = uproot.open(real_file("nano_dy.root"))["Events"]
+    raw = t.arrays(["Jet_btagDeepFlavB", "Jet_btagDeepFlavC"])
+    d = official_discriminants(ak.zip({"btagDeepFlavB": raw.Jet_btagDeepFlavB, "btagDeepFlavC": raw.Jet_btagDeepFlavC}))
+    for name in ("BvsL", "CvsB", "CvsL"):
+        v = ak.to_numpy(ak.flatten(d[name]))
+        assert len(v) > 100 and np.all((v >= 0) & (v <= 1)), name
+    assert ak.to_list(official_discriminants(ak.zip({"btagDeepFlavB": np.array([-1.0, 0.5]),
+                                                     "btagDeepFlavC": np.array([0.2, -1.0])}))["BvsL"]) == [-1, -1]

@@ -81,6 +81,8 @@ def make_run(tmp_path, **kw):
     write(run, make_output(run, **kw))
     led = Ledger(os.path.join(run, "ledger.sqlite"))
     led.set_meta("fileset", FILESET)
+    led.set_meta("analysis_kwargs", {"taggers": [{"name": "nominal", "source": "n.pt"},
+                                                 {"name": "adversarial", "source": "a.pt"}]})
     led.close()
     return run
 
@@ -166,14 +168,18 @@ def test_plot_datamc_artists_match_numbers():
         (layer,) = gid(fig, f"mc:{fl}")
         sd = layer.get_data()
         np.testing.assert_allclose(sd.values - sd.baseline, mc[fl][0])
-    (top,) = gid(fig, "mc:b")                                    # b is stacked last
+    (top,) = gid(fig, "mc:light")                # the largest component is stacked last (smallest at the bottom)
     np.testing.assert_allclose(top.get_data().values, total)
+    (bottom,) = gid(fig, "mc:b")
+    np.testing.assert_allclose(bottom.get_data().baseline, 0)
     (pts,) = gid(fig, "data")
     np.testing.assert_allclose(pts.get_ydata(), data[0])
     (rat,) = gid(fig, "ratio")
     np.testing.assert_allclose(rat.get_ydata(), data[0] / total)
     np.testing.assert_allclose(rat.get_xdata(), 0.5 * (edges[1:] + edges[:-1]))
-    assert ratio.get_ylim() == pytest.approx((0.5, 1.5))
+    # range adapted to the points: max |r - 1| = 0.136 (x 1.1 margin) -> half-width 0.2
+    assert max(abs(data[0] / total - 1)) == pytest.approx(0.1364, abs=1e-3)
+    assert ratio.get_ylim() == pytest.approx((0.8, 1.2))
     # hatched stat band around 1 in the ratio panel
     (band,) = gid(fig, "ratio:band")
     var = mc["light"][2] + mc["c"][2] + mc["b"][2]
@@ -181,6 +187,7 @@ def test_plot_datamc_artists_match_numbers():
     assert band.get_hatch()
     t = texts(fig)
     assert any("CMS" in x for x in t) and any("pb$^{-1}$" in x and "13 TeV" in x for x in t)
+    assert "Private work" in t and not any("Preliminary" in x for x in t)
     assert not gid(fig, "note:incomplete")
     panel = fig.panels[0]
     assert panel.agreement == agreement(data[0], total, mc_var=var)
@@ -248,7 +255,8 @@ def test_figures_normalised_and_ratio(tmp_path):
         assert not gid(fig, "note:incomplete")
     pair = figs["nominal_vs_adversarial_BvsL_all"]
     assert len(pair.axes) == 4
-    assert any(t == "nominal" for t in texts(pair)) and any(t == "adversarial" for t in texts(pair))
+    titles = [ax.get_legend().get_title().get_text().split("\n")[0] for ax in pair.axes if ax.get_legend()]
+    assert titles == ["nominal", "adversarial"]        # the run's first two taggers, side by side
 
 
 def test_incomplete_run_is_flagged(tmp_path):

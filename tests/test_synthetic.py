@@ -72,7 +72,7 @@ def test_fileset_structure(sample):
     fs = sample["fileset"]
     assert set(fs) == {"DYJetsToLL_M-50", "DoubleMuon"}
     mc, data = fs["DYJetsToLL_M-50"], fs["DoubleMuon"]
-    assert mc["metadata"] == {"is_data": False, "xsec": 6077.22, "tree": "Events"}
+    assert mc["metadata"] == {"is_data": False, "xsec": 6077.22, "tree": "Events", "synthetic": True, "energy": 13}
     assert data["metadata"]["is_data"] is True and data["metadata"]["tree"] == "Events"
     assert data["metadata"]["lumi"] == pytest.approx(N_EVENTS / 6077.22, rel=1e-4)
     for ds in (mc, data):

@@ -42,8 +42,12 @@ def apply_worker_environ() -> dict:
 def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memory_limit=None,
                 dashboard_address: str = "127.0.0.1:0", **options):
     """A LocalCluster on this machine: one single-threaded worker process per core by default."""
+    import dask.config
     from distributed import Client, LocalCluster
     apply_worker_environ()
+    # a worker slot whose process keeps dying (a memory culprit) must come back, not be closed
+    # after distributed's 15 s lost-worker-timeout (the run would then wait on zero workers)
+    dask.config.set({"distributed.deploy.lost-worker-timeout": "24h"})
     unknown = set(options) - LOCAL_KEYS
     if unknown:
         raise ConfigError(f"unknown option(s) {sorted(unknown)} for a local cluster", f"cluster.{sorted(unknown)[0]}")
@@ -63,7 +67,11 @@ def connect(address: str, timeout: float = 30, security=None, **_):
 
 def worker_memory_limits(client) -> dict:
     """Memory limit (bytes) of each worker, as the cluster (or batch system) set it."""
-    return {a: w.get("memory_limit") for a, w in client.scheduler_info()["workers"].items()}
+    return client.run_on_scheduler(_memory_limits)
+
+
+def _memory_limits(dask_scheduler=None) -> dict:
+    return {a: ws.memory_limit for a, ws in dask_scheduler.workers.items()}
 
 
 def close_cluster(client) -> None:

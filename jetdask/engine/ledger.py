@@ -115,8 +115,14 @@ class Ledger:
         return row[0] if row else 0
 
     def mark_running(self, chunk: Chunk) -> None:
-        self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=? WHERE id=?",
+        self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=? WHERE id=? AND state!='done'",
                         (time.time(), chunk.id))
+
+    def reset_chunks(self, ids: list[str]) -> None:
+        """Chunks that were in flight when a run stopped: back to pending (never a done one)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("UPDATE chunks SET state='pending' WHERE id=? AND state='running'", [(i,) for i in ids])
 
     def reset_running(self) -> int:
         return self.db.execute("UPDATE chunks SET state='pending' WHERE state='running'").rowcount

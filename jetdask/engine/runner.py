@@ -1,28 +1,15 @@
-"""The driver: plans a run, submits chunk tasks to dask.distributed, records every outcome.
+"""The public driver: plans a run, runs its chunks, records every outcome, writes the output.
 
-Policy, by outcome of a chunk task (see :mod:`jetdask.engine.task`):
-
-* ``done``: the result is stored in the ledger in the same transaction as the
-  state, and added to the live partial result;
-* ``split`` (memory estimate over budget) and ``memory`` (``MemoryError``):
-  the chunk is replaced by its two halves, down to ``split_floor`` events;
-* ``transient``: resubmitted under a new task key, at most ``retries`` times;
-* ``failed``: recorded with its reason; the run goes on;
-* the worker died (``KilledWorker``): dask charges every task that was on the
-  dead worker, so the chunk is only a *suspect*. Suspects are rerun one at a
-  time with nothing else in flight; a suspect that completes is innocent, one
-  that kills its worker alone is the culprit: it is bisected (memory) down to
-  the floor and then failed with a memory reason. Innocent chunks are never
-  marked failed.
-
-Every attempt has its own task key (``submit`` returns the existing future for
-a key still held). The loop keeps at most ``max_inflight`` tasks in flight and
-prefers the worker that already has a chunk's file open.
+:class:`Runner` owns the run directory (ledger, outputs) and turns the action the
+failure policy (:mod:`jetdask.engine.policy`) chose for an attempt into ledger
+records and follow-up chunks; the loop on dask.distributed is
+:mod:`jetdask.engine.dispatcher`, the serial loop (``serial=True``) is below.
 """
 from __future__ import annotations
 
 import collections
 import os
+import random
 import threading
 import time
 import uuid
@@ -37,7 +24,8 @@ from .ledger import Ledger
 from .outputs import RunOutput, finalize
 from .planning import plan
 from ..result import Result
-from .task import Outcome, run_chunk, run_chunk_pickled
+from . import policy
+from .task import Outcome, run_chunk
 
 
 class Runner:
@@ -71,6 +59,10 @@ class Runner:
         self._lock = threading.Lock()
         self.stats = collections.Counter()
         self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
+        self._history: dict[str, policy.History] = {}
+        self._limits = policy.Limits(self.retries, self.split_floor, float(config.get("retry-backoff")),
+                                     float(config.get("retry-backoff-max")))
+        self._rng = random.Random()
         self._check_fileset()
 
     # -- setup ---------------------------------------------------------------
@@ -182,197 +174,117 @@ class Runner:
         return finalize(self.run_dir, self.ledger, {"analysis": getattr(self.analysis, "label", None)})
 
     def _loop_serial(self, chunks: list[Chunk]) -> None:
-        queue = collections.deque(chunks)
-        while queue:
-            chunk = queue.popleft()
-            self.ledger.mark_running(chunk)
-            out = run_chunk(self.analysis, chunk, self._options())
-            self._handle_outcome(chunk, out, queue, isolated=False)
+        self._sink = _SerialQueue(chunks)
+        while self._sink.items:
+            chunk = self._sink.items.popleft()
+            self.mark_running(chunk)
+            self.outcome(chunk, run_chunk(self.analysis, chunk, self._options()), isolated=False)
 
-    def _handle_outcome(self, chunk: Chunk, out: Outcome, queue, isolated: bool, suspects=None) -> None:
-        if out.status == "done":
+    def _loop_distributed(self, chunks: list[Chunk]) -> None:
+        import cloudpickle
+
+        from .dispatcher import Dispatcher
+        cluster = getattr(self.client, "cluster", None)
+        target = len(self.client.nthreads())
+        scale = (lambda: cluster.scale(target)) if (self._own_client and cluster is not None and target) else None
+        self._sink = Dispatcher(
+            self, self.client, cloudpickle.dumps(self.analysis), self._options(), token=self._token,
+            per_thread=int(config.get("inflight-per-thread")), max_inflight=self.max_inflight,
+            homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")),
+            resources=getattr(self.analysis, "resources", None), scale=scale)
+        self._sink.run(chunks)
+
+    # -- what the loops call -------------------------------------------------------------------
+    def mark_running(self, chunk: Chunk) -> int:
+        """Record a new attempt; returns its number (part of the task key)."""
+        self.ledger.mark_running(chunk)
+        return self.ledger.attempts(chunk.id)
+
+    def reset_pending(self, chunks: list[Chunk]) -> None:
+        self.ledger.reset_chunks([c.id for c in chunks])
+
+    def decide(self, chunk: Chunk, attempt: policy.Attempt) -> policy.Action:
+        h = self._history.get(chunk.id) or policy.History(chunk.num_entries)
+        return policy.decide(attempt, h, self._limits, self._rng)
+
+    def outcome(self, chunk: Chunk, out: Outcome, isolated: bool) -> None:
+        """A chunk task returned: decide and apply."""
+        action = self.decide(chunk, policy.Attempt(out.status, isolated))
+        self.apply(chunk, action, out=out, error_type=out.error_type, message=out.message)
+
+    def apply(self, chunk: Chunk, action: policy.Action, out: Outcome | None = None,
+              error_type: str = "", message: str = "") -> None:
+        h = self._history.get(chunk.id) or policy.History(chunk.num_entries)
+        k = action.kind
+        if k == "record":
             self.ledger.mark_done(chunk, out, out.result.to_json())
             with self._lock:
                 self.partial.setdefault(chunk.dataset, Result()).iadd(out.result)
             self.stats["done"] += 1
             self.progress_bar.update(chunk.num_entries, done=True)
-        elif out.status in ("split", "memory"):
-            if chunk.num_entries > self.split_floor and chunk.num_entries > 1:
-                self._split(chunk, out.message or out.error_type, queue, front=True)
-            else:
-                self._fail(chunk, "memory", out.error_type or "MemoryError",
-                           f"{out.message}; chunk of {chunk.num_entries} events at the split floor "
-                           f"({self.split_floor}); lower jetdask.split-floor or give workers more memory", out)
-        elif out.status == "transient" and self.ledger.attempts(chunk.id) <= self.retries:
+        elif k == "split":
+            children = chunk.split(2)
+            self.ledger.mark_split(chunk, children, f"{message or action.reason}")
+            self.stats["split"] += 1
+            lone_kill = error_type == "KilledWorker"   # halves of a lone memory culprit run alone too
+            for c in (children if lone_kill else reversed(children)):
+                self._sink.requeue(c, "isolate" if lone_kill else "front")
+        elif k == "retry":
+            self._history[chunk.id] = policy.History(h.num_entries, h.transient_failures + 1, h.crashes,
+                                                     h.unstarted_kills)
             self.stats["retried"] += 1
-            queue.append(chunk)
-        else:
-            kind = "transient" if out.status == "transient" else "error"
-            self._fail(chunk, kind, out.error_type, out.message, out)
-
-    def _split(self, chunk: Chunk, reason: str, queue, front: bool) -> None:
-        children = chunk.split(2)
-        self.ledger.mark_split(chunk, children, reason)
-        self.stats["split"] += 1
-        if front:
-            queue.extendleft(reversed(children))
-        else:
-            queue.extend(children)
-
-    def _fail(self, chunk: Chunk, kind: str, error_type: str, message: str, out: Outcome | None = None) -> None:
-        self.ledger.mark_failed(chunk, kind, error_type, message, out.traceback if out else "", out)
-        self.stats["failed"] += 1
-        self.progress_bar.update(chunk.num_entries, done=False)
-
-    def _loop_distributed(self, chunks: list[Chunk]) -> None:
-        import asyncio
-
-        from distributed import wait
-
-        import cloudpickle
-
-        client = self.client
-        options = self._options()
-        payload = cloudpickle.dumps(self.analysis)
-        queue = collections.deque(chunks)
-        suspects: collections.deque[Chunk] = collections.deque()
-        inflight: dict[str, tuple[Chunk, bool, Any]] = {}   # key -> (chunk, isolated, worker address)
-        futures: dict[str, Any] = {}
-        home: dict[str, str] = dict(self._plan_homes)      # file path -> worker address
-        load: collections.Counter = collections.Counter()   # worker address -> chunks in flight
-        per_thread = int(config.get("inflight-per-thread"))
-        self._live_workers = self._workers()
-
-        def capacity(addr):
-            return max(1, self._live_workers.get(addr, 1) * per_thread)
-
-        def max_inflight():
-            return self.max_inflight or max(1, sum(self._live_workers.values()) * per_thread)
-
-        def pick_worker(chunk: Chunk):
-            h = home.get(chunk.path)
-            if h in self._live_workers and load[h] < capacity(h):
-                return h
-            free = [a for a in self._live_workers if load[a] < capacity(a)]
-            return min(free, key=lambda a: load[a]) if free else None
-
-        def submit(chunk: Chunk, isolated: bool) -> None:
-            self.ledger.mark_running(chunk)
-            attempt = self.ledger.attempts(chunk.id)
-            key = f"jetdask-{chunk.id}-a{attempt}-{self._token}"
-            addr = None if isolated else pick_worker(chunk)
-            kw = {"workers": [addr], "allow_other_workers": True} if addr else {}
-            fut = client.submit(run_chunk_pickled, payload, chunk, options, key=key, pure=False, retries=0, **kw)
-            if addr:
-                load[addr] += 1
-            inflight[fut.key] = (chunk, isolated, addr)
-            futures[fut.key] = fut
-
-        def fill() -> None:
-            if suspects:
-                if not inflight:
-                    submit(suspects.popleft(), isolated=True)
-                return
-            while queue and len(inflight) < max_inflight():
-                submit(queue.popleft(), isolated=False)
-
-        fill()
-        last_check = time.monotonic()
-        while inflight:
-            done_now = [f for f in futures.values() if f.done()]
-            if not done_now:
-                try:
-                    wait(list(futures.values()), timeout=2.0, return_when="FIRST_COMPLETED")
-                except (TimeoutError, asyncio.TimeoutError):
-                    pass
-                done_now = [f for f in futures.values() if f.done()]
-            if not done_now or time.monotonic() - last_check > 2.0:
-                last_check = time.monotonic()
-                self._reassign_lost(futures, inflight, load, suspects)
-            for fut in done_now:
-                if fut.key not in inflight:
-                    continue
-                futures.pop(fut.key)
-                chunk, isolated, addr = inflight.pop(fut.key)
-                if addr:
-                    load[addr] -= 1
-                self._collect(fut, chunk, isolated, home, queue, suspects)
-                fut.release()
-            fill()
-
-    def _reassign_lost(self, futures, inflight, load, suspects) -> None:
-        """Tasks pinned to a worker that died can wait forever (``no-worker``): make them suspects."""
-        current = self._workers()
-        gone = set(self._live_workers) - set(current)
-        self._live_workers = current
-        if not gone:
-            return
-        self.stats["worker_deaths"] += len(gone)
-        for key, (chunk, isolated, addr) in list(inflight.items()):
-            if addr in gone and not futures[key].done():
-                futures.pop(key).cancel()
-                inflight.pop(key)
-                load[addr] -= 1
-                self.stats["suspects"] += 1
-                suspects.append(chunk)
-
-    def _collect(self, fut, chunk: Chunk, isolated: bool, home, queue, suspects) -> None:
-        """Turn a finished future into ledger records and the next actions."""
-        from distributed.client import FutureCancelledError
-        try:
-            from distributed import KilledWorker
-        except ImportError:  # pragma: no cover
-            from distributed.scheduler import KilledWorker
-
-        if fut.status == "finished":
-            try:
-                out = fut.result()
-            except Exception as err:  # the result could not be deserialised
-                self._fail(chunk, "error", type(err).__name__, str(err))
-                return
-            if out.worker_address:
-                home[chunk.path] = out.worker_address
-            self._handle_outcome(chunk, out, queue, isolated)
-            return
-        try:
-            err = fut.exception()
-        except BaseException as e:  # cancelled futures raise here
-            err = e
-        if isinstance(err, KilledWorker) or fut.status == "lost":
-            self._live_workers = self._workers()
-            if not isolated:
-                self.stats["suspects"] += 1
-                suspects.append(chunk)
-            elif chunk.num_entries > self.split_floor and chunk.num_entries > 1:
-                self._split(chunk, "worker died running this chunk alone", suspects, front=True)
-            else:
-                self._fail(chunk, "memory", "KilledWorker",
-                           f"the worker process died while running this chunk alone (killed for memory: "
-                           f"{self._memory_limit_text()}); {chunk.num_entries} events is at the split floor "
-                           f"({self.split_floor}); give workers more memory or lower jetdask.split-floor")
-        elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or fut.status == "cancelled":
-            if self.ledger.attempts(chunk.id) <= self.retries:
-                self.stats["retried"] += 1
-                queue.append(chunk)
-            else:
-                self._fail(chunk, "transient", type(err).__name__, str(err))
-        else:
-            self._fail(chunk, "error", type(err).__name__, str(err))
-
-    def _workers(self) -> dict[str, int]:
-        try:
-            info = self.client.scheduler_info()["workers"]
-        except Exception:
-            return {}
-        return {a: int(w.get("nthreads", 1)) for a, w in info.items()}
+            self._sink.requeue(chunk, "delay", action.delay)
+        elif k == "rerun":
+            if "before it started" in action.reason:
+                self._history[chunk.id] = policy.History(h.num_entries, h.transient_failures, h.crashes,
+                                                         h.unstarted_kills + 1)
+            self.stats["rerun"] += 1
+            self._sink.requeue(chunk, "front")
+        elif k == "isolate":
+            crash = "not for memory" in action.reason
+            self._history[chunk.id] = policy.History(h.num_entries, h.transient_failures, h.crashes + crash,
+                                                     h.unstarted_kills + ("before it started" in action.reason))
+            self.stats["suspects"] += 1
+            self._sink.requeue(chunk, "isolate")
+        elif k == "fail":
+            text = message or action.reason
+            if action.failure == "memory" and error_type == "KilledWorker":
+                text = (f"the worker process was killed for memory while running this chunk alone "
+                        f"({self._memory_limit_text()}); {chunk.num_entries} events is at the split floor "
+                        f"({self.split_floor}); give workers more memory or lower jetdask.split-floor")
+            elif action.failure == "memory":
+                text = f"{text}; {action.reason}; lower jetdask.split-floor or give workers more memory"
+            elif action.failure == "transient" and action.reason not in text:
+                text = f"{text} ({action.reason})"
+            self.ledger.mark_failed(chunk, action.failure, error_type or action.failure, text,
+                                    out.traceback if out else "", out)
+            self.stats["failed"] += 1
+            self.progress_bar.update(chunk.num_entries, done=False)
+        else:  # pragma: no cover - policy and runner are tested together
+            raise ValueError(f"unknown action {k!r}")
 
     def _memory_limit_text(self) -> str:
+        from ..cluster.local import worker_memory_limits
         try:
-            lims = {w.get("memory_limit") for w in self.client.scheduler_info()["workers"].values()}
-            lims = sorted(x for x in lims if x)
-            return "worker limit " + ", ".join(f"{x / 2**30:.2f} GiB" for x in lims) if lims else "no limit set"
+            lims = sorted(set(worker_memory_limits(self.client).values()) - {None, 0})
         except Exception:
             return "limit unknown"
+        return "worker limit " + ", ".join(f"{x / 2**30:.2f} GiB" for x in lims) if lims else "no limit set"
+
+
+class _SerialQueue:
+    """The serial loop's queue, with the dispatcher's ``requeue`` interface."""
+
+    def __init__(self, chunks):
+        self.items = collections.deque(chunks)
+
+    def requeue(self, chunk: Chunk, how: str, delay: float = 0.0) -> None:
+        if how == "front":
+            self.items.appendleft(chunk)
+        else:
+            if how == "delay" and delay > 0:
+                time.sleep(min(delay, 5.0))
+            self.items.append(chunk)
 
 
 class RunHandle:

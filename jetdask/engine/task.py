@@ -124,27 +124,6 @@ def _bisect_failure(analysis, events, chunk: Chunk, err_type: type, min_events: 
     return a, b
 
 
-_analysis_cache: dict[str, Any] = {}
-
-
-def run_chunk_pickled(payload: bytes, chunk: Chunk, options: dict[str, Any] | None = None) -> Outcome:
-    """``run_chunk`` with the analysis sent as cloudpickle bytes, unpickled once per worker process.
-
-    Sending bytes (not the object) makes analyses defined in a notebook cell or loaded
-    from a file path reach workers that cannot import their module.
-    """
-    import hashlib
-    key = hashlib.sha1(payload).hexdigest()
-    analysis = _analysis_cache.get(key)
-    if analysis is None:
-        import cloudpickle
-        analysis = cloudpickle.loads(payload)
-        if len(_analysis_cache) > 8:
-            _analysis_cache.clear()
-        _analysis_cache[key] = analysis
-    return run_chunk(analysis, chunk, options)
-
-
 def run_chunk(analysis, chunk: Chunk, options: dict[str, Any] | None = None) -> Outcome:
     """Run ``analysis`` on ``chunk``; see the module docstring."""
     options = options or {}

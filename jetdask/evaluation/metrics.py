@@ -64,8 +64,12 @@ def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(tpr, fpr))
 
 
-def discriminant_rocs(scores: np.ndarray, labels: np.ndarray, classes, weight=None) -> dict:
-    """Per discriminant: ``{"fpr", "tpr", "auc", "n_signal", "n_background"}`` over the jets of its two groups."""
+def discriminant_rocs(scores: np.ndarray, labels: np.ndarray, classes, weight=None, counts=None) -> dict:
+    """Per discriminant: ``{"fpr", "tpr", "auc", "n_signal", "n_background"}`` over the jets of its two groups.
+
+    ``counts``: bootstrap multiplicities (replicas, jets) of :func:`.bootstrap.multiplicities`;
+    with them each entry also has ``"auc_std"``, ``"auc_lo"``, ``"auc_hi"`` (68 % interval).
+    """
     groups = flavour_groups(labels, classes)
     out = {}
     for name, values in discriminant_values(scores, classes).items():
@@ -76,4 +80,9 @@ def discriminant_rocs(scores: np.ndarray, labels: np.ndarray, classes, weight=No
         fpr, tpr, _ = roc_curve(values[sel], groups[sel] == s, None if weight is None else weight[sel])
         out[name] = {"fpr": fpr, "tpr": tpr, "auc": auc(fpr, tpr), "n_signal": int((groups[sel] == s).sum()),
                      "n_background": int((groups[sel] == b).sum())}
+        if counts is not None:
+            from .bootstrap import bootstrap_auc, summary
+            boot = summary(bootstrap_auc(values[sel], groups[sel] == s, None if weight is None else weight[sel],
+                                         counts=counts[:, sel]))
+            out[name].update(auc_std=boot["std"], auc_lo=boot["lo"], auc_hi=boot["hi"])
     return out

@@ -7,9 +7,14 @@ On the ``split`` of the preprocessing run (same jets for every model) it writes 
 * ``scores_<name>.png``, ``discriminants_<name>.png``: outputs and BvsL/CvsB/CvsL per flavour;
 * ``roc_<disc>.png``: every model's ROC, solid, and under FGSM of ``roc_epsilon``, dashed;
 * ``inputs.png``: a selection of (scaled) inputs per flavour;
-* ``robustness_<disc>.png``: AUC versus the FGSM (or PGD) epsilon;
-* ``auc.json``: ``{"split", "n_jets", "epsilons", "attack", "models": {name: {"checkpoint",
-  "auc": {disc: AUC}, "robustness": {disc: {eps: AUC}}, "n_signal"/"n_background": {disc: n}}}}``.
+* ``robustness_<disc>.png``: AUC versus the FGSM (or PGD) epsilon, with bootstrap bands;
+* ``auc.json``: ``{"split", "n_jets", "epsilons", "attack", "bootstrap": {"replicas", "seed"},
+  "models": {name: {"checkpoint", "auc": {disc: AUC}, "auc_std": {disc: std},
+  "robustness": {disc: {eps: AUC}}, "robustness_band": {disc: {eps: [lo, hi]}},
+  "n_signal"/"n_background": {disc: n}}}}``.
+
+Uncertainties: ``bootstrap`` replicas (default 200, seeded, :mod:`.bootstrap`) resample the
+test jets; each model's AUCs at every epsilon use the same replicas. ``bootstrap=0`` skips it.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import os
 
 import numpy as np
 
+from . import bootstrap as boot
 from . import metrics, plots
 from .predict import load, predict, split_data
 
@@ -34,10 +40,10 @@ def _history(ckpt_path: str, ckpt: dict) -> list | None:
 
 def _input_features(data) -> list:
     if data.layout.name == "deepjet":
-        return [("glob", (0,), "jet $p_T$ (scaled)"), ("glob", (1,), r"jet $\eta$ (scaled)"),
-                ("glob", (12,), "trackSip3dSigAboveCharm"), ("cpf", (0, 13), "cpf[0] Sip3dSig"),
-                ("cpf", (0, 3), "cpf[0] ptrel"), ("npf", (0, 4), "npf[0] ptrel"),
-                ("sv", (0, 0), "sv[0] mass"), ("sv", (0, 8), "sv[0] d3dsig")]
+        return [("glob", (0,), "jet $p_T$"), ("glob", (1,), r"jet $\eta$"),
+                ("glob", (12,), "3D IP sig. of 1st track above charm"), ("cpf", (0, 13), "1st charged: 3D IP sig."),
+                ("cpf", (0, 3), r"1st charged: $p_{T,rel}$"), ("npf", (0, 4), r"1st neutral: $p_{T,rel}$"),
+                ("sv", (0, 0), "1st SV: mass"), ("sv", (0, 8), "1st SV: 3D flight dist. sig.")]
     out = []
     for spec in data.specs:
         ints = set(spec.integer)
@@ -54,7 +60,8 @@ def _key(eps: float) -> str:
 
 def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "test", epsilons=DEFAULT_EPSILONS,
              attack: str = "fgsm", roc_epsilon: float | None = None, max_jets: int | None = None,
-             formats=("png",), device: str = "cpu", plots_on: bool = True) -> dict:
+             formats=("png",), device: str = "cpu", plots_on: bool = True, bootstrap: int = boot.DEFAULT_REPLICAS,
+             seed: int = boot.DEFAULT_SEED) -> dict:
     """Figures and ``auc.json`` (see the module docstring); returns the JSON dict."""
     from ..training.adversarial import Attack
     os.makedirs(out_dir, exist_ok=True)
@@ -63,9 +70,12 @@ def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "tes
         nonzero = [e for e in eps_list if e > 0]
         roc_epsilon = nonzero[len(nonzero) // 2] if nonzero else 0.0
     result = {"split": split, "preprocessed": os.path.abspath(preprocessed), "attack": attack,
-              "epsilons": eps_list, "roc_epsilon": roc_epsilon, "models": {}}
+              "epsilons": eps_list, "roc_epsilon": roc_epsilon, "models": {},
+              "bootstrap": {"replicas": int(bootstrap), "seed": int(seed)}}
     rocs: dict = {}
     robust: dict = {}
+    bands: dict = {}
+    counts_jets: dict = {}
     histories = {}
     files: list = []
     first = None
@@ -77,18 +87,24 @@ def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "tes
         groups = metrics.flavour_groups(data.label, data.classes)
         per_eps = {}
         scores0 = None
+        counts = boot.multiplicities(len(data), int(bootstrap), seed) if bootstrap else None
         for eps in sorted(set(eps_list) | {roc_epsilon}):
             s = predict(model, data, attack=Attack(attack, eps) if eps > 0 else None, device=device)
             if eps == 0:
                 scores0 = s
-            per_eps[eps] = metrics.discriminant_rocs(s, data.label, data.classes, data.weight)
+            per_eps[eps] = metrics.discriminant_rocs(s, data.label, data.classes, data.weight,
+                                                     counts if eps in eps_list else None)
         nominal = per_eps[0.0]
         entry = {"checkpoint": os.path.abspath(path), "epoch": int(ckpt["epoch"]), "n_jets": len(data),
                  "auc": {d: r["auc"] for d, r in nominal.items()},
+                 "auc_std": {d: r.get("auc_std") for d, r in nominal.items()},
                  "n_signal": {d: r["n_signal"] for d, r in nominal.items()},
                  "n_background": {d: r["n_background"] for d, r in nominal.items()},
                  "robustness": {d: {_key(e): per_eps[e][d]["auc"] for e in eps_list if d in per_eps[e]}
-                                for d in nominal}}
+                                for d in nominal},
+                 "robustness_band": {d: {_key(e): [per_eps[e][d]["auc_lo"], per_eps[e][d]["auc_hi"]]
+                                         for e in eps_list if d in per_eps[e] and "auc_lo" in per_eps[e][d]}
+                                     for d in nominal}}
         result["models"][name] = entry
         for d in nominal:
             rocs.setdefault(d, {})[name] = dict(nominal[d], color=plots._colour(i))
@@ -96,6 +112,8 @@ def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "tes
                 rocs[d][f"{name} {attack.upper()} $\\epsilon$={roc_epsilon:g}"] = dict(
                     per_eps[roc_epsilon][d], color=plots._colour(i), ls="--")
             robust.setdefault(d, {})[name] = entry["robustness"][d]
+            bands.setdefault(d, {})[name] = entry["robustness_band"][d]
+            counts_jets.setdefault(d, (nominal[d]["n_signal"], nominal[d]["n_background"]))
         hist = _history(path, ckpt)
         if hist:
             histories[name] = hist
@@ -111,7 +129,8 @@ def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "tes
         for d, curves in rocs.items():
             files += plots.roc_curves(curves, d, os.path.join(out_dir, f"roc_{d}"), formats)
             files += plots.robustness(robust[d], d, os.path.join(out_dir, f"robustness_{d}"), formats,
-                                      attack.upper())
+                                      attack.upper(), bands=bands[d] if bootstrap else None, n_jets=counts_jets[d],
+                                      replicas=int(bootstrap))
         if first is not None:
             x, m = first._cached if first._cached is not None else first.arrays(np.arange(len(first)))
             groups = metrics.flavour_groups(first.label, first.classes)

@@ -21,6 +21,10 @@ B and CvB, using that the nodes sum to 1: c = CvB B / (1 - CvB), L = uds+g = 1 -
 BvsL = B / (B + L) (NanoAOD stores scores with a 10-bit mantissa, so this holds to ~1e-3;
 -1 where B or CvB is negative); CvsL and CvsB are the stored branches; the b / bb / lepb
 split and BvsC beyond B and CvB (BvsC = 1 - CvB) need the nodes.
+Older NanoAOD (v5/v6, e.g. 2018 ``102X``) stores ``btagDeepFlavB`` and ``btagDeepFlavC`` (= c)
+instead of CvB/CvL: with light = 1 - B - C, BvsL = B / (1 - C), CvsB = C / (C + B),
+CvsL = C / (1 - B), BvsC = B / (B + C) (:func:`from_b_and_c`; -1 where B or C is negative or a
+denominator is not positive). Priority: nodes, then the stored CvB/CvL, then B and C.
 """
 from __future__ import annotations
 
@@ -109,6 +113,9 @@ def official_bvsl(jets):
     nodes = official_scores(jets)
     if nodes is not None:
         return bvsl(nodes)
+    fields = set(getattr(jets, "fields", []) or [])
+    if not {"btagDeepFlavCvB", "btagDeepFlavCvL"} <= fields and "btagDeepFlavC" in fields:
+        return from_b_and_c(jets["btagDeepFlavB"], jets["btagDeepFlavC"])["BvsL"]
     B, cvb, cvl = jets["btagDeepFlavB"], jets["btagDeepFlavCvB"], jets["btagDeepFlavCvL"]
     bad = (B < 0) | (cvb < 0) | (cvb > 1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -122,11 +129,22 @@ def official_bvsl(jets):
         return _where(bad, -1.0, value)
 
 
+def from_b_and_c(B, C) -> dict:
+    """BvsL, CvsB, CvsL, BvsC from the B (b+bb+lepb) and C (c) scores, the nodes summing to 1."""
+    light = 1.0 - B - C
+    light = _where(light > 0, light, 0.0)
+    return {"BvsL": _ratio(B, B + light, [B, C]), "CvsB": _ratio(C, C + B, [B, C]),
+            "CvsL": _ratio(C, C + light, [B, C]), "BvsC": _ratio(B, B + C, [B, C])}
+
+
 def official_discriminants(jets) -> dict:
     """What the NanoAOD branches give: BvsL (exact or derived), CvsB, CvsL, BvsC (see above)."""
     nodes = official_scores(jets)
     if nodes is not None:
         return discriminants(nodes)
+    fields = set(getattr(jets, "fields", []) or [])
+    if not {"btagDeepFlavCvB", "btagDeepFlavCvL"} <= fields and "btagDeepFlavC" in fields:
+        return from_b_and_c(jets["btagDeepFlavB"], jets["btagDeepFlavC"])
     cvb = jets["btagDeepFlavCvB"]
     return {"BvsL": official_bvsl(jets), "CvsB": cvb, "CvsL": jets["btagDeepFlavCvL"],
             "BvsC": _where(cvb < 0, -1.0, 1.0 - cvb)}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from .labels import LABEL_MODES
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("plot", help="data/MC figures (CMS style) and chi2/ndf summary of a run")
@@ -15,20 +17,57 @@ def add_parser(subparsers) -> None:
     p.add_argument("--channel", default="all",
                    help="'all' (channels summed and each channel, default), 'sum' (summed only) or one "
                         "channel, e.g. mumu")
-    p.add_argument("--energy", default="13 TeV", help="centre-of-mass energy label (default '13 TeV')")
-    p.add_argument("--label", default=None,
-                   help="text after 'CMS' (default 'Preliminary'; 'Simulation Preliminary' without data)")
+    p.add_argument("--energy", default=None,
+                   help="centre-of-mass energy label, e.g. '13.6 TeV' (default: the fileset's 'energy', else 13 TeV)")
+    p.add_argument("--label", default="auto", choices=LABEL_MODES,
+                   help="CMS label mode: auto/private = 'Private work' ('Simulation Private work' for synthetic "
+                        "events or MC only), preliminary = 'Preliminary' (not for synthetic events), "
+                        "simulation, wip = 'Work in progress'")
+    p.add_argument("--pair", action="append", default=None, metavar="A,B",
+                   help="taggers shown side by side (repeatable; also their distorted variants); default: the "
+                        "first two taggers of the run's analysis; 'none' for no side-by-side figures")
+    p.add_argument("--name", action="append", default=[], metavar="KEY=TEXT",
+                   help="display name of a tagger key (repeatable), e.g. 'DeepJet_nominal=DeepJet, nominal training'")
     p.add_argument("--log", choices=("auto", "yes", "no"), default="auto",
-                   help="log y axis: auto = discriminants log, inputs linear")
+                   help="log y axis: auto = discriminants and inputs spanning > 2 decades or with a flavour < 5%%")
     p.add_argument("--only", default=None,
                    help="comma-separated glob patterns of histogram names, e.g. 'DeepJet_*,cutflow'")
     p.add_argument("--quiet", action="store_true", help="do not print the chi2/ndf table")
     p.set_defaults(func=cmd_plot)
 
 
+def parse_pairs(values) -> list | None:
+    """``["A,B", "C,D"]`` -> ``[("A", "B"), ("C", "D")]``; ``["none"]`` -> ``[]``; None -> None (default)."""
+    from ..errors import ConfigError
+
+    if values is None:
+        return None
+    pairs = []
+    for v in values:
+        if v.strip().lower() == "none":
+            continue
+        parts = [x.strip() for x in v.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"expected two tagger names 'A,B', got {v!r}", "--pair")
+        pairs.append(tuple(parts))
+    return pairs
+
+
+def parse_names(values) -> dict:
+    from ..errors import ConfigError
+
+    names = {}
+    for v in values:
+        key, sep, text = v.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise ConfigError(f"expected KEY=TEXT, got {v!r}", "--name")
+        names[key.strip()] = text.strip()
+    return names
+
+
 def cmd_plot(args) -> int:
     from ..errors import ConfigError
-    from .datamc import plot_run
+    from .run import plot_run
 
     if not os.path.isdir(args.run_dir):
         raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")
@@ -41,7 +80,8 @@ def cmd_plot(args) -> int:
     log = {"auto": "auto", "yes": True, "no": False}[args.log]
     out_dir = args.out or os.path.join(args.run_dir, "plots")
     paths = plot_run(args.run_dir, out_dir, formats, args.channel, lumi=args.lumi, energy=args.energy,
-                     label=args.label, log=log, verbose=not args.quiet,
+                     label=args.label, log=log, verbose=not args.quiet, pairs=parse_pairs(args.pair),
+                     names=parse_names(args.name),
                      only=[x.strip() for x in args.only.split(",") if x.strip()] if args.only else None)
     if not paths:
         print(f"no plots made: the run has no histograms to plot ({args.run_dir})")

@@ -1,24 +1,23 @@
-"""CMS figure style (mplhep), flavour colours and human-readable labels.
+"""CMS figure style (mplhep), flavour colours, the CMS label and figure creation.
 
-Figures are made with :class:`matplotlib.figure.Figure` directly (no pyplot, no
-global backend switch, nothing to close); :func:`cms_style` is a context manager
-that applies the mplhep CMS style only while a figure is built and saved.
+Figures are :class:`matplotlib.figure.Figure` objects on an Agg canvas (no pyplot, no global
+backend switch, nothing to close); :func:`cms_style` applies the mplhep CMS style (fonts
+shipped with mplhep, so the rendering is the same on every machine) only while a figure is
+built and saved.
 """
 from __future__ import annotations
 
 import contextlib
-import re
 import warnings
 
-# stacking order, bottom to top (the light-enriched DY+jets region: light dominates)
-FLAVOUR_ORDER = ("light", "c", "b")
+# stacking order, bottom to top: the smallest component at the bottom, so that in a
+# light-dominated region the b and c layers stay visible (also on a log scale)
+FLAVOUR_ORDER = ("b", "c", "light")
 FLAVOUR_COLOURS = {"b": "#e42536", "c": "#f89c20", "light": "#5790fc", "MC": "#9c9ca1"}
 FLAVOUR_LABELS = {"b": "b jets", "c": "c jets", "light": "light jets (udsg)", "MC": "simulation"}
 EXTRA_COLOURS = ("#964a8b", "#7a21dd", "#9c9ca1", "#a96b59", "#92dadd")
-
-CHANNEL_LABELS = {"all": r"$\mu\!\mu$ + ee", "sum": r"$\mu\!\mu$ + ee", "mumu": r"$\mu\!\mu$", "ee": "ee"}
-DISCRIMINANT_LABELS = {"BvsL": "b vs light", "CvsB": "c vs b", "CvsL": "c vs light", "BvsAll": "b vs all",
-                       "BvsC": "b vs c"}
+CHANNEL_LABELS = {"all": r"$\mu\mu$ + ee", "sum": r"$\mu\mu$ + ee", "mumu": r"$\mu\mu$", "ee": "ee"}
+PNG_DPI = 100
 
 
 @contextlib.contextmanager
@@ -29,9 +28,20 @@ def cms_style():
 
     with matplotlib.rc_context(), warnings.catch_warnings():
         matplotlib.style.use(mplhep.style.CMS)
+        matplotlib.rcParams["svg.hashsalt"] = "jetdask"        # reproducible SVG ids
         # mplhep: "Integer weights indicate poissonian data" and similar advice
         warnings.simplefilter("ignore", UserWarning)
         yield
+
+
+def new_figure(width: float, height: float):
+    """A Figure with an Agg canvas (so text extents can be measured before saving)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def flavour_colour(flavour: str, index: int = 0) -> str:
@@ -59,38 +69,17 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """``"nominal@fgsm0.01_BvsL"`` -> ``("nominal@fgsm0.01", "BvsL")``; no discriminant -> ``(name, "")``."""
-    if "_" in name:
-        tagger, disc = name.rsplit("_", 1)
-        if disc in DISCRIMINANT_LABELS or re.fullmatch(r"[A-Z][a-z]*vs[A-Z][A-Za-z]*", disc):
-            return tagger, disc
-    return name, ""
+def label_sizes():
+    """Font sizes of the CMS label parts (CMS, label, luminosity)."""
+    import matplotlib
+
+    s = matplotlib.rcParams["font.size"]
+    return (s * 1.25, s * 0.95, s * 0.85, s * 0.8)
 
 
-def tagger_label(tagger: str) -> str:
-    """``"nominal@fgsm0.01"`` -> ``"nominal (FGSM $\\epsilon$=0.01)"``."""
-    if "@" in tagger:
-        base, attack = tagger.split("@", 1)
-        m = re.fullmatch(r"([A-Za-z]+)([0-9.eE+-]+)", attack)
-        if m:
-            return rf"{base} ({m.group(1).upper()} $\epsilon$={m.group(2)})"
-        return f"{base} ({attack})"
-    return tagger
+def cms_label(ax, text: str, *, lumi_fb: float | None = None, energy: str = "13 TeV") -> None:
+    """"CMS <text>" above the axes on the left; luminosity and energy above it on the right."""
+    import mplhep
 
-
-def xlabel_for(name: str, axis_label: str | None = None) -> str:
-    """x-axis title of histogram ``name``: its axis label when that says more than the axis name."""
-    tagger, disc = split_name(name)
-    if disc:
-        return f"{tagger_label(tagger)} {disc} discriminant"
-    if axis_label and axis_label not in ("value", name):
-        return axis_label
-    return name.removeprefix("input_").replace("_", " ")
-
-
-def file_stem(*parts: str) -> str:
-    """A file-name-safe stem: ``@`` becomes ``-at-``; anything odd becomes ``_``."""
-    s = "_".join(p for p in parts if p)
-    s = s.replace("@", "-at-")
-    return re.sub(r"[^A-Za-z0-9._+-]", "_", s)
+    mplhep.cms.label(ax=ax, llabel=text, rlabel=f"{lumi_text(lumi_fb)} ({energy})" if lumi_fb else f"({energy})",
+                     loc=0, fontsize=label_sizes())

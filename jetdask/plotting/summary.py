@@ -1,17 +1,17 @@
 """Data/MC agreement: Pearson chi2 with data and MC statistical variances, and its table.
 
-``chi2 = sum_i (d_i - m_i)^2 / (var_d_i + var_m_i)`` over the visible bins (no
-under/overflow); bins with zero expected and zero observed are skipped; ``ndf`` is
-the number of bins used (the MC normalisation is absolute, xsec x lumi, not fitted).
+``chi2 = sum_i (d_i - m_i)^2 / (var_d_i + var_m_i)`` over the bins as drawn (flow folded
+into the edge bins where the figure folds it); bins with zero expected and zero observed are
+skipped; ``ndf`` is the number of bins used (the MC normalisation is absolute, xsec x lumi, not fitted).
 A used bin whose total variance is zero (no data and an MC expectation with no
 recorded variance) takes the MC expectation as its Poisson variance. The p-value is
-the chi2 survival function, computed without scipy.
+the chi2 survival function (scipy); it is shown as ``p < 1e-10`` below that floor, never as 0.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from .labels import p_text
 
 
 def _values_variances(x, var=None, poisson: bool = False):
@@ -50,45 +50,12 @@ def agreement(data, mc_total, *, data_var=None, mc_var=None) -> dict:
 
 
 def chi2_sf(x: float, k: int) -> float:
-    """P(chi2_k >= x): the regularised upper incomplete gamma function Q(k/2, x/2)."""
+    """P(chi2_k >= x) (scipy's chi-square survival function)."""
+    from scipy.stats import chi2
+
     if k <= 0:
         raise ValueError("ndf must be positive")
-    if x <= 0:
-        return 1.0
-    return _gammaq(k / 2.0, x / 2.0)
-
-
-def _gammaq(a: float, x: float) -> float:
-    lg = math.lgamma(a)
-    if x < a + 1.0:                      # series for P, Q = 1 - P
-        term = total = 1.0 / a
-        ap = a
-        for _ in range(10_000):
-            ap += 1.0
-            term *= x / ap
-            total += term
-            if abs(term) < abs(total) * 1e-15:
-                break
-        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - lg))
-    # continued fraction (modified Lentz) for Q
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = 1.0 / tiny
-    d = 1.0 / b
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return math.exp(-x + a * math.log(x) - lg) * h
+    return float(chi2.sf(max(float(x), 0.0), k))
 
 
 def format_table(plots: dict) -> str:
@@ -101,7 +68,7 @@ def format_table(plots: dict) -> str:
     for name, e in rows:
         chi = f"{e['chi2']:.1f} / {e['ndf']}"
         p = e["p_value"]
-        ptxt = f"{p:.3f}" if p >= 1e-3 else f"{p:.0e}"
+        ptxt = f"{p:.3f}" if p >= 1e-3 else p_text(p).removeprefix("p = ")
         lines.append(f"{e.get('histogram', name):<{w}}{e.get('channel', ''):<9}{chi:>16}{ptxt:>10}  "
                      f"{'INCOMPLETE' if e.get('incomplete') else ''}")
     return "\n".join(lines)

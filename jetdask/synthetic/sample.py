@@ -125,6 +125,10 @@ class _BarQueue:
         self.put = bar.update
 
 
+# what the figures state about the sample: synthetic events (never labelled as CMS data), sqrt(s) in TeV
+SAMPLE_FACTS = {"synthetic": True, "energy": 13}
+
+
 def generate_sample(out_dir, events: int = 100_000, files: int = 2, seed: int = 1, mismodel: float = 0.0,
                     compression="zstd", basket_events: int = 2000, progress: bool = False,
                     workers: int | None = None) -> str:
@@ -168,10 +172,10 @@ def generate_sample(out_dir, events: int = 100_000, files: int = 2, seed: int = 
             bar.close()
     fileset = {
         MC_DATASET: {"files": {p: "Events" for p in paths["mc"]},
-                     "metadata": {"is_data": False, "xsec": DY_XSEC_PB, "tree": "Events"}},
+                     "metadata": {"is_data": False, "xsec": DY_XSEC_PB, "tree": "Events", **SAMPLE_FACTS}},
         DATA_DATASET: {"files": {p: "Events" for p in paths["data"]},
                        "metadata": {"is_data": True, "lumi": round(per_file * files / DY_XSEC_PB, 6),
-                                    "tree": "Events"}},
+                                    "tree": "Events", **SAMPLE_FACTS}},
     }
     fileset_path = os.path.join(out_dir, "fileset.json")
     with open(fileset_path, "w") as fh:

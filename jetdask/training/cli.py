@@ -47,6 +47,7 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epsilons", default="0,0.05,0.1,0.2,0.3", help="comma-separated attack sizes")
     p.add_argument("--attack", default="fgsm", choices=("fgsm", "pgd"))
     p.add_argument("--max-jets", type=int, default=None)
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicas of the AUC uncertainties (0: none)")
     p.add_argument("--formats", default="png", help="comma-separated: png, pdf")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
@@ -107,7 +108,8 @@ def cmd_evaluate(args) -> int:
     if bad:
         raise ConfigError(f"unsupported format {bad[0]!r} (png, pdf, svg)", "--formats")
     res = evaluate(_models(args.models), args.preprocessed, args.out, split=args.split, epsilons=eps,
-                   attack=args.attack, max_jets=args.max_jets, formats=formats, device=args.device)
+                   attack=args.attack, max_jets=args.max_jets, formats=formats, device=args.device,
+                   bootstrap=max(args.bootstrap, 0))
     print(json.dumps({n: m["auc"] for n, m in res["models"].items()}))
     return EXIT_OK
 

@@ -1,0 +1,96 @@
+"""Why workers come and go, learnt from the scheduler (not by polling a worker list).
+
+:class:`WorkerWatch` is a scheduler plugin. It reads the scheduler's own events —
+``remove-worker`` (with ``expected``: a graceful retirement, e.g. ``lifetime``,
+adaptive scale-down, ``retire_workers``) and the nanny's ``worker-restart-memory``
+(the nanny killed the worker for exceeding its memory limit) — and publishes one
+message per worker joining or leaving on the topic ``jetdask-workers``, with the
+reason: ``retired``, ``memory`` or ``died``. :class:`WorkerEvents` subscribes the
+client to it and to ``jetdask-started`` (sent by the worker plugin when a chunk task
+starts executing) and hands the messages to the dispatcher through a queue.
+"""
+from __future__ import annotations
+
+import queue
+import time
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+TOPIC = "jetdask-workers"
+STARTED = "jetdask-started"
+READY = "jetdask-ready"
+PLUGIN_NAME = "jetdask-worker-watch"
+MEMORY_EVENT = "worker-restart-memory"
+
+
+class WorkerWatch(SchedulerPlugin):
+    """Publishes joins and departures with their reason on :data:`TOPIC`."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, memory_window: float = 30.0):
+        self.memory_window = memory_window
+
+    async def start(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self.memory_kills: dict[str, float] = {}
+
+    def add_worker(self, scheduler, worker: str) -> None:
+        ws = scheduler.workers.get(worker)
+        scheduler.log_event(TOPIC, {"action": "join", "worker": worker,
+                                    "nthreads": int(ws.nthreads) if ws is not None else 1})
+
+    def log_event(self, topic, msg) -> None:
+        if topic == MEMORY_EVENT and isinstance(msg, dict) and msg.get("worker"):
+            self.memory_kills[msg["worker"]] = time.time()
+            self.scheduler.log_event(TOPIC, {"action": "memory-kill", "worker": msg["worker"],
+                                             "rss": msg.get("rss")})
+        elif topic == "all" and isinstance(msg, dict) and msg.get("action") == "remove-worker":
+            worker = msg.get("worker")
+            killed = self.memory_kills.pop(worker, None)
+            if msg.get("expected"):
+                reason = "retired"
+            elif killed is not None and time.time() - killed < self.memory_window:
+                reason = "memory"
+            else:
+                reason = "died"
+            self.scheduler.log_event(TOPIC, {"action": "leave", "worker": worker, "reason": reason,
+                                             "stimulus_id": msg.get("stimulus_id", ""),
+                                             "processing": sorted(str(k) for k in msg.get("processing-tasks", ()))})
+
+
+class WorkerEvents:
+    """The client's end: messages of :data:`TOPIC` and :data:`STARTED` in one thread-safe queue."""
+
+    def __init__(self, client, q: "queue.Queue | None" = None):
+        self.client = client
+        self.queue = q if q is not None else queue.Queue()
+        client.register_plugin(WorkerWatch(), name=PLUGIN_NAME)
+        client.subscribe_topic(TOPIC, self._on_worker)
+        client.subscribe_topic(STARTED, self._on_started)
+        client.subscribe_topic(READY, self._on_worker)
+
+    def _on_worker(self, event) -> None:
+        self.queue.put(("worker", event[1]))
+
+    def _on_started(self, event) -> None:
+        self.queue.put(("started", event[1]))
+
+    def close(self) -> None:
+        for topic in (TOPIC, STARTED, READY):
+            try:
+                self.client.unsubscribe_topic(topic)
+            except Exception:  # the client may be closing
+                pass
+
+
+def set_allowed_failures(dask_scheduler=None, value: int = 0) -> int:
+    """Run on the scheduler: how many worker deaths a task survives before ``KilledWorker``.
+
+    jetdask counts the deaths per chunk itself, so during a run it sets this to 0: the
+    first death of a worker errs its tasks at once (one kill per bisection level, not
+    four) and returns the previous value, restored at the end of the run.
+    """
+    old = dask_scheduler.allowed_failures
+    dask_scheduler.allowed_failures = value
+    return old

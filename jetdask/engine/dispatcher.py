@@ -1,0 +1,349 @@
+"""The submit/collect loop on dask.distributed: it never waits on nothing.
+
+One thread-safe queue receives everything the loop reacts to: finished futures
+(``add_done_callback``), workers joining and leaving with their reason, and chunk
+tasks reported started (:mod:`jetdask.engine.departures`). The loop
+
+* keeps ``inflight-per-thread`` chunks per worker thread in flight, each pinned to one
+  worker (the one that has its file open when it has room), taking one slot;
+* runs a suspect (a chunk whose worker died) alone on one worker, with all of that
+  worker's slots, while the other workers go on;
+* turns every outcome into the next action through the pure :func:`jetdask.engine.policy.decide`;
+* retries transient failures after an exponential backoff with jitter;
+* reruns the chunks of a worker that retired gracefully without suspicion;
+* with no worker left: asks a cluster jetdask started for replacements, waits
+  ``jetdask.no-worker-timeout`` seconds for workers to return, and otherwise puts the
+  chunks in flight back to pending and raises :class:`jetdask.errors.ClusterLostError`.
+
+The scheduler's ``allowed-failures`` is 0 during a run: a chunk's worker deaths are
+counted here, one kill per bisection level.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import heapq
+import itertools
+import queue as queue_mod
+import time
+from typing import Any
+
+from ..chunk import Chunk
+from ..errors import ClusterLostError
+from . import policy
+from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
+from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
+
+DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
+PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
+
+
+@dataclasses.dataclass
+class Flight:
+    chunk: Chunk
+    isolated: bool
+    worker: str
+    future: Any
+    started: bool = False
+
+
+class Dispatcher:
+    def __init__(self, host, client, payload: bytes, options: dict, *, token: str, per_thread: int,
+                 max_inflight: int | None, homes: dict[str, str], no_worker_timeout: float,
+                 resources: dict | None = None, scale=None):
+        self.host = host                  # the Runner: mark_running, attempt, reset_pending
+        self.client = client
+        self.payload = payload
+        self.options = options
+        self.token = token
+        self.per_thread = max(1, per_thread)
+        self.max_inflight = max_inflight
+        self.home = dict(homes)
+        self.no_worker_timeout = no_worker_timeout
+        self.extra_resources = dict(resources or {})
+        self.scale = scale                # callable asking the cluster for its workers back, or None
+        self.plugin_name = f"jetdask-run-{token}"
+        self.events: queue_mod.Queue = queue_mod.Queue()
+        self.flights: dict[str, Flight] = {}
+        self.workers: dict[str, int] = {}
+        self.load: collections.Counter = collections.Counter()
+        self.suspect_on: dict[str, str] = {}        # worker -> key of the suspect it runs
+        self.departed: dict[str, str] = {}          # worker -> reason it left
+        self.started: set[str] = set()
+        self.undecided: list[tuple[float, Flight, str]] = []   # lone deaths awaiting the reason
+        self.sweeps: list[tuple[float, str]] = []   # (when, worker) to resubmit its stuck pinned tasks
+        self.delayed: list = []                     # heap of (ready time, seq, chunk)
+        self.pending: collections.deque[Chunk] = collections.deque()
+        self.suspects: collections.deque[Chunk] = collections.deque()
+        self._seq = itertools.count()
+        self._no_workers_since: float | None = None
+        self._last_scale = 0.0
+        self._last_reconcile = time.monotonic()
+
+    # -- setup and teardown ---------------------------------------------------------------
+    def run(self, chunks: list[Chunk]) -> None:
+        client = self.client
+        watch = WorkerEvents(client, self.events)
+        client.register_plugin(RunPlugin(self.plugin_name, self.payload), name=self.plugin_name)
+        old_allowed = client.run_on_scheduler(set_allowed_failures, value=0)
+        try:
+            self.workers = client.run_on_scheduler(ready_workers)
+            self.pending.extend(chunks)
+            self._loop()
+        finally:
+            for f in self.flights.values():
+                f.future.cancel()
+            for call in (lambda: client.run_on_scheduler(set_allowed_failures, value=old_allowed),
+                         lambda: client.unregister_worker_plugin(self.plugin_name),
+                         lambda: client.unregister_scheduler_plugin(PLUGIN_NAME)):
+                try:
+                    call()
+                except Exception:  # the cluster may be gone; nothing to restore then
+                    pass
+            watch.close()
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        return bool(self.pending or self.suspects or self.delayed or self.flights or self.undecided)
+
+    def _loop(self) -> None:
+        while self._busy():
+            self._release_delayed()
+            self._fill()
+            try:
+                item = self.events.get(timeout=self._timeout())
+            except queue_mod.Empty:
+                item = None
+            while item is not None:
+                self._handle(*item)
+                try:
+                    item = self.events.get_nowait()
+                except queue_mod.Empty:
+                    item = None
+            self._resolve_undecided()
+            self._sweep()
+            self._check_workers()
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        t = 1.0
+        if self.delayed:
+            t = min(t, self.delayed[0][0] - now)
+        for deadline, _, _ in self.undecided:
+            t = min(t, deadline - now)
+        return max(0.01, t)
+
+    def _handle(self, kind: str, item) -> None:
+        if kind == "future":
+            flight = self.flights.pop(item.key, None)
+            if flight is not None:
+                self._unload(flight)
+                self._collect(flight)
+        elif kind == "started":
+            self.started.add(item.get("key"))
+            f = self.flights.get(item.get("key"))
+            if f is not None:
+                f.started = True
+        elif kind == "worker":
+            self._on_worker(item)
+
+    def _unload(self, flight: Flight) -> None:
+        self.load[flight.worker] -= 1
+        if self.suspect_on.get(flight.worker) == flight.future.key:
+            del self.suspect_on[flight.worker]
+
+    # -- workers coming and going ----------------------------------------------------------------
+    def _on_worker(self, msg: dict) -> None:
+        action, addr = msg.get("action"), msg.get("worker")
+        if action == "join":
+            self.departed.pop(addr, None)
+        elif action == "ready":      # the run's plugin is set up there: chunks may be pinned to it
+            if addr not in self.departed:
+                self.workers[addr] = int(msg.get("nthreads") or 1)
+        elif action == "memory-kill":
+            self.departed[addr] = policy.MEMORY_KILL
+        elif action == "leave":
+            self.workers.pop(addr, None)
+            if self.departed.get(addr) != policy.MEMORY_KILL:
+                self.departed[addr] = msg.get("reason") or policy.DIED
+            self.host.stats["workers_" + self.departed[addr]] += 1
+            self.sweeps.append((time.monotonic() + (0 if self.departed[addr] == policy.RETIRED else PINNED_GRACE),
+                                addr))
+
+    def _sweep(self) -> None:
+        """Tasks pinned to a worker that left and that dask did not err: resubmit them."""
+        now = time.monotonic()
+        due = [s for s in self.sweeps if s[0] <= now]
+        self.sweeps = [s for s in self.sweeps if s[0] > now]
+        for _, addr in due:
+            if addr in self.workers:
+                continue
+            for key, f in list(self.flights.items()):
+                if f.worker == addr and not f.future.done():
+                    self.flights.pop(key)
+                    self._unload(f)
+                    f.future.cancel()
+                    reason = self.departed.get(addr, policy.DIED)
+                    self._decide(f, policy.Attempt(policy.WORKER_LEFT, f.isolated, started=False,
+                                                   departure=reason))
+
+    def _check_workers(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reconcile > 5.0 or not self.workers:
+            self._last_reconcile = now
+            try:
+                current = self.client.run_on_scheduler(ready_workers)
+            except Exception:
+                current = {}
+            for addr in set(self.workers) - set(current):
+                self.workers.pop(addr)
+                self.sweeps.append((now + PINNED_GRACE, addr))
+            for addr, n in current.items():
+                self.workers.setdefault(addr, n)
+        if self.workers:
+            self._no_workers_since = None
+            return
+        if self._no_workers_since is None:
+            self._no_workers_since = now
+        if self.scale is not None and now - self._last_scale > 10.0:
+            self._last_scale = now
+            try:
+                self.scale()
+            except Exception:
+                pass
+        if now - self._no_workers_since > self.no_worker_timeout and self._busy():
+            back = ([f.chunk for f in self.flights.values()] + [f.chunk for _, f, _ in self.undecided]
+                    + list(self.pending) + list(self.suspects) + [c for _, _, c in self.delayed])
+            for f in self.flights.values():
+                f.future.cancel()
+            self.flights.clear()
+            self.undecided.clear()
+            self.host.reset_pending(back)     # requeued chunks were marked running at their last submit
+            raise ClusterLostError(self.no_worker_timeout, len(back))
+
+    # -- submitting ------------------------------------------------------------------------------
+    def _release_delayed(self) -> None:
+        now = time.monotonic()
+        while self.delayed and self.delayed[0][0] <= now:
+            self.pending.append(heapq.heappop(self.delayed)[2])
+
+    def _capacity(self, addr: str) -> int:
+        return self.workers.get(addr, 1) * self.per_thread
+
+    def _fill(self) -> None:
+        if not self.workers:
+            return
+        while self.suspects:
+            free = [a for a in self.workers if a not in self.suspect_on]
+            if not free:
+                break
+            addr = min(free, key=lambda a: self.load[a])
+            self._submit(self.suspects.popleft(), addr, isolated=True)
+        open_workers = [a for a in self.workers if a not in self.suspect_on]
+        if not open_workers:
+            return
+        limit = self.max_inflight or sum(self._capacity(a) for a in open_workers)
+        normal = sum(1 for f in self.flights.values() if not f.isolated)
+        while self.pending and normal < limit:
+            chunk = self.pending[0]
+            addr = self._pick(chunk, open_workers)
+            if addr is None:
+                break
+            self.pending.popleft()
+            self._submit(chunk, addr, isolated=False)
+            normal += 1
+
+    def _pick(self, chunk: Chunk, open_workers: list[str]) -> str | None:
+        h = self.home.get(chunk.path)
+        if h in self.workers and h not in self.suspect_on and self.load[h] < self._capacity(h):
+            return h
+        free = [a for a in open_workers if self.load[a] < self._capacity(a)]
+        return min(free, key=lambda a: self.load[a]) if free else None
+
+    def _submit(self, chunk: Chunk, addr: str, isolated: bool) -> None:
+        attempt = self.host.mark_running(chunk)
+        key = f"jetdask-{chunk.id}-a{attempt}-{self.token}"
+        slots = float(self.workers.get(addr, 1)) if isolated else 1.0
+        fut = self.client.submit(run_registered, self.plugin_name, chunk, self.options, key=key, pure=False,
+                                 workers=[addr], allow_other_workers=False, retries=0,
+                                 resources={SLOTS: slots, **self.extra_resources}, priority=10 if isolated else 0)
+        flight = Flight(chunk, isolated, addr, fut, started=key in self.started)
+        self.flights[fut.key] = flight
+        self.load[addr] += 1
+        if isolated:
+            self.suspect_on[addr] = fut.key
+        events = self.events
+        fut.add_done_callback(lambda f: events.put(("future", f)))
+
+    # -- collecting ------------------------------------------------------------------------------
+    def _collect(self, flight: Flight) -> None:
+        from distributed.client import FutureCancelledError
+        try:
+            from distributed import KilledWorker
+        except ImportError:  # pragma: no cover
+            from distributed.scheduler import KilledWorker
+        fut = flight.future
+        key = fut.key
+        started = flight.started or key in self.started
+        self.started.discard(key)
+        if fut.status == "finished":
+            try:
+                out = fut.result()
+            except Exception as err:  # the result could not be deserialised
+                self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
+                                error_type=type(err).__name__, message=str(err))
+                return
+            finally:
+                fut.release()
+            if out.worker_address:
+                self.home[flight.chunk.path] = out.worker_address
+            self.host.outcome(flight.chunk, out, isolated=flight.isolated)
+            return
+        try:
+            err = fut.exception()
+        except BaseException as e:  # cancelled futures raise here
+            err = e
+        fut.release()
+        if isinstance(err, KilledWorker) or fut.status == "lost":
+            addr = getattr(getattr(err, "last_worker", None), "address", None) or flight.worker
+            flight.worker = addr
+            flight.started = started
+            reason = self.departed.get(addr)
+            if flight.isolated and started and reason != policy.MEMORY_KILL:
+                self.undecided.append((time.monotonic() + DEATH_GRACE, flight, addr))
+                return
+            self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started,
+                                                departure=reason or policy.DIED))
+        elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or fut.status == "cancelled":
+            self.host.apply(flight.chunk, self.host.decide(flight.chunk, policy.Attempt(policy.CANCELLED)),
+                            error_type=type(err).__name__, message=str(err))
+        else:
+            self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
+                            error_type=type(err).__name__, message=str(err))
+
+    def _resolve_undecided(self) -> None:
+        now = time.monotonic()
+        keep = []
+        for deadline, flight, addr in self.undecided:
+            reason = self.departed.get(addr)
+            if reason == policy.MEMORY_KILL or now >= deadline:
+                self._decide(flight, policy.Attempt(policy.WORKER_LEFT, True, True, departure=reason or policy.DIED))
+            else:
+                keep.append((deadline, flight, addr))
+        self.undecided = keep
+
+    def _decide(self, flight: Flight, attempt: policy.Attempt) -> None:
+        action = self.host.decide(flight.chunk, attempt)
+        self.host.apply(flight.chunk, action, error_type="KilledWorker",
+                        message=f"worker {flight.worker} left ({attempt.departure}): {action.reason}")
+
+    # -- the host puts follow-up chunks back through these ------------------------------------
+    def requeue(self, chunk: Chunk, how: str, delay: float = 0.0) -> None:
+        if how == "isolate":
+            self.suspects.append(chunk)
+        elif how == "delay" and delay > 0:
+            heapq.heappush(self.delayed, (time.monotonic() + delay, next(self._seq), chunk))
+        elif how == "front":
+            self.pending.appendleft(chunk)
+        else:
+            self.pending.append(chunk)

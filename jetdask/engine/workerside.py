@@ -1,0 +1,65 @@
+"""What a run installs on every worker, once: the analysis, a slots resource, start reports.
+
+:class:`RunPlugin` is a dask worker plugin registered at the start of a run and removed
+at its end. Workers that join later get it too. It
+
+* holds the analysis (cloudpickle bytes, unpickled once per worker): tasks carry only
+  the chunk and a few options, not the 26-49 kB analysis;
+* advertises the resource :data:`SLOTS` equal to the worker's threads: a normal chunk
+  takes one slot, a suspect all of one worker's slots, so a suspect runs alone on one
+  worker while every other worker keeps working;
+* reports when a jetdask task starts executing (topic ``jetdask-started``), so the
+  dispatcher knows which chunks were really running on a worker that died.
+"""
+from __future__ import annotations
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from .departures import READY, STARTED
+from .task import run_chunk
+
+SLOTS = "jetdask-slots"
+KEY_PREFIX = "jetdask-"
+
+
+class RunPlugin(WorkerPlugin):
+    idempotent = False
+
+    def __init__(self, name: str, payload: bytes):
+        self.name = name
+        self.payload = payload
+        self._analysis = None
+
+    async def setup(self, worker) -> None:
+        self.worker = worker
+        await worker.set_resources(**{SLOTS: float(worker.state.nthreads)})
+        # only now may chunks be pinned here: the scheduler does not look again at a task it found
+        # no worker for when a worker's resources change later
+        worker.log_event(READY, {"action": "ready", "worker": worker.address, "nthreads": worker.state.nthreads})
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        if finish == "executing" and isinstance(key, str) and key.startswith(KEY_PREFIX):
+            try:
+                self.worker.log_event(STARTED, {"key": key, "worker": self.worker.address})
+            except Exception:  # reporting is best effort; the policy copes with a missing report
+                pass
+
+    @property
+    def analysis(self):
+        if self._analysis is None:
+            import cloudpickle
+            self._analysis = cloudpickle.loads(self.payload)
+        return self._analysis
+
+
+def ready_workers(dask_scheduler=None) -> dict:
+    """Run on the scheduler: workers that advertise the slots resource (the run's plugin is set up)."""
+    return {a: int(ws.nthreads) for a, ws in dask_scheduler.workers.items()
+            if ws.resources.get(SLOTS) and ws.status.name == "running"}
+
+
+def run_registered(plugin_name: str, chunk, options: dict):
+    """The chunk task on a worker: the analysis comes from the run's plugin."""
+    from distributed import get_worker
+    plugin = get_worker().plugins[plugin_name]
+    return run_chunk(plugin.analysis, chunk, options)
