@@ -98,7 +98,12 @@ def main():
         files = {}
         for path, tree in ds["files"].items():
             dest = os.path.join(served, os.path.basename(path))
-            shutil.copyfile(path, dest)
+            if os.path.exists(dest):
+                os.remove(dest)
+            try:
+                os.link(path, dest)          # same filesystem: no second copy of the sample
+            except OSError:
+                shutil.copyfile(path, dest)
             os.chmod(dest, 0o644)
             url = f"{args.url.rstrip('/')}//jetdask-bench/{os.path.basename(path)}"
             files[url] = tree
