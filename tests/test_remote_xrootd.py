@@ -16,7 +16,6 @@ import pytest
 from conftest import REPO, real_file
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
-from jetdask.engine.ledger import Ledger
 from jetdask.engine.runner import Runner
 from jetdask.errors import FileAccessError, TransientFileError
 from jetdask.nanoaod import io
@@ -155,7 +154,8 @@ def test_replicas_dead_or_missing_first(server, small_sample, tmp_path):
         files = []
         for p in ds["files"]:
             live = publish(export, url, p, f"{tag}/rep/{os.path.basename(p)}")
-            first = f"{dead}//{tag}/rep/{os.path.basename(p)}" if i % 2 == 0 else f"{url}//{tag}/rep/missing-{os.path.basename(p)}"
+            name = os.path.basename(p)
+            first = f"{dead}//{tag}/rep/{name}" if i % 2 == 0 else f"{url}//{tag}/rep/missing-{name}"
             files.append([first, live])
         ds["files"] = files
     with dask.config.set({"jetdask.open-timeout": 2}):
