@@ -42,9 +42,10 @@ def engine(fileset_path, analysis, client, workdir):
     return sum(c["events"] for c in out.counters.values())
 
 
-def read_only(urls, branches, handler=None):
-    """Open each file and read ``branches`` in 100k-event steps (no analysis); events read."""
+def read_only(urls, requested, handler=None):
+    """Open each file and read the analysis' branches in 100k-event steps (no analysis); events read."""
     from jetdask.nanoaod import remote
+    from jetdask.nanoaod.columns import resolve_columns
     n = 0
     for url in urls:
         opts = {"array_cache": None}
@@ -54,6 +55,7 @@ def read_only(urls, branches, handler=None):
                 opts["handler"] = handler
         with uproot.open(url, **opts) as f:
             t = f["Events"]
+            branches = resolve_columns(t.keys(), requested)
             for start in range(0, t.num_entries, 100_000):
                 stop = min(start + 100_000, t.num_entries)
                 t.arrays(branches, entry_start=start, entry_stop=stop, how=dict)
@@ -80,7 +82,6 @@ def main():
 
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.task import ID_COLUMNS
-    from jetdask.nanoaod.columns import resolve_columns
     from jetdask.synthetic import generate_sample
     cloudpickle.register_pickle_by_value(engine_analyses)
 
@@ -115,7 +116,7 @@ def main():
         json.dump(fs, f)
 
     analysis = DimuonJets(save_arrays=False)
-    branches = resolve_columns(uproot.open(local_urls[0])["Events"].keys(), list(analysis.columns) + ID_COLUMNS)
+    requested = list(analysis.columns) + ID_COLUMNS
     runs = os.path.join(args.workdir, "runs-remote")
     shutil.rmtree(runs, ignore_errors=True)
     os.makedirs(runs)
@@ -123,10 +124,10 @@ def main():
     paths = {
         "local": ("jetdask, local files", lambda c: engine(local_fs, analysis, c, runs)),
         "remote": ("jetdask, root:// (local server)", lambda c: engine(remote_fs, analysis, c, runs)),
-        "read_local": ("reads only, local files", lambda c: read_only(local_urls, branches)),
-        "read_vector": ("reads only, root://, vector reads (jetdask)", lambda c: read_only(remote_urls, branches)),
+        "read_local": ("reads only, local files", lambda c: read_only(local_urls, requested)),
+        "read_vector": ("reads only, root://, vector reads (jetdask)", lambda c: read_only(remote_urls, requested)),
         "read_fsspec": ("reads only, root://, fsspec-xrootd",
-                        lambda c: read_only(remote_urls, branches, FSSpecSource)),
+                        lambda c: read_only(remote_urls, requested, FSSpecSource)),
     }
     times: dict = {}
     counts: dict = {}

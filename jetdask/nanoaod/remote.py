@@ -139,8 +139,7 @@ def configure_client() -> None:
 def uproot_options() -> dict:
     """Options for ``uproot.open`` of a ``root://`` URL (see the README, "Remote files")."""
     configure_client()
-    return {"handler": XRootDSource, "timeout": int(config.get("open-timeout")),
-            "use_threads": True, "num_workers": 1}
+    return {"handler": XRootDSource, "timeout": int(config.get("open-timeout")), "use_threads": False}
 
 
 # -- the uproot source -----------------------------------------------------------------
