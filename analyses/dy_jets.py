@@ -257,9 +257,11 @@ class DYJets(Analysis):
                 "optional:genWeight", "optional:Pileup_nTrueInt"]
         cols += [f"optional:{t}" for t in dict.fromkeys(MUON_TRIGGERS + ELECTRON_TRIGGERS + ALL_PD_TRIGGERS)]
         cols += [f"optional:Jet_{f}" for f, *_ in INPUTS.values() if f not in ("pt", "eta")]
+        self.resources = {}
         if self.taggers:
-            from jetdask.inference import tagger_columns
+            from jetdask.inference import tagger_columns, tagger_resources
             cols += [c for c in tagger_columns(self.taggers) if c not in cols]
+            self.resources = tagger_resources(self.taggers)  # {"GPU": 1} for taggers on CUDA
         self.columns = cols
         self._pileup_corr = None
 

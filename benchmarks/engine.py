@@ -1,19 +1,26 @@
-"""Engine throughput on synthetic PFNano: jetdask vs a plain uproot.iterate loop.
+"""Engine overhead and scaling on synthetic PFNano: jetdask vs a plain uproot.iterate loop.
 
-    python benchmarks/engine.py [--events 200000] [--repeat 3]
+    python benchmarks/engine.py [--events 500000] [--chunks 50000,10000] [--repeat 3]
 
-Prints a table: events/s and MB/s (compressed bytes of the branches read) for
-  * plain: one process, ``uproot.iterate`` over the same branches, same analysis code;
-  * jetdask with 1 and 2 LocalCluster workers (1 thread each), chunks of 100k events, "cold"
-    (worker file caches emptied: the run opens every file, as the plain loop does) and with the
-    files still open on the workers from the previous run (an interactive session's steady state);
-  * the plain loop on trees already open, beside the engine with the files open on its worker;
-  * jetdask with chunks of 2k events beside the plain 2k-step loop on the open files, and the
-    per-chunk overhead derived from the two;
-and the file-cache hit counts. Per configuration, one untimed warm-up round, then ``--repeat``
-rounds in which every path runs once, back to back: the table shows medians, and the ratios
-are taken within each round (plain and engine under the same machine state), median [min-max].
-coffea is not installed in jetdask's environment; it is not compared here.
+The sample (cached under ``benchmarks/.cache/``, shared with ``benchmarks/events_view.py``):
+one MC-like and one data-like file of ``--events`` events each (889 branches, 6.9 kB/event),
+so 1M events by default. The analysis is the dimuon+jets selection of the engine tests
+(histograms and counters). Rows:
+
+* overhead, per chunk size: ``plain`` = the analysis in this process over ``uproot.iterate``
+  steps of that size (opening the files), against jetdask on a LocalCluster of 1 worker
+  (1 thread, started and warmed up beforehand) whose file cache is emptied before each run, so
+  that the run opens the files as the plain loop does. Each round runs both back to back; the
+  ratio plain/engine is taken per round and quoted as median [min-max]. The fixed cost per run
+  is engine minus plain time, per round; the engine's phases (Runner construction, planning,
+  the dispatch loop, the final merge) are timed beside it;
+* CPU time: this process for the plain loop; for the engine this process (client, scheduler)
+  plus the worker process (idle baseline of a worker and of the client process: ~0.02 s/s each);
+  on a machine shared with other jobs the CPU ratio is steadier than the wall-time ratio;
+* scaling: the same runs on 1 and 2 workers (two LocalClusters kept up, runs back to back per
+  round), chunks of the first ``--chunks`` size.
+
+On a machine shared with other jobs wall times vary a lot; compare only ratios of one run.
 """
 from __future__ import annotations
 
@@ -25,22 +32,16 @@ import sys
 import tempfile
 import time
 
-import uproot
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-
-
-def compressed_bytes(fileset, branches):
-    total = 0
-    for ds in fileset:
-        for f in ds.files:
-            t = uproot.open(f.path)[f.tree]
-            total += sum(t[b].compressed_bytes for b in branches if b in t)
-    return total
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, HERE)
 
 
-def plain(fileset, analysis, step, requested, trees=None):
-    """The same analysis in this process over ``uproot.iterate`` steps; ``trees``: files already open."""
+def plain(fileset, analysis, step, requested):
+    """The analysis in this process over ``uproot.iterate`` steps of ``step`` events."""
+    import uproot
+
     from jetdask.chunk import Chunk
     from jetdask.nanoaod.columns import resolve_columns
     from jetdask.nanoaod.events import events_from_arrays
@@ -48,7 +49,7 @@ def plain(fileset, analysis, step, requested, trees=None):
     for ds in fileset:
         for f in ds.files:
             start = 0
-            tree = trees[f.path] if trees else uproot.open(f.path, array_cache=None)[f.tree]
+            tree = uproot.open(f.path, array_cache=None)[f.tree]
             branches = resolve_columns(tree.keys(), requested)
             for arrays in tree.iterate(branches, step_size=step, how=dict):
                 ev = events_from_arrays(arrays, entry_start=start)
@@ -56,118 +57,202 @@ def plain(fileset, analysis, step, requested, trees=None):
                 analysis(ev, Chunk(ds.name, f.path, f.tree, start, start + k, "x", dict(ds.metadata)))
                 start += k
                 n += k
+            tree.file.close()
     return n
 
 
-def engine(fileset_path, analysis, chunk, client, workdir):
-    from jetdask.engine.runner import Runner
+def cpu_seconds(client=None) -> tuple[float, float]:
+    """CPU time (user + system) of this process (client and scheduler) and of ``client``'s workers."""
+    import psutil
+
+    def cpu(pid):
+        try:
+            t = psutil.Process(pid).cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+    pids = [] if client is None else client._jetdask_bench_pids
+    return cpu(os.getpid()), sum(cpu(p) for p in pids)
+
+
+class Phases:
+    """Wall time of the engine's phases in one run (Runner construction, plan, loop, merge)."""
+
+    def __init__(self):
+        self.times: dict[str, float] = {}
+
+    def wrap(self, name, fn):
+        def timed(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t
+        return timed
+
+
+def engine(fileset_path, analysis, chunk, client, workdir, phases: Phases | None = None):
+    from jetdask.engine import runner as runner_mod
+    client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["clear_cache"]).clear_cache())
     run = tempfile.mkdtemp(dir=workdir)
-    with Runner(analysis, fileset_path, run, client, chunk_size=chunk, progress=False) as r:
-        out = r.run()
-    assert out.complete
-    return sum(c["events"] for c in out.counters.values()), r
+    ph = phases or Phases()
+    t = time.perf_counter()
+    r = runner_mod.Runner(analysis, fileset_path, run, client, chunk_size=chunk, progress=False)
+    ph.times["init"] = time.perf_counter() - t
+    orig_plan, orig_final = r._plan_if_new, runner_mod.finalize
+    r._plan_if_new = ph.wrap("plan", orig_plan)
+    runner_mod.finalize = ph.wrap("finalize", orig_final)
+    try:
+        with r:
+            t = time.perf_counter()
+            out = r.run()
+            ph.times["run"] = time.perf_counter() - t
+    finally:
+        runner_mod.finalize = orig_final
+    assert out.complete, out.counts
+    import sqlite3
+    with sqlite3.connect(os.path.join(run, "ledger.sqlite")) as db:
+        ph.times["tasks"] = db.execute("SELECT SUM(finished - started) FROM chunks WHERE state='done'").fetchone()[0]
+    shutil.rmtree(run, ignore_errors=True)
+    return sum(c["events"] for c in out.counters.values())
+
+
+def _noop(x):
+    return x
+
+
+def dask_task_cost(client, n=100) -> tuple[float, float]:
+    """CPU seconds per task (client and scheduler process, worker) of ``n`` sequential no-op tasks."""
+    m, w = cpu_seconds(client)
+    for i in range(n):
+        client.submit(_noop, i, pure=False).result()
+    m2, w2 = cpu_seconds(client)
+    return (m2 - m) / n, (w2 - w) / n
+
+
+def file_opens(client) -> int:
+    """Files opened so far by the workers of ``client`` (planning and chunk tasks)."""
+    stats = client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["stats"]).stats)
+    return sum(s["opens"] for s in stats.values())
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=200_000, help="events per kind (MC, data)")
+    ap.add_argument("--events", type=int, default=500_000, help="events per file (one MC, one data file)")
+    ap.add_argument("--chunks", default="50000,10000", help="chunk sizes of the overhead rows")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--workdir", default=os.path.join(os.path.dirname(__file__), ".cache"))
+    ap.add_argument("--no-scaling", action="store_true", help="skip the 2-worker runs")
+    ap.add_argument("--workdir", default=os.path.join(HERE, ".cache"))
     args = ap.parse_args()
 
-    from jetdask.cluster import close_cluster, start_local
+    import cloudpickle
+
+    import engine_analyses
     from engine_analyses import DimuonJets
-    import cloudpickle, engine_analyses
-    cloudpickle.register_pickle_by_value(engine_analyses)
-    from jetdask.nanoaod.columns import resolve_columns
-    from jetdask.fileset import load_fileset
-    from jetdask.synthetic import generate_sample
+    from events_view import sample
+    from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.task import ID_COLUMNS
+    from jetdask.fileset import load_fileset
+    cloudpickle.register_pickle_by_value(engine_analyses)
 
     os.makedirs(args.workdir, exist_ok=True)
-    sample_dir = os.path.join(args.workdir, f"sample-{args.events}")
-    fs_path = os.path.join(sample_dir, "fileset.json")
-    if not os.path.exists(fs_path):
-        t = time.perf_counter()
-        generate_sample(sample_dir, events=2 * args.events, files=1, seed=3, mismodel=0.5, progress=True)
-        print(f"generated {2 * args.events} events in {time.perf_counter() - t:.1f} s")
+    fs_path = sample(args.workdir, args.events)
     fs = load_fileset(fs_path)
     analysis = DimuonJets(save_arrays=False)  # histograms and counters, as the plain loop
-    first = fs[sorted(fs.datasets)[0]].files[0]
     requested = list(analysis.columns) + ID_COLUMNS
-    branches = resolve_columns(uproot.open(first.path)[first.tree].keys(), requested)
-    mb = compressed_bytes(fs, branches) / 1e6
+    sizes = [int(x) for x in args.chunks.split(",")]
     runs = os.path.join(args.workdir, "runs")
     shutil.rmtree(runs, ignore_errors=True)
     os.makedirs(runs)
 
-    open_trees = {f.path: uproot.open(f.path, array_cache=None)[f.tree] for ds in fs for f in ds.files}
+    def cluster(n):
+        c = start_local(n_workers=n, threads_per_worker=1, memory_limit="6GiB", dashboard_address=None)
+        c.submit(lambda: 1).result()
+        c._jetdask_bench_pids = list(c.run(os.getpid).values())
+        return c
 
-    def clear_worker_caches(client):
-        client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["clear_cache"]).clear_cache())
-
-    def engine_cold(client):
-        clear_worker_caches(client)
-        return engine(fs_path, analysis, 100_000, client, runs)[0]
-
-    def timed(fn):
-        t = time.perf_counter()
-        n = fn()
-        return time.perf_counter() - t, n
-
-    # Each configuration: one untimed warm-up round, then --repeat rounds in which every path of
-    # the configuration runs once, back to back (plain and engine see the same machine state;
-    # the ratios are taken per round and their median is quoted).
-    paths = {
-        "plain_cold": ("plain uproot.iterate, 100k steps", lambda c: plain(fs, analysis, 100_000, requested)),
-        "plain_open": ("plain uproot.iterate, 100k steps, files open",
-                       lambda c: plain(fs, analysis, 100_000, requested, open_trees)),
-        "plain_2k": ("plain uproot.iterate, 2k steps", lambda c: plain(fs, analysis, 2000, requested, open_trees)),
-        "cold": ("jetdask {nw} worker(s), 100k chunks, cold", engine_cold),
-        "open": ("jetdask {nw} worker(s), 100k chunks, files open", lambda c: engine(fs_path, analysis, 100_000, c, runs)[0]),
-        "2k": ("jetdask {nw} worker(s), 2k chunks", lambda c: engine(fs_path, analysis, 2000, c, runs)[0]),
-    }
     times: dict = {}
+    opens: list = []
+    cpu: dict = {}
+    phases: dict = {}
     counts: dict = {}
-    stats = {}
-    for nw in (1, 2):
-        keys = ["plain_cold", "plain_open", "plain_2k"] if nw == 1 else []
-        keys += ["cold", "open", "2k"]
-        client = start_local(n_workers=nw, threads_per_worker=1, memory_limit="6GiB", dashboard_address=None)
-        try:
-            client.submit(lambda: 1).result()
-            for rnd in range(args.repeat + 1):
-                for key in keys:
-                    t, n = timed(lambda: paths[key][1](client))
-                    if rnd:  # round 0 is the warm-up
-                        times.setdefault((nw, key), []).append(t)
-                        counts[(nw, key)] = n
-            stats = client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["stats"]).stats)
-        finally:
-            close_cluster(client)
 
-    print()
-    print(f"{'path':<48}{'events':>10}{'time [s]':>10}{'events/s':>12}{'MB/s':>8}")
-    for (nw, key), ts in times.items():
-        med = statistics.median(ts)
-        n = counts[(nw, key)]
-        print(f"{paths[key][0].format(nw=nw):<48}{n:>10}{med:>10.2f}{n / med:>12.0f}{mb / med:>8.1f}")
+    def record(key, t, n, ph=None, c=None):
+        times.setdefault(key, []).append(t)
+        cpu.setdefault(key, []).append(c)
+        counts[key] = n
+        if ph is not None:
+            phases.setdefault(key, []).append(ph.times)
 
-    def paired(num, den):
-        r = sorted(a / b for a, b in zip(times[num], times[den]))
+    clients = {1: cluster(1)}
+    if not args.no_scaling:
+        clients[2] = cluster(2)
+    try:
+        for rnd in range(args.repeat + 1):  # round 0 warms up (imports, analysis unpickled on workers)
+            for size in sizes:
+                t, c = time.perf_counter(), cpu_seconds()[0]
+                n = plain(fs, analysis, size, requested)
+                tp, cp = time.perf_counter() - t, cpu_seconds()[0] - c
+                ph = Phases()
+                t, (cm, cw) = time.perf_counter(), cpu_seconds(clients[1])
+                ne = engine(fs_path, analysis, size, clients[1], runs, ph)
+                te = time.perf_counter() - t
+                cm2, cw2 = cpu_seconds(clients[1])
+                ce = (cm2 - cm) + (cw2 - cw)
+                ph.times["cpu_main"], ph.times["cpu_worker"] = cm2 - cm, cw2 - cw
+                if rnd:
+                    record(("plain", size), tp, n, c=cp)
+                    record(("engine", 1, size), te, ne, ph, c=ce)
+            if not args.no_scaling:
+                o = file_opens(clients[2])
+                t = time.perf_counter()
+                n2 = engine(fs_path, analysis, sizes[0], clients[2], runs)
+                if rnd:
+                    record(("engine", 2, sizes[0]), time.perf_counter() - t, n2)
+                    opens.append(file_opens(clients[2]) - o)
+        dask_cost = dask_task_cost(clients[1])
+    finally:
+        for c in clients.values():
+            close_cluster(c)
+
+    def label(key):
+        if key[0] == "plain":
+            return f"plain uproot.iterate, one process, {key[1] // 1000}k steps"
+        return f"jetdask, {key[1]} worker{'s' if key[1] > 1 else ''}, {key[2] // 1000}k chunks"
+
+    def paired(num, den, table=times):
+        r = sorted(a / b for a, b in zip(table[num], table[den]))
         return f"{statistics.median(r):.2f} [{r[0]:.2f}-{r[-1]:.2f}]"
 
-    n_small = -(-counts[(1, "plain_cold")] // 2000)
-    over = sorted((e - p) / n_small * 1000 for e, p in zip(times[(1, "2k")], times[(1, "plain_2k")]))
-    print()
-    print(f"per-round ratios, median [min-max] over {args.repeat} rounds (1 worker, 100k chunks):")
-    print(f"  engine / plain throughput, both opening the files (the run opens them on the worker "
-          f"while planning): {paired((1, 'plain_cold'), (1, 'cold'))}")
-    print(f"  engine / plain throughput, both with the files open already: {paired((1, 'plain_open'), (1, 'open'))}")
-    print(f"per-chunk overhead (1 worker, opened file, 2k chunks, beyond the plain 2k-step loop on the open "
-          f"file): {statistics.median(over):.1f} ms [{over[0]:.1f}-{over[-1]:.1f}] (scheduling, memory estimate, "
-          f"ledger write, result merge)")
-    print(f"file cache on the workers (last configuration): {stats}")
+    print(f"\n{counts[('plain', sizes[0])]} events in {len(fs.datasets)} files; medians of {args.repeat} rounds "
+          f"(each round: every row once, back to back)")
+    print(f"{'path':<48}{'time [s]':>10}{'events/s':>12}{'CPU [s]':>10}")
+    for key, ts in sorted(times.items(), key=lambda kv: (kv[0][-1] * -1, str(kv[0]))):
+        med = statistics.median(ts)
+        cs = [c for c in cpu[key] if c is not None]
+        c_txt = f"{statistics.median(cs):>10.2f}" if cs else ""
+        print(f"{label(key):<48}{med:>10.2f}{counts[key] / med:>12.0f}{c_txt}")
+    print("\nper-round ratios, median [min-max]:")
+    for size in sizes:
+        fixed = sorted(e - p for e, p in zip(times[("engine", 1, size)], times[("plain", size)]))
+        extra_cpu = sorted(e - p for e, p in zip(cpu[("engine", 1, size)], cpu[("plain", size)]))
+        ph = {k: statistics.median(p.get(k, 0.0) for p in phases[("engine", 1, size)])
+              for k in ("init", "plan", "tasks", "run", "finalize", "cpu_main", "cpu_worker")}
+        idle = ph["run"] - ph["plan"] - ph["tasks"] - ph["finalize"]
+        print(f"  {size // 1000}k chunks: engine (1 worker) / plain throughput {paired(('plain', size), ('engine', 1, size))}"
+              f" by wall time, {paired(('plain', size), ('engine', 1, size), cpu)} by CPU time (all processes)")
+        print(f"    engine - plain per run: {statistics.median(fixed):.2f} s [{fixed[0]:.2f}-{fixed[-1]:.2f}] wall, "
+              f"{statistics.median(extra_cpu):.2f} s [{extra_cpu[0]:.2f}-{extra_cpu[-1]:.2f}] CPU "
+              f"(engine CPU: worker {ph['cpu_worker']:.2f} s, client and scheduler process {ph['cpu_main']:.2f} s)")
+        print(f"    engine phases (median): Runner {ph['init']:.2f} s, planning (opens the files on the worker) "
+              f"{ph['plan']:.2f} s, chunk tasks on the worker {ph['tasks']:.2f} s, final merge {ph['finalize']:.2f} s, "
+              f"rest of the run (dispatch, worker idle) {idle:.2f} s")
+    print(f"  dask alone, 100 sequential no-op tasks on the 1-worker cluster: {dask_cost[0] * 1000:.1f} ms "
+          f"(client and scheduler process) + {dask_cost[1] * 1000:.1f} ms (worker) of CPU per task")
+    if not args.no_scaling:
+        print(f"  2 workers / 1 worker throughput, {sizes[0] // 1000}k chunks: "
+              f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()}); "
+              f"files opened per run by the 2 workers: {sorted(opens)} for {sum(len(d.files) for d in fs)} files")
 
 
 if __name__ == "__main__":

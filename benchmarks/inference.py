@@ -15,6 +15,14 @@ Prints one table per device (CPU, and CUDA when available), jets/s:
 * ``pass aN``  the pass with the adaptive batch size (N, from the memory budget);
 * ``pass/torch`` the pass at that batch size over the torch limit at its best batch size.
 
+With ``--onnx`` (default when onnxruntime is installed), the nominal DeepJet exported to ONNX in
+the ``deepjet-cmssw`` order (``deepjet-onnx``) gets, per batch size:
+
+* ``ort``      a bare ``onnxruntime`` loop over the converted arrays (same thread count): the limit;
+* ``predict``  jetdask's :func:`~jetdask.inference.batching.predict` on the same arrays;
+* ``pass``     the tagger pass (conversion included); ``vs ort`` = rate over the ``ort`` rate at
+               that batch size.
+
 Each number is the best of ``--repeat`` runs, the steps interleaved so that load from other
 processes on a shared machine affects them alike.
 
@@ -71,6 +79,8 @@ def main(argv=None):
     ap.add_argument("--batch-sizes", default="64,256,1024,4096")
     ap.add_argument("--taggers", default="deepjet,deepcsv,part")
     ap.add_argument("--devices", default=None, help="cpu,cuda (default: cpu and cuda when available)")
+    ap.add_argument("--onnx", default="auto", choices=("auto", "yes", "no"),
+                    help="also benchmark the ONNX DeepJet (auto: when onnxruntime is installed)")
     args = ap.parse_args(argv)
 
     import torch
@@ -91,7 +101,9 @@ def main(argv=None):
         from jetdask.synthetic import generate_sample
         print(f"generating {args.events} synthetic events in {sample} ...", flush=True)
         generate_sample(sample, events=args.events, files=1, seed=1)
-    events = read_events(os.path.join(sample, "mc_0.root"), [get_layout(n) for n in names])
+    with_onnx = onnx_wanted(args.onnx) and "deepjet" in names
+    events = read_events(os.path.join(sample, "mc_0.root"),
+                         [get_layout(n) for n in names] + ([get_layout("deepjet-cmssw")] if with_onnx else []))
     mask = (events.Jet.pt > 20) & (abs(events.Jet.eta) < 2.5)
     n_jets = int(ak.sum(mask))
     print(f"{len(events)} events, {n_jets} jets kept; torch {torch.__version__}, {threads} thread(s), "
@@ -155,11 +167,68 @@ def main(argv=None):
         print(f"{'tagger':<8} {'step':<8} {'batch':>6} {'jets/s':>10} {'pass/torch':>10}")
         for n, step, bs, rate, ratio in rows:
             print(f"{n:<8} {step:<8} {bs!s:>6} {rate:>10.0f} {ratio:>10}")
+        if with_onnx:
+            onnx_rows(events, mask, n_jets, ckpts["deepjet"], work, device, sizes, args.repeat, threads)
         for n in names:
             best_torch = max(r[3] for r in rows if r[0] == n and r[1] == "torch")
             best_pass = max(r[3] for r in rows if r[0] == n and r[1] == "pass")
             print(f"{n}: best pass {best_pass:.0f} jets/s = {best_pass / best_torch:.0%} of the best pure torch "
                   f"forward ({best_torch:.0f} jets/s)")
+
+
+def onnx_wanted(flag: str) -> bool:
+    if flag == "no":
+        return False
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        if flag == "yes":
+            raise
+        return False
+    return True
+
+
+def onnx_rows(events, mask, n_jets, ckpt, work, device, sizes, repeat, threads):
+    """The ONNX DeepJet: bare onnxruntime loop vs jetdask predict vs the tagger pass (printed table)."""
+    import onnxruntime as ort
+
+    from jetdask.inference import Tagger, load_model, tagger_pass
+    from jetdask.inference.batching import predict
+    from jetdask.inference.layouts import kept_jets
+    from jetdask.inference.onnx_backend import export_deepjet_cmssw
+    path = export_deepjet_cmssw(load_model(Tagger("dj", ckpt, device="cpu")).module, os.path.join(work, "dj.onnx"))
+    lm = load_model(Tagger("deepjet-onnx", path, layout="deepjet-cmssw", device=device))
+    recs, _, _ = kept_jets(events.Jet, mask)
+    arrays = lm.layout.convert(recs).ordered()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    providers = (["CUDAExecutionProvider"] if device == "cuda" else []) + ["CPUExecutionProvider"]
+    bare = ort.InferenceSession(path, sess_options=opts, providers=providers)
+    in_names = [i.name for i in bare.get_inputs()]
+
+    def bare_loop(bs):
+        for s in range(0, n_jets, bs):
+            bare.run(None, {k: a[s:s + bs] for k, a in zip(in_names, arrays)})
+
+    def one_pass(bs):
+        tagger_pass(events, [Tagger("deepjet-onnx", path, layout="deepjet-cmssw", device=device, batch_size=bs)],
+                    mask, with_discriminants=False)
+    bare_loop(sizes[0])
+    one_pass(sizes[0])
+    best = {}
+    for _ in range(repeat):                           # interleaved, as above
+        for bs in sizes:
+            for key, fn in (("ort", lambda: bare_loop(bs)), ("predict", lambda: predict(lm, arrays, batch_size=bs)),
+                            ("pass", lambda: one_pass(bs))):
+                best[key, bs] = min(best.get((key, bs), float("inf")), best_time(fn, 1))
+    print(f"\n== {device}: deepjet-onnx ({', '.join(lm.module.providers)}) ==")
+    print(f"{'step':<8} {'batch':>6} {'jets/s':>10} {'vs ort':>8}")
+    for bs in sizes:
+        ref = n_jets / best["ort", bs]
+        for key in ("ort", "predict", "pass"):
+            rate = n_jets / best[key, bs]
+            print(f"{key:<8} {bs:>6} {rate:>10.0f} {rate / ref:>8.0%}")
 
 
 if __name__ == "__main__":

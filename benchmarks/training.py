@@ -18,14 +18,13 @@ import time
 def _prepare(events: int, tmp: str) -> str:
     from jetdask.preprocessing.pipeline import preprocess
     from jetdask.synthetic import generate_file
-    from jetdask.training.scaler import INFERENCE_COMPATIBLE
     mc = os.path.join(tmp, "mc.root")
     generate_file(mc, events, 5, "mc", 0.0, 1, "zstd", 2000)
     fs = os.path.join(tmp, "fileset.json")
     with open(fs, "w") as f:
         json.dump({"DYJetsToLL_M-50": {"files": {mc: "Events"}, "metadata": {"is_data": False}}}, f)
     run = os.path.join(tmp, "prep")
-    preprocess(dict(INFERENCE_COMPATIBLE, outputs={"plots": False}), fs, run, serial=True, progress=False,
+    preprocess({"layout": "deepjet", "outputs": {"plots": False}}, fs, run, serial=True, progress=False,
                verbose=False)
     return run
 

@@ -1,24 +1,19 @@
-"""``jetdask`` command line: thin subcommands over the library.
+"""``jetdask``: run analyses over CMS PFNano filesets on dask.distributed, resumably; preprocess,
+train and evaluate taggers; plot data/MC.
 
-Exit codes: 0 everything done; 3 some chunks failed (resubmittable); 2 bad
-usage or configuration (one-line reason on stderr).
+Every input (options, the ``jetdask.*`` configuration, the fileset, the analysis file, the run
+directory, tagger files) is checked before a cluster starts or a directory is made.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .errors import ClusterLostError, ConfigError, JetdaskError
+from .cli_common import (EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, memory_size,
+                         nonnegative_float, nonnegative_int, positive_int, subparser)
+from .errors import ConfigError
 
-EXIT_OK, EXIT_USAGE, EXIT_FAILED_CHUNKS = 0, 2, 3
-
-
-def _size(text: str) -> int:
-    from dask.utils import parse_bytes
-    try:
-        return parse_bytes(text)
-    except Exception:
-        raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (e.g. 2GiB)") from None
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED_CHUNKS"]
 
 
 def _client_from_args(args):
@@ -43,56 +38,90 @@ def _client_from_args(args):
 
 
 def _add_run_options(p):
-    p.add_argument("--cluster", default=None, help="local (default), slurm, htcondor or a scheduler address")
-    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
-    p.add_argument("--jobs", type=int, default=None, help="batch jobs to start (default: adaptive)")
-    p.add_argument("--profile", default=None, help="cluster profile YAML (see cluster/)")
-    p.add_argument("--memory-per-worker", type=_size, default=None)
-    p.add_argument("--retries", type=int, default=None)
-    p.add_argument("--serial", action="store_true", help="run chunks in this process (debugging)")
-    p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("cluster and engine")
+    g.add_argument("--cluster", default=None, metavar="KIND",
+                   help="where chunks run: local (default: a LocalCluster on this machine), slurm, htcondor, "
+                        "or a scheduler address such as tls://host:8786")
+    g.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="worker processes of the LocalCluster (default: one per core)")
+    g.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="slurm/htcondor: batch jobs to start (default: adaptive, 0 to 10 jobs)")
+    g.add_argument("--profile", default=None, metavar="YAML",
+                   help="slurm/htcondor: cluster profile, a YAML path or a shipped name (slurm, htcondor)")
+    g.add_argument("--memory-per-worker", type=memory_size, default=None, metavar="SIZE",
+                   help="memory limit of each worker, e.g. 4GiB (default: local: 80%% of RAM / workers, "
+                        "at most 4 GiB; batch: the profile's memory / processes); chunks are sized to fit it")
+    g.add_argument("--retries", type=nonnegative_int, default=None, metavar="N",
+                   help="retries of a chunk after a transient error (I/O, lost worker) (default: "
+                        "jetdask.retries, 3)")
+    g.add_argument("--serial", action="store_true",
+                   help="run the chunks one by one in this process, no cluster (debugging)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar (messages still go to stderr)")
+
+
+def _check_run_args(args, resubmit: bool) -> None:
+    """Every input of ``run``/``resubmit``, before a cluster starts or a directory is made."""
+    from . import validation
+    validation.check_cluster(args.cluster, getattr(args, "profile", None))
+    if resubmit:
+        validation.check_run_dir_exists(args.run_dir)
+    validation.check_writable_dir(args.run_dir, "--run-dir" if not resubmit else "run_dir")
+
+
+def _kwargs(args) -> dict:
+    import json
+    if not getattr(args, "kwargs", None):
+        return {}
+    try:
+        kwargs = json.loads(args.kwargs)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"not valid JSON ({err}): {args.kwargs!r}", "--kwargs") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigError("must be a JSON object of keyword arguments", "--kwargs")
+    return kwargs
+
+
+def _recorded_analysis(run_dir: str) -> tuple[str | None, dict]:
+    import os
+
+    from .engine.ledger import Ledger
+    led = Ledger(os.path.join(run_dir, "ledger.sqlite"))
+    try:
+        return led.get_meta("analysis"), led.get_meta("analysis_kwargs") or {}
+    finally:
+        led.close()
 
 
 def _finish(out, run_dir) -> int:
     from .engine.status import format_status, run_status
-    print(format_status(run_status(run_dir)))
+    print(format_status(run_status(run_dir)), file=sys.stderr if not out.complete else sys.stdout)
     return EXIT_OK if out.complete else EXIT_FAILED_CHUNKS
 
 
 def cmd_run(args, resubmit=False) -> int:
     from .plugin import load_analysis
-    from .engine.runner import Runner
-    from .engine.ledger import Ledger
-    import os
+    _check_run_args(args, resubmit)
     spec = getattr(args, "analysis", None)
-    kwargs = {}
-    if resubmit:
-        led_path = os.path.join(args.run_dir, "ledger.sqlite")
-        if not os.path.exists(led_path):
-            raise ConfigError(f"{args.run_dir} is not a jetdask run directory", "run_dir")
-        led = Ledger(led_path)
-        if not spec:
-            spec = led.get_meta("analysis")
-            kwargs = led.get_meta("analysis_kwargs") or {}
-        led.close()
+    kwargs = _kwargs(args)
+    if resubmit and not spec:
+        spec, kwargs = _recorded_analysis(args.run_dir)
         if not spec:
             raise ConfigError("the run does not record its analysis; pass --analysis FILE.py:NAME", "analysis")
-    if getattr(args, "kwargs", None):
-        import json
-        try:
-            kwargs = json.loads(args.kwargs)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"not valid JSON ({err}): {args.kwargs!r}", "--kwargs") from None
-        if not isinstance(kwargs, dict):
-            raise ConfigError("must be a JSON object of keyword arguments", "--kwargs")
-    analysis = load_analysis(spec, **kwargs)
+    fileset = getattr(args, "fileset", None)
+    if fileset is not None:
+        from .fileset import load_fileset
+        load_fileset(fileset)                     # every key checked here, not after a cluster started
+    analysis = load_analysis(spec, **kwargs)      # syntax/import errors, tagger files (loaded by the analysis)
+    from .engine.runner import Runner
     client = _client_from_args(args)
     try:
-        runner = Runner(analysis, getattr(args, "fileset", None), args.run_dir, client,
-                        chunk_size=getattr(args, "chunk_size", None), retries=args.retries,
-                        progress=not args.no_progress, serial=args.serial)
-        out = runner.resubmit() if resubmit else runner.run()
-        runner.close()
+        runner = Runner(analysis, fileset, args.run_dir, client, chunk_size=getattr(args, "chunk_size", None),
+                        retries=args.retries, progress=not args.no_progress, serial=args.serial,
+                        memory_limit=args.memory_per_worker if args.serial else None)
+        try:
+            out = runner.resubmit() if resubmit else runner.run()
+        finally:
+            runner.close()
     finally:
         if client is not None:
             from .cluster import close_cluster
@@ -112,51 +141,78 @@ def cmd_status(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    from . import validation
     from .synthetic import generate_sample
+    if args.events < args.files:
+        raise ConfigError(f"need at least one event per file ({args.files} files)", "--events")
+    validation.check_writable_dir(args.out, "--out")
     path = generate_sample(args.out, events=args.events, files=args.files, seed=args.seed,
                            mismodel=args.mismodel, progress=True)
     print(f"fileset written to {path}")
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="jetdask", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def _version() -> str:
+    from . import __version__
+    return f"jetdask {__version__} (Python {sys.version.split()[0]})"
 
-    p = sub.add_parser("run", help="run an analysis over a fileset (resumes an existing run directory)")
-    p.add_argument("analysis", help="FILE.py:NAME or module:NAME")
-    p.add_argument("--fileset", required=True)
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--chunk-size", type=int, default=None)
-    p.add_argument("--kwargs", default=None,
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="jetdask", description=__doc__, epilog=EXIT_CODES + "\nhelp on a command: jetdask COMMAND --help",
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=_version())
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = subparser(sub, "run", "run an analysis over a fileset into a run directory (resumes an existing one)",
+                  "jetdask run analyses/dimuon.py:Dimuon --fileset synth/fileset.json --run-dir runs/dimuon "
+                  "--workers 2")
+    p.add_argument("analysis", help="the analysis: FILE.py:NAME or package.module:NAME (a jetdask.Analysis class "
+                                    "or instance)")
+    p.add_argument("--fileset", required=True, metavar="FILE",
+                   help="fileset JSON/YAML: datasets, their files (relative paths: relative to the fileset file) "
+                        "and metadata (is_data, xsec in pb, lumi in pb^-1)")
+    p.add_argument("--run-dir", required=True, metavar="DIR",
+                   help="run directory: ledger.sqlite, output/hists.json; an existing one is resumed")
+    p.add_argument("--chunk-size", type=positive_int, default=None, metavar="EVENTS",
+                   help="largest chunk in events (default: jetdask.chunk-size, 100000; chunks are made smaller "
+                        "when their estimated memory would not fit a worker)")
+    p.add_argument("--kwargs", default=None, metavar="JSON",
                    help='JSON object of arguments for the analysis class, e.g. \'{"distortions": ["noise0.1"]}\' '
                         '(recorded in the run directory for resubmit)')
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("resubmit", help="rerun only the failed or unfinished chunks of a run")
-    p.add_argument("run_dir")
-    p.add_argument("--analysis", default=None, help="override the recorded analysis")
+    p = subparser(sub, "resubmit", "rerun only the failed or unfinished chunks of a run",
+                  "jetdask resubmit runs/dimuon")
+    p.add_argument("run_dir", help="an existing run directory")
+    p.add_argument("--analysis", default=None, metavar="SPEC",
+                   help="FILE.py:NAME to use instead of the recorded analysis (e.g. after fixing a bug)")
     _add_run_options(p)
     p.set_defaults(func=lambda a: cmd_run(a, resubmit=True))
 
-    p = sub.add_parser("status", help="chunk states, completeness and failures of a run")
-    p.add_argument("run_dir")
-    p.add_argument("--json", action="store_true")
+    p = subparser(sub, "status", "chunk states, completeness per dataset and failures of a run",
+                  "jetdask status runs/dimuon --json",
+                  codes="exit codes: 0 the run is complete; 3 chunks failed or are not done; 2 not a run directory")
+    p.add_argument("run_dir", help="a run directory")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("sample", help="write synthetic PFNano data-like and MC-like files + fileset.json")
-    p.add_argument("--out", required=True)
-    p.add_argument("--events", type=int, default=100_000)
-    p.add_argument("--files", type=int, default=2)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--mismodel", type=float, default=0.0)
+    p = subparser(sub, "sample", "write synthetic PFNano data-like and MC-like files and their fileset.json",
+                  "jetdask sample --out synth --events 20000 --files 2 --seed 1 --mismodel 0.5")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (fileset paths are relative to it)")
+    p.add_argument("--events", type=positive_int, default=100_000, metavar="N",
+                   help="events per kind, data and MC (default: 100000; about 6.9 kB/event on disk)")
+    p.add_argument("--files", type=positive_int, default=2, metavar="N", help="files per kind (default: 2)")
+    p.add_argument("--seed", type=nonnegative_int, default=1, metavar="N", help="random seed (default: 1)")
+    p.add_argument("--mismodel", type=nonnegative_float, default=0.0, metavar="X",
+                   help="data/MC mismodelling strength of the data-like files; 0: statistically identical "
+                        "(default: 0)")
     p.set_defaults(func=cmd_sample)
 
-    from .preprocessing.cli import add_parser as add_preprocess
-    from .plotting.cli import add_parser as add_plot
-    from .training.cli import add_evaluate_parser, add_parser as add_train
     from .demo import add_parser as add_demo
+    from .plotting.cli import add_parser as add_plot
+    from .preprocessing.cli import add_parser as add_preprocess
+    from .training.cli import add_evaluate_parser, add_parser as add_train
     add_preprocess(sub)
     add_train(sub)
     add_evaluate_parser(sub)
@@ -165,20 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _run_checked(args) -> int:
+    from . import validation
+    validation.check_jetdask_config()
+    return args.func(args)
+
+
 def main(argv=None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except ClusterLostError as err:
-        print(f"jetdask: {err}", file=sys.stderr)
-        return EXIT_FAILED_CHUNKS
-    except (ConfigError, JetdaskError) as err:
-        print(f"jetdask: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("jetdask: interrupted; the run directory keeps what finished; run again to resume", file=sys.stderr)
-        return 130
+    args = build_parser().parse_args(argv)
+    return boundary(_run_checked, args)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import yaml
 
 from .errors import ConfigError
 
-_fn = os.path.join(os.path.dirname(__file__), "config.yaml")
-with open(_fn) as _f:
-    _defaults = yaml.safe_load(_f)
+from importlib.resources import files as _files
+
+_defaults = yaml.safe_load(_files("jetdask").joinpath("config.yaml").read_text())   # package data
 
 dask.config.update_defaults(_defaults)
 

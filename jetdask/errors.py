@@ -61,6 +61,23 @@ class MissingColumnError(JetdaskError, KeyError):
         return f"branch or pattern {self.column!r} not found{where}" + (f"; {self.hint}" if self.hint else "")
 
 
+class ModelFileError(JetdaskError, ValueError):
+    """A tagger file or model spec is refused before any of its content runs.
+
+    Unknown model class, arguments that do not match the class's declared ones, a file
+    that is neither a jetdask checkpoint, a state dict, TorchScript nor ONNX, weights that
+    do not fit the class. ``path``: the file (or None for a spec without one).
+    """
+
+    def __init__(self, reason: str, path: str | None = None):
+        super().__init__(reason, path)
+        self.reason = reason
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"tagger file {self.path}: {self.reason}" if self.path else self.reason
+
+
 class TransientError(JetdaskError):
     """A failure worth retrying as is (network I/O, a lost worker)."""
 

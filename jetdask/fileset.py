@@ -18,9 +18,13 @@ when the run is planned.
 
 Metadata keys jetdask itself reads: ``is_data`` (bool, default False), ``xsec``
 (pb), ``lumi`` (pb^-1), ``tree`` (default ``Events``); any other key is kept for
-the analysis. Paths may be local files, ``root://`` URLs (XRootD, needs the
-``xrootd`` extra) or any fsspec URL. Relative local paths are taken relative to
-the fileset file. Every error names the offending key.
+the analysis, except one that is a near miss of a known key (``is_dta``), which is
+an error suggesting the known key. Unknown keys at the other levels (beside
+``datasets``, in a dataset, in a file entry) are errors naming the key and the closest
+known one. The known keys of each level are the tables below (one line to extend).
+Paths may be local files, ``root://`` URLs (XRootD, needs the ``xrootd`` extra) or any
+fsspec URL. Relative local paths are taken relative to the directory of the fileset
+file (``jetdask sample`` writes them so, and a sample directory can be moved).
 """
 from __future__ import annotations
 
@@ -30,9 +34,17 @@ import json
 import os
 from typing import Any, Mapping
 
+from .config_schema import closest
 from .errors import ConfigError
 
 DEFAULT_TREE = "Events"
+
+# known keys per level of a fileset (extend here)
+TOP_KEYS = {"datasets"}                                   # {"datasets": {...}} wrapper
+DATASET_KEYS = {"files", "metadata", "treename", "tree"}  # {"DY": {"files": ..., "metadata": ...}}
+FILE_KEYS = {"path", "tree", "replicas"}                  # {"files": [{"path": ..., "tree": ...}]}
+METADATA_KEYS = {"is_data", "xsec", "lumi", "tree", "energy", "synthetic",   # read by jetdask (engine, plots);
+                 "primary_dataset", "channels", "channel"}              # other keys go to the analysis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +136,7 @@ def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
                 raise ConfigError("file path must be a non-empty string", f"{key}[{i}]")
             replicas = ()
             if isinstance(t, Mapping):
+                _check_keys(t, {"tree", "replicas"}, f"{key}[{path!r}]")
                 if t.get("replicas"):
                     replicas = _urls(t["replicas"], f"{key}[{path!r}].replicas", base)
                 t = t.get("tree")
@@ -145,6 +158,7 @@ def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
                 urls = _urls(item, f"{key}[{i}]", base)
                 out.append(FileSpec(urls[0], tree, urls[1:]))
             elif isinstance(item, Mapping) and "path" in item:
+                _check_keys(item, FILE_KEYS, f"{key}[{i}]")
                 replicas = _urls(item["replicas"], f"{key}[{i}].replicas", base) if item.get("replicas") else ()
                 out.append(FileSpec(_resolve(str(item["path"]), base), str(item.get("tree", tree)), replicas))
             else:
@@ -163,7 +177,8 @@ def parse_fileset(raw: Any, base: str | None = None) -> Fileset:
         return raw
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a fileset is a mapping of dataset name to files, got {type(raw).__name__}", "fileset")
-    if set(raw) == {"datasets"} and isinstance(raw["datasets"], Mapping):
+    if "datasets" in raw and isinstance(raw["datasets"], Mapping):
+        _check_keys(raw, TOP_KEYS, "fileset", what="key beside 'datasets'")
         raw = raw["datasets"]
     if not raw:
         raise ConfigError("fileset has no datasets", "fileset")
@@ -173,9 +188,7 @@ def parse_fileset(raw: Any, base: str | None = None) -> Fileset:
         if not isinstance(name, str) or not name:
             raise ConfigError("dataset names must be non-empty strings", key)
         if isinstance(spec, Mapping):
-            unknown = set(spec) - {"files", "metadata", "treename", "tree"}
-            if unknown:
-                raise ConfigError(f"unknown key(s) {sorted(unknown)}; expected 'files' and 'metadata'", key)
+            _check_keys(spec, DATASET_KEYS, key)
             if "files" not in spec:
                 raise ConfigError("missing 'files'", key)
             metadata = spec.get("metadata") or {}
@@ -184,15 +197,30 @@ def parse_fileset(raw: Any, base: str | None = None) -> Fileset:
             metadata = dict(metadata)
             tree = spec.get("tree") or spec.get("treename") or metadata.get("tree", DEFAULT_TREE)
             files = _parse_files(spec["files"], f"{key}.files", tree, base)
-        else:
+        elif isinstance(spec, (str, list, tuple)):
             metadata = {}
             files = _parse_files(spec, f"{key}.files", DEFAULT_TREE, base)
+        else:
+            raise ConfigError(f"not a dataset: expected a list of files or {{files:, metadata:}}, got "
+                              f"{type(spec).__name__} {spec!r}", key)
         _check_metadata(metadata, f"{key}.metadata")
         datasets[name] = Dataset(name, tuple(files), metadata)
     return Fileset(datasets)
 
 
+def _check_keys(given: Mapping, known: set, key: str, what: str = "key") -> None:
+    for k in given:
+        if k not in known:
+            raise ConfigError(f"unknown {what} {k!r}; known: {', '.join(sorted(known))}{closest(str(k), known)}",
+                              f"{key}.{k}")
+
+
 def _check_metadata(md: dict, key: str) -> None:
+    import difflib
+    for k in md:
+        if k not in METADATA_KEYS and difflib.get_close_matches(str(k), METADATA_KEYS, n=1, cutoff=0.75):
+            raise ConfigError(f"unknown metadata key {k!r}{closest(str(k), METADATA_KEYS)} (a key of the "
+                              "analysis' own must not be a near miss of a jetdask key)", f"{key}.{k}")
     if "is_data" in md and not isinstance(md["is_data"], bool):
         raise ConfigError(f"is_data must be true or false, got {md['is_data']!r}", f"{key}.is_data")
     for k in ("xsec", "lumi"):

@@ -30,15 +30,20 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, JetdaskError
 from .result import Result
 
 
 class Analysis:
-    """Base class: set ``columns`` and implement ``process``."""
+    """Base class: set ``columns`` and implement ``process``.
+
+    ``resources``: dask resources every chunk task of this analysis needs (``{"GPU": 1}`` for
+    taggers on CUDA, see :func:`jetdask.inference.tagger_resources`); ``{}`` = none.
+    """
 
     columns: Sequence[str] = ()
     name: str | None = None
+    resources: dict = {}
 
     def process(self, events, chunk) -> Result:  # pragma: no cover - interface
         raise NotImplementedError
@@ -74,6 +79,27 @@ MOVED_MODULES = {f"jetdask.{m}": f"jetdask.engine.{m}"
 MOVED_MODULES.update({f"jetdask.{m}": f"jetdask.nanoaod.{m}" for m in ("io", "columns", "events")})
 
 
+def _exec_file(path: str):
+    """Import an analysis file; a syntax or import error is a ConfigError ``FILE:LINE: message``."""
+    import traceback
+    modname = "jetdask_user_" + os.path.splitext(os.path.basename(path))[0]
+    mspec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(mspec)
+    sys.modules[modname] = module
+    try:
+        mspec.loader.exec_module(module)
+    except SyntaxError as err:
+        sys.modules.pop(modname, None)
+        raise ConfigError(f"{err.filename or path}:{err.lineno}: {type(err).__name__}: {err.msg}", "analysis") from None
+    except Exception as err:  # noqa: BLE001 - anything the file raises while it is imported
+        sys.modules.pop(modname, None)
+        frames = traceback.extract_tb(err.__traceback__)
+        mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(path)] or frames[-1:]
+        where = f"{mine[-1].filename}:{mine[-1].lineno}" if mine else path
+        raise ConfigError(f"{where}: {type(err).__name__}: {err}", "analysis") from None
+    return module
+
+
 def load_analysis(spec: str, **kwargs) -> Analysis:
     """Load ``path/to/file.py:Name`` or ``package.module:Name`` (class or instance).
 
@@ -88,11 +114,7 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
     if target.endswith(".py"):
         if not os.path.exists(target):
             raise ConfigError(f"analysis file {target!r} not found", "analysis")
-        modname = "jetdask_user_" + os.path.splitext(os.path.basename(target))[0]
-        mspec = importlib.util.spec_from_file_location(modname, target)
-        module = importlib.util.module_from_spec(mspec)
-        sys.modules[modname] = module
-        mspec.loader.exec_module(module)
+        module = _exec_file(target)
         import cloudpickle
         cloudpickle.register_pickle_by_value(module)
     else:
@@ -106,7 +128,14 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
     except AttributeError:
         raise ConfigError(f"{target!r} has no {name!r}", "analysis") from None
     if isinstance(obj, type):
-        obj = obj(**kwargs)
+        try:
+            obj = obj(**kwargs)
+        except JetdaskError:
+            raise                       # already names its input (a tagger file, a key)
+        except TypeError as err:
+            raise ConfigError(f"{spec}: bad arguments ({err}); check --kwargs", "analysis") from None
+        except Exception as err:  # noqa: BLE001 - the analysis refused its arguments (a tagger file, ...)
+            raise ConfigError(f"{spec}: {type(err).__name__}: {err}", "analysis") from None
     if not isinstance(obj, Analysis):
         raise ConfigError(f"{spec} is not a jetdask.Analysis", "analysis")
     obj._spec = spec

@@ -15,8 +15,8 @@ cloudpickle.register_pickle_by_value(engine_analyses)
 
 def copy_sample(fileset_path: str, dest) -> str:
     """Copy the synthetic sample into ``dest`` and write a fileset pointing to the copies."""
-    with open(fileset_path) as f:
-        fs = json.load(f)
+    from jetdask.fileset import load_fileset
+    fs = load_fileset(fileset_path).to_dict()       # paths resolved against the fileset's directory
     os.makedirs(dest, exist_ok=True)
     for ds in fs.values():
         files = {}

@@ -115,3 +115,51 @@ def test_local_workers_get_the_worker_environ(monkeypatch):
     want = {k: str(v) for k, v in config.get("worker-environ").items()}
     assert want["MALLOC_TRIM_THRESHOLD_"] != "65536"
     assert list(env.values()) == [dict(want, MALLOC_ARENA_MAX="2")]
+
+
+@pytest.mark.parametrize("kind", ["slurm", "htcondor"])
+def test_shipped_profile_as_it_is(kind, tmp_path, monkeypatch):
+    """Each shipped profile, unchanged: ``~`` in its TLS directory is the home directory, made 0700."""
+    import stat
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    c = build_cluster(kind, profile=os.path.join(REPO, "cluster", f"{kind}.yaml"))
+    try:
+        script = c.job_script()
+    finally:
+        c.close()
+    tls = home / ".jetdask" / "tls"
+    assert tls.is_dir() and not (cwd / "~").exists()
+    for d in (tls, tls.parent):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    assert str(tls) in script and "tls://" in script
+    assert os.listdir(tls)
+
+
+@pytest.mark.parametrize("name", ["slurm", "htcondor"])
+def test_profiles_ship_with_the_package_and_match_the_repository_copies(name):
+    from jetdask.cluster.batch import load_profile, shipped_profile
+    shipped = shipped_profile(name)
+    assert shipped and os.path.dirname(shipped).endswith(os.path.join("jetdask", "cluster", "profiles"))
+    with open(shipped) as a, open(os.path.join(REPO, "cluster", f"{name}.yaml")) as b:
+        assert a.read() == b.read(), "cluster/*.yaml is the user-facing copy of jetdask/cluster/profiles/*.yaml"
+    assert load_profile(name, name) == load_profile(name, os.path.join(REPO, "cluster", f"{name}.yaml"))
+
+
+def test_tls_directory_expands_variables_and_refuses_one_open_to_others(tmp_path, monkeypatch):
+    from jetdask.cluster.batch import prepare_tls_dir
+    monkeypatch.setenv("JETDASK_TEST_BASE", str(tmp_path))
+    made = prepare_tls_dir("$JETDASK_TEST_BASE/a/tls")
+    assert made == str(tmp_path / "a" / "tls") and os.stat(made).st_mode & 0o777 == 0o700
+    assert prepare_tls_dir(made) == made                      # an existing private one is fine
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    with pytest.raises(ConfigError, match="chmod 700") as err:
+        prepare_tls_dir(str(shared))
+    assert err.value.key == "cluster.shared_temp_directory" and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="NO_SUCH_VARIABLE"):
+        prepare_tls_dir("$NO_SUCH_VARIABLE_JETDASK/tls")

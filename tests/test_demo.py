@@ -15,10 +15,20 @@ from conftest import REPO
 @pytest.mark.slow
 def test_demo_writes_the_plots(tmp_path):
     out = tmp_path / "demo"
-    p = subprocess.run([sys.executable, "-m", "jetdask.cli", "demo", "--out", str(out), "--events", "12000",
-                        "--epochs", "1", "--train-events", "6000", "--distortions", "fgsm0.05"],
-                       capture_output=True, text=True, timeout=1500, cwd=REPO)
+    cmd = [sys.executable, "-m", "jetdask.cli", "demo", "--out", str(out), "--events", "12000",
+           "--epochs", "1", "--train-events", "6000", "--distortions", "fgsm0.05"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, cwd=REPO)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    # each long step is named; one dashboard line; a clean shutdown
+    for step in ("preprocessing pass 1/2", "preprocessing pass 2/2", "training DeepJet_nominal",
+                 "training DeepJet_adversarial", "evaluation", "DY+jets study", "plotting"):
+        assert f"jetdask: {step}" in p.stderr, step
+    assert p.stderr.count("dashboard") == 1
+    for noise in ("Traceback", "Worker process still alive", "CommClosedError"):
+        assert noise not in p.stderr, p.stderr[-3000:]
+    status = subprocess.run([sys.executable, "-m", "jetdask.cli", "status", str(out / "run")], capture_output=True,
+                            text=True, timeout=300, cwd=REPO)
+    assert status.returncode == 0 and "split 0" in status.stdout, status.stdout     # chunks planned to fit
     plots = out / "plots"
     assert f"plots in {plots}" in p.stdout and "data/MC chi2/ndf" in p.stdout
     expected = ["cutflow.png", "DeepJet_BvsL_all.png"]
@@ -41,3 +51,11 @@ def test_demo_writes_the_plots(tmp_path):
     ev = out / "taggers" / "evaluation"
     auc = json.loads((ev / "auc.json").read_text())
     assert auc and all(os.path.getsize(ev / f) > 10_000 for f in ("roc_BvsL.png", "loss_curves.png"))
+
+    # a rerun reuses every step and says so
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for reused in ("reusing the sample", "preprocessing: reusing", "training DeepJet_nominal: reusing",
+                   "evaluation: reusing", "chunks done earlier, 0 to run", "plotting: reusing"):
+        assert reused in again.stdout + again.stderr, reused
+    assert "Traceback" not in again.stderr

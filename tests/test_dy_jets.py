@@ -233,7 +233,8 @@ def test_lumi_mask_and_pileup_weights(tmp_path, small_sample):
     """Golden JSON drops data lumi sections; a correctionlib pileup weight multiplies genWeight."""
     import json as _json
     import correctionlib.schemav2 as cs
-    files = {ds: v["files"] for ds, v in _json.load(open(small_sample)).items()}
+    from jetdask.fileset import load_fileset
+    files = {ds: v["files"] for ds, v in load_fileset(small_sample).to_dict().items()}
     mc = sorted(files["DYJetsToLL_M-50"])[0]
     data = sorted(files["DoubleMuon"])[0]
     mc, data = (x if isinstance(x, str) else x["path"] for x in (mc, data))

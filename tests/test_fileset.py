@@ -34,7 +34,11 @@ def test_urls_are_kept():
     ({"DY": {"metadata": {}}}, "fileset.DY"),
     ({"DY": {"files": ["a.root"], "metadata": {"is_data": "yes"}}}, "fileset.DY.metadata.is_data"),
     ({"DY": {"files": ["a.root"], "metadata": {"xsec": "big"}}}, "fileset.DY.metadata.xsec"),
-    ({"DY": {"files": ["a.root"], "metdata": {}}}, "fileset.DY"),
+    ({"DY": {"files": ["a.root"], "metdata": {}}}, "fileset.DY.metdata"),
+    ({"datasets": {"DY": ["a.root"]}, "version": 2}, "fileset.version"),
+    ({"DY": {"files": ["a.root"], "metadata": {"is_dta": True}}}, "fileset.DY.metadata.is_dta"),
+    ({"DY": {"files": [{"path": "a.root", "treee": "Events"}]}}, "fileset.DY.files[0].treee"),
+    ({"DY": ["a.root"], "version": 2}, "fileset.version"),
     ({"DY": {"files": {"a.root": 3}}}, "fileset.DY.files['a.root']"),
     ([], "fileset"),
 ])
@@ -52,3 +56,39 @@ def test_missing_and_unparsable_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot parse"):
         load_fileset(bad)
+
+
+@pytest.mark.parametrize("raw, suggestion", [
+    ({"DY": {"files": ["a.root"], "metdata": {}}}, "'metadata'"),
+    ({"DY": {"files": ["a.root"], "metadata": {"is_dta": True}}}, "'is_data'"),
+    ({"DY": {"files": ["a.root"], "metadata": {"xsex": 1.0}}}, "'xsec'"),
+])
+def test_unknown_keys_suggest_the_closest_known_key(raw, suggestion):
+    with pytest.raises(ConfigError, match=f"did you mean {suggestion}"):
+        parse_fileset(raw)
+
+
+def test_analysis_metadata_keys_far_from_known_ones_are_kept():
+    fs = parse_fileset({"DY": {"files": ["a.root"], "metadata": {"era": "2018", "sample_kind": "dy"}}})
+    assert fs["DY"].metadata == {"era": "2018", "sample_kind": "dy"}
+
+
+def test_key_tables_extend_in_one_line(monkeypatch):
+    import jetdask.fileset as fileset_mod
+    with pytest.raises(ConfigError, match="replicas"):
+        parse_fileset({"DY": {"files": [{"path": "a.root", "replicas": ["root://x//a.root"]}]}})
+    monkeypatch.setattr(fileset_mod, "FILE_KEYS", fileset_mod.FILE_KEYS | {"replicas"})
+    assert parse_fileset({"DY": {"files": [{"path": "a.root", "replicas": []}]}})["DY"].files[0].path == "a.root"
+
+
+def test_relative_paths_follow_the_fileset_file_when_moved(tmp_path):
+    """``jetdask sample`` writes paths relative to the fileset file: the directory can move."""
+    import shutil
+    src = tmp_path / "a"
+    src.mkdir()
+    (src / "x.root").write_bytes(b"")
+    (src / "fileset.json").write_text(json.dumps({"DY": {"files": {"x.root": "Events"}}}))
+    moved = tmp_path / "b"
+    shutil.move(str(src), str(moved))
+    fs = load_fileset(moved / "fileset.json")
+    assert fs["DY"].files[0].path == str(moved / "x.root")

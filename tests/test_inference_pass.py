@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 import awkward as ak
 import numpy as np
@@ -28,9 +29,8 @@ def sample(tmp_path_factory):
 
 
 def _files(fileset):
-    with open(fileset) as f:
-        fs = json.load(f)
-    return {ds: list(d["files"]) for ds, d in fs.items()}
+    from jetdask.fileset import load_fileset
+    return {ds: list(d["files"]) for ds, d in load_fileset(fileset).to_dict().items()}
 
 
 def _read(path, columns):
@@ -104,7 +104,7 @@ def test_deepjet_conversion_matches_branches(mc_events):
                     assert conv.arrays[name][j, s, k] == (np.float32(raw) if ok else 0.0)
         for k, f in enumerate(DEEPJET.specs[0].features):
             raw = float(jet[f])
-            ok = math.isfinite(raw) and raw != SENTINEL
+            ok = math.isfinite(raw) and raw != SENTINEL and not (f.endswith("AboveCharm") and raw == -1)
             assert conv.valid["glob"][j, k] == ok and conv.arrays["glob"][j, k] == (np.float32(raw) if ok else 0)
     assert not conv.valid["glob"].all() and not conv.valid["cpf"].all()    # defaults really occur
 
@@ -114,9 +114,16 @@ def test_deepcsv_conversion(mc_events):
     conv = DEEPCSV.convert(recs)
     flat = ak.flatten(mc_events.Jet)
     x = conv.arrays["x"]
+    n_tracks = ak.to_numpy(flat["DeepCSV_jetNSelectedTracks"])
+    n_etarel = ak.to_numpy(flat["DeepCSV_jetNTracksEtaRel"])
     for k, f in enumerate(DEEPCSV.specs[0].features):
         raw = ak.to_numpy(flat[f]).astype(np.float32)
         ok = np.isfinite(raw) & (raw != SENTINEL)
+        slot = re.fullmatch(r"DeepCSV_track\w+_(\d)", f)       # track slot i is empty where i >= the count
+        if slot:
+            ok &= int(slot.group(1)) < (n_etarel if "EtaRel" in f else n_tracks)
+        if f.endswith("AboveCharm"):
+            ok &= raw != -1
         np.testing.assert_array_equal(conv.valid["x"][:, k], ok)
         np.testing.assert_array_equal(x[:, k], np.where(ok, raw, 0))
 
@@ -288,8 +295,8 @@ def test_one_chunk_run_outputs(one_chunk):
 
 
 def test_engine_many_chunks_and_small_batches_equal_one_chunk(sample, checkpoints, one_chunk, tmp_path):
-    with open(sample) as f:
-        mc_only = {"DYJetsToLL_M-50": json.load(f)["DYJetsToLL_M-50"]}   # reading dominates: one dataset
+    from jetdask.fileset import load_fileset
+    mc_only = {"DYJetsToLL_M-50": load_fileset(sample).to_dict()["DYJetsToLL_M-50"]}   # reading dominates: one dataset
     fileset = tmp_path / "mc.json"
     fileset.write_text(json.dumps(mc_only))
     taggers = _taggers_with_noise(checkpoints)

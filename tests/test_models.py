@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from jetdask.inference.registry import CHECKPOINT_KEYS, build_model, load_checkpoint, save_checkpoint
+from jetdask.errors import ModelFileError
 from jetdask.models import CLASSES, DeepCSV, DeepJet, ParticleTransformer, model_class
 
 
@@ -31,7 +32,7 @@ def test_class_attributes_and_lookup():
     for cls, layout in ((DeepJet, "deepjet"), (DeepCSV, "deepcsv"), (ParticleTransformer, "part")):
         assert cls.layout == layout and cls.classes == CLASSES == ("b", "bb", "lepb", "c", "uds", "g")
         assert model_class(cls.__name__) is cls
-    with pytest.raises(KeyError):
+    with pytest.raises(ModelFileError, match="unknown model class 'NoSuchModel'"):
         model_class("NoSuchModel")
 
 

@@ -346,6 +346,7 @@ def test_cli_resume_and_config_errors(ref, prep_sample, tmp_path, capsys):
     bad.write_text("features: ['Jet_NoSuchThing_*']\n")
     assert main([str(bad), "--fileset", prep_sample, "--run-dir", str(tmp_path / "y"), "--serial"]) == 2
     assert "features[0]" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()      # nothing left behind
     # the subcommand plugs into an argparse parser (how `jetdask preprocess` is wired)
     import argparse
     ap = argparse.ArgumentParser(prog="jetdask")

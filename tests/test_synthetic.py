@@ -38,7 +38,11 @@ def sample(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
     fileset_path = generate_sample(out, events=N_EVENTS, files=1, seed=SEED, mismodel=1.0,
                                    basket_events=BASKET, workers=1)
-    fileset = json.loads(pathlib.Path(fileset_path).read_text())
+    raw = json.loads(pathlib.Path(fileset_path).read_text())
+    # the file holds paths relative to its own directory (the sample can be moved)
+    assert all(not os.path.isabs(p) for v in raw.values() for p in v["files"])
+    fileset = {ds: dict(v, files={os.path.join(str(out), p): t for p, t in v["files"].items()})
+               for ds, v in raw.items()}
     mc_path = next(iter(fileset["DYJetsToLL_M-50"]["files"]))
     data_path = next(iter(fileset["DoubleMuon"]["files"]))
     mc_tree = uproot.open(mc_path)["Events"]

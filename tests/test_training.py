@@ -65,15 +65,6 @@ def test_loader_inputs_equal_the_inference_inputs(synth):
     assert (~conv.valid["cpf"]).any() and conv.valid["cpf"].any()
 
 
-def test_default_preprocessing_rules_are_reported(synth):
-    from jetdask.preprocessing.config import load_config as prep_config
-    from jetdask.training.scaler import defaulting_mismatches
-    msgs = defaulting_mismatches(prep_config(None), DEEPJET)
-    assert any("AboveCharm" in m for m in msgs)
-    with open(os.path.join(synth["run"], "prep.json")) as f:
-        assert defaulting_mismatches(json.load(f)["config"], DEEPJET) == []
-
-
 def test_memory_mapped_and_in_memory_batches_agree(synth):
     a = Loader(SplitData(synth["run"], "validation", "deepjet", in_memory=True), 64, seed=5)
     b = Loader(SplitData(synth["run"], "validation", "deepjet", in_memory=False), 64, seed=5)
@@ -263,13 +254,12 @@ def test_checkpoint_runs_through_tagger_pass_on_synthetic_files(models, synth):
     np.testing.assert_allclose(pass_b, mine[:, 0], atol=1e-5)
 
 
-def test_checkpoints_run_through_tagger_pass_on_real_pfnano(models, synth, tmp_path):
+def test_checkpoints_run_through_tagger_pass_on_real_pfnano(models, base):
     """The real PFNano file has the DeepCSV inputs but no DeepJet table: a DeepCSV trained on the same
-    preprocessing runs on it; the DeepJet checkpoints ask for the missing branches by name."""
+    sample (through the deepcsv layout) runs on it; the DeepJet checkpoints ask for the missing branches by name."""
     from jetdask.errors import MissingColumnError
     path = real_file("pfnano.root")
-    csv = train(H.config(epochs=2, model={"name": "DeepCSV", "kwargs": {"hidden": [32, 32]}}),
-                preprocessed=synth["run"], out=str(tmp_path / "csv"))
+    csv = H.layout_model(base, "deepcsv")
     taggers = [Tagger("csv", csv["best"]), Tagger("csv_fgsm", csv["best"]).variant("fgsm0.05")]
     ev = _read(path, tagger_columns(taggers) + ["Jet_pt", "Jet_eta"])
     mask = (ev.Jet.pt > 20) & (abs(ev.Jet.eta) < 2.5)

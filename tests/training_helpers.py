@@ -32,7 +32,6 @@ def sample(base: str) -> dict:
     from jetdask.preprocessing.pipeline import preprocess
     from jetdask.synthetic import generate_file
     from jetdask.synthetic.sample import DY_XSEC_PB
-    from jetdask.training.scaler import INFERENCE_COMPATIBLE
     os.makedirs(base, exist_ok=True)
     mc = os.path.join(base, "mc_0.root")
     generate_file(mc, EVENTS, 3, "mc", 0.0, 1, "zstd", 1000)
@@ -40,7 +39,7 @@ def sample(base: str) -> dict:
     with open(fs, "w") as f:
         json.dump({MC: {"files": {mc: "Events"}, "metadata": {"is_data": False, "xsec": DY_XSEC_PB}}}, f)
     run = os.path.join(base, "prep")
-    cfg = dict(INFERENCE_COMPATIBLE, outputs={"plots": False}, splits={"train": 0.6, "validation": 0.1, "test": 0.3})
+    cfg = {"layout": "deepjet", "outputs": {"plots": False}, "splits": {"train": 0.6, "validation": 0.1, "test": 0.3}}
     out = preprocess(cfg, fs, run, serial=True, progress=False, verbose=False)
     assert out.complete, out.message
     _cache["sample"] = {"fileset": fs, "mc": mc, "run": run}
@@ -57,3 +56,43 @@ def trained(base: str) -> dict:
            for kind, m in (("nominal", "none"), ("adversarial", "fgsm"))}
     _cache["trained"] = out
     return out
+
+
+def layout_run(base: str, layout: str) -> str:
+    """A preprocessing run of :func:`sample`'s file through ``layout`` (deepjet: the shared run)."""
+    key = f"run_{layout}"
+    if key in _cache:
+        return _cache[key]
+    s = sample(os.path.join(base, "sample"))
+    if layout == "deepjet":
+        _cache[key] = s["run"]
+        return s["run"]
+    from jetdask.preprocessing.pipeline import preprocess
+    run = os.path.join(base, f"prep_{layout}")
+    cfg = {"layout": layout, "outputs": {"plots": False}, "splits": {"train": 0.6, "validation": 0.1, "test": 0.3}}
+    out = preprocess(cfg, s["fileset"], run, serial=True, progress=False, verbose=False)
+    assert out.complete, out.message
+    _cache[key] = run
+    return run
+
+
+#: Tiny models per layout (a few seconds per epoch on one core).
+TINY_MODELS = {
+    "deepjet": {"name": "DeepJet", "kwargs": TINY},
+    "deepcsv": {"name": "DeepCSV", "kwargs": {"hidden": [32, 32]}},
+    "part": {"name": "ParticleTransformer", "kwargs": {"embed_dims": [16, 16], "n_heads": 2, "n_layers": 1,
+                                                       "n_cls_layers": 1, "pair_dims": [8], "ffn_ratio": 2}},
+    "pn": {"name": "ParticleNet", "kwargs": {"k": 6, "conv_widths": [[16, 16], [32, 32]], "fc": [32]}},
+}
+
+
+def layout_model(base: str, layout: str, epochs: int = 1, max_jets: int | None = 3000) -> dict:
+    """train() summary of the tiny model of ``layout`` on :func:`layout_run` (cached)."""
+    key = f"model_{layout}_{epochs}_{max_jets}"
+    if key in _cache:
+        return _cache[key]
+    from jetdask.training.loop import train
+    cfg = config(epochs=epochs, data={"max_jets": max_jets, "max_val_jets": 500})
+    cfg["model"] = TINY_MODELS[layout]
+    _cache[key] = train(cfg, preprocessed=layout_run(base, layout), out=os.path.join(base, key))
+    return _cache[key]

@@ -33,7 +33,46 @@ import yaml
 from ..errors import ConfigError
 
 JETDASK_KEYS = {"secure", "environment", "lifetime", "lifetime_stagger", "jobs", "minimum", "maximum", "profile"}
-PROFILE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "cluster")
+DEFAULT_TLS_DIR = "~/.jetdask/tls"
+
+
+def shipped_profile(name: str) -> str | None:
+    """Path of a profile shipped with jetdask (``slurm``, ``htcondor``), or None."""
+    from importlib.resources import files
+    fn = name if name.endswith(".yaml") else f"{name}.yaml"
+    res = files("jetdask.cluster").joinpath("profiles", fn)
+    return str(res) if res.is_file() else None
+
+
+def prepare_tls_dir(path: str) -> str:
+    """``path`` with ``~`` and ``$VARS`` expanded, created 0700 (missing parents too); an existing
+    directory that others can read or enter is refused (the TLS key is written there)."""
+    import stat
+    expanded = os.path.abspath(os.path.expandvars(os.path.expanduser(str(path))))
+    if "$" in expanded:
+        raise ConfigError(f"{path!r}: environment variable not set", "cluster.shared_temp_directory")
+    if os.path.exists(expanded):
+        if not os.path.isdir(expanded):
+            raise ConfigError(f"{expanded} is not a directory", "cluster.shared_temp_directory")
+        mode = stat.S_IMODE(os.stat(expanded).st_mode)
+        if mode & 0o077:
+            raise ConfigError(f"{expanded} is open to other users (mode {mode:04o}); the TLS key is written there: "
+                              f"chmod 700 {expanded}", "cluster.shared_temp_directory")
+        return expanded
+    missing = []
+    d = expanded
+    while not os.path.exists(d):
+        missing.append(d)
+        d = os.path.dirname(d)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise ConfigError(f"cannot create {d}: {err.strerror}", "cluster.shared_temp_directory") from None
+        os.chmod(d, 0o700)   # the umask may have removed bits; never more than 0700
+    return expanded
 
 
 def _norm(d: dict) -> dict:
@@ -41,17 +80,23 @@ def _norm(d: dict) -> dict:
 
 
 def load_profile(kind: str, profile: str | None) -> dict:
-    """The dask-jobqueue section of ``kind`` from a profile YAML (path or name in cluster/)."""
+    """The dask-jobqueue section of ``kind`` from a profile YAML (a path, or a shipped name: slurm, htcondor)."""
     if profile is None:
         return {}
-    path = profile
+    path = os.path.expanduser(profile)
     if not os.path.exists(path):
-        cand = os.path.join(PROFILE_DIR, profile if profile.endswith(".yaml") else f"{profile}.yaml")
-        if not os.path.exists(cand):
-            raise ConfigError(f"profile {profile!r} not found (a YAML path or a name in cluster/)", "profile")
+        cand = shipped_profile(os.path.basename(profile))
+        if cand is None:
+            raise ConfigError(f"profile {profile!r} not found (a YAML path, or a shipped name: slurm, htcondor)",
+                              "profile")
         path = cand
     with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+        try:
+            raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}", "profile") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping with a jobqueue section", "profile")
     section = (raw.get("jobqueue") or {}).get(kind)
     if section is None:
         raise ConfigError(f"{path} has no jobqueue.{kind} section", "profile")
@@ -114,8 +159,7 @@ def build_cluster(kind: str, profile: str | None = None, **options):
         from distributed.security import Security
         kw["security"] = Security.temporary()
         kw["protocol"] = "tls://"
-        kw.setdefault("shared_temp_directory", os.path.expanduser("~/.jetdask/tls"))
-        os.makedirs(kw["shared_temp_directory"], mode=0o700, exist_ok=True)
+        kw["shared_temp_directory"] = prepare_tls_dir(kw.get("shared_temp_directory") or DEFAULT_TLS_DIR)
     else:
         warnings.warn("jetdask: batch cluster without TLS (secure=False): anyone who reaches the scheduler "
                       "can run code as you", stacklevel=3)

@@ -74,14 +74,51 @@ def _memory_limits(dask_scheduler=None) -> dict:
     return {a: ws.memory_limit for a, ws in dask_scheduler.workers.items()}
 
 
+_SHUTDOWN_NOISE = ("Worker process still alive", "CommClosedError", "Stream is closed", "Connection closed",
+                   "Event loop was unresponsive", "Exception in callback", "Task exception was never retrieved")
+
+
+class _ShutdownNoise:
+    """Drops what distributed logs while a finished cluster goes down (nannies killing slow exits,
+    comms closed under a heartbeat): nothing there concerns the run, whose results are stored."""
+
+    def filter(self, record) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[0] is not None:
+            text += " " + record.exc_info[0].__name__
+        return not any(s in text for s in _SHUTDOWN_NOISE)
+
+
 def close_cluster(client) -> None:
-    """Close the client and the cluster it owns (batch jobs included)."""
+    """Close the client and the cluster it owns (batch jobs included), quietly."""
+    import logging
     cluster = getattr(client, "cluster", None)
+    loggers = [logging.getLogger(n) for n in ("distributed", "distributed.nanny", "distributed.core",
+                                              "distributed.client", "distributed.worker", "distributed.comm",
+                                              "distributed.batched", "distributed.scheduler", "asyncio",
+                                              "tornado.application")]
+    # records of child loggers are filtered by the handlers they reach, not by the parent loggers
+    loggers += [h for n in ("distributed", "") for h in logging.getLogger(n or None).handlers]
+    noise = _ShutdownNoise()
+    for lg in loggers:
+        lg.addFilter(noise)
     try:
-        client.close()
+        try:
+            client.close()
+        finally:
+            if cluster is not None:
+                cluster.close(timeout=60) if _accepts_timeout(cluster) else cluster.close()
+                waiter = getattr(cluster, "_jetdask_wait_gone", None)
+                if waiter is not None:
+                    waiter()
     finally:
-        if cluster is not None:
-            cluster.close()
-            waiter = getattr(cluster, "_jetdask_wait_gone", None)
-            if waiter is not None:
-                waiter()
+        for lg in loggers:
+            lg.removeFilter(noise)
+
+
+def _accepts_timeout(cluster) -> bool:
+    import inspect
+    try:
+        return "timeout" in inspect.signature(cluster.close).parameters
+    except (TypeError, ValueError):
+        return False

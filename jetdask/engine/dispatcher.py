@@ -35,7 +35,14 @@ from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
 from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
+RESULT_TIMEOUT = 60.0  # seconds to fetch a finished chunk's outcome from its worker
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
+
+
+def _lost(err: BaseException) -> bool:
+    """The result is gone (its worker left) or could not be fetched in time: the chunk runs again."""
+    from distributed.client import FutureCancelledError
+    return isinstance(err, (TimeoutError, FutureCancelledError, OSError)) or type(err).__name__ == "CancelledError"
 
 
 @dataclasses.dataclass
@@ -286,21 +293,29 @@ class Dispatcher:
         key = fut.key
         started = flight.started or key in self.started
         self.started.discard(key)
-        if fut.status == "finished":
+        status = fut.status
+        if status == "finished":
             try:
-                out = fut.result()
-            except Exception as err:  # the result could not be deserialised
-                self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
-                                error_type=type(err).__name__, message=str(err))
-                return
-            finally:
+                out = fut.result(timeout=RESULT_TIMEOUT)
+            except Exception as err:
                 fut.release()
+                if _lost(err):             # its worker left with the result before it was fetched
+                    self._rerun_lost(flight)
+                    return
+                self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
+                                error_type=type(err).__name__, message=f"the result could not be read: {err}")
+                return
+            fut.release()
             if out.worker_address:
                 self.home[flight.chunk.path] = out.worker_address
             self.host.outcome(flight.chunk, out, isolated=flight.isolated)
             return
+        if status not in ("error", "cancelled"):   # "lost" (data gone with a retired worker) or reset: rerun
+            fut.release()
+            self._rerun_lost(flight)
+            return
         try:
-            err = fut.exception()
+            err = fut.exception(timeout=RESULT_TIMEOUT)
         except BaseException as e:  # cancelled futures raise here
             err = e
         fut.release()
@@ -320,6 +335,10 @@ class Dispatcher:
         else:
             self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
                             error_type=type(err).__name__, message=str(err))
+
+    def _rerun_lost(self, flight: Flight) -> None:
+        self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started=False,
+                                            departure=policy.RETIRED))
 
     def _resolve_undecided(self) -> None:
         now = time.monotonic()

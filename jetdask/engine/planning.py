@@ -7,6 +7,14 @@ for their metadata is itself a set of tasks: on a ``distributed.Client`` when
 one is given (``client.map``), else in a thread pool. An unreadable file is
 reported with its path and reason and does not stop the plan.
 
+Chunk sizes a healthy run keeps: given the analysis (its columns), each file's inspection
+also estimates the memory of one event (uncompressed basket bytes of the branches read,
+times ``jetdask.memory-overhead``, as the chunk's memory guard does) and the chunk budget of
+the worker that inspected it (``jetdask.memory-fraction`` of its memory limit). The file's
+chunks are then at most ``PLAN_MARGIN`` x budget / (memory per event) events, so the guard's
+split is the exception (a worker with less memory than the planning one, an estimate that
+moved). :meth:`Plan.describe` says what was chosen.
+
 Directories and globs on an XRootD server are listed here, once, in the
 planning process (:func:`jetdask.nanoaod.remote.expand`); the files found are
 planned like any other and carry ``"pattern"`` (what named them), so the ledger
@@ -23,6 +31,8 @@ from ..errors import FileAccessError
 from ..fileset import FileSpec, Fileset
 from ..nanoaod import io, remote
 
+PLAN_MARGIN = 0.9   # planned chunks use at most this fraction of the guard's budget
+
 
 @dataclasses.dataclass
 class FileFailure:
@@ -38,6 +48,22 @@ class Plan:
     chunks: list[Chunk]
     files: list[dict]              # file_info dicts with "dataset" added
     failures: list[FileFailure]
+    chunk_size: int = 0            # the requested largest chunk
+
+    def describe(self) -> str:
+        """One line: the chunk sizes chosen and why (memory per event, budget)."""
+        sized = [f for f in self.files if f.get("max_events")]
+        n = len(self.chunks)
+        if not sized:
+            return f"{n} chunks of at most {self.chunk_size} events"
+        per_event = max(f["bytes_per_event"] for f in sized)
+        budget = min(f["budget"] for f in sized)
+        largest = max((c.num_entries for c in self.chunks), default=0)
+        limited = sum(1 for f in sized if f["max_events"] < self.chunk_size)
+        why = (f"memory {per_event / 1e3:.1f} kB/event (estimated), chunk budget {budget / 2**20:.0f} MiB per worker")
+        if limited:
+            return (f"{n} chunks of at most {largest} events (requested {self.chunk_size}, lowered to fit: {why})")
+        return f"{n} chunks of at most {largest} events ({why})"
 
 
 def chunk_edges(num_entries: int, clusters: list[int], chunk_size: int) -> list[int]:
@@ -72,7 +98,16 @@ def chunk_edges(num_entries: int, clusters: list[int], chunk_size: int) -> list[
     return edges
 
 
+def max_events_for(bytes_per_event: float, budget: int, margin: float = PLAN_MARGIN) -> int:
+    """Largest chunk (events) whose estimated memory stays within ``margin`` x ``budget``."""
+    if bytes_per_event <= 0:
+        return 2**62
+    return max(1, int(margin * budget / bytes_per_event))
+
+
 def file_chunks(info: dict, dataset: str, chunk_size: int, metadata=None) -> list[Chunk]:
+    if info.get("max_events"):
+        chunk_size = max(1, min(chunk_size, int(info["max_events"])))
     edges = chunk_edges(info["num_entries"], info.get("clusters", []), chunk_size)
     replicas = tuple(info.get("replicas") or ())
     return [Chunk(dataset, info["path"], info["tree"], a, b, info["uuid"], dict(metadata or {}), replicas)
@@ -87,35 +122,70 @@ def _worker_address():
         return None
 
 
-def _inspect(path: str, tree: str, replicas=()):
+def _memory_limit_here(memory_limit):
+    """The given limit, else the limit of the worker running this (as the chunk task reads it)."""
+    from .task import _worker_memory_limit
+    return memory_limit or _worker_memory_limit()
+
+
+def _sizing(path: str, tree: str, columns, memory_limit) -> dict:
+    """Estimated memory per event of ``columns`` in this file and the chunk budget here."""
+    from ..nanoaod.columns import resolve_columns
+    from .memory import chunk_budget, estimate_peak
+    t = io.open_tree(path, tree)
+    n = int(t.num_entries)
+    if n <= 0:
+        return {}
+    branches = resolve_columns(t.keys(), list(columns), path=path)
+    per_event = estimate_peak(io.estimate_bytes(t, branches, 0, n)) / n
+    budget = chunk_budget(_memory_limit_here(memory_limit))
+    return {"bytes_per_event": per_event, "budget": budget, "max_events": max_events_for(per_event, budget)}
+
+
+def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None):
     """``file_info`` on a worker (the file stays in its cache; ``"worker"``: its address), else closed.
 
     The replicas are tried in order; the info names the primary ``path`` whichever answered.
+    With ``columns``: also ``bytes_per_event``, ``budget`` and ``max_events`` (see the module docstring).
     """
     addr = _worker_address()
+    replicas = tuple(replicas or ())
     reasons = []
-    for url in (path,) + tuple(replicas or ()):
+    for url in (path,) + replicas:
         try:
-            info = io.file_info(url, tree, cache=addr is not None)
-            return dict(info, path=path, replicas=list(replicas or ()), worker=addr)
+            info = dict(io.file_info(url, tree, cache=True if columns else addr is not None), worker=addr)
+            break
         except FileAccessError as err:
             reason = err.reason
         except Exception as err:  # anything uproot raises on a damaged file
             reason = f"{type(err).__name__}: {err}"
         reasons.append(f"{url}: {reason}" if replicas else reason)
-    return {"path": path, "tree": tree, "replicas": list(replicas or ()), "error": "; ".join(reasons)}
+    else:
+        return {"path": path, "tree": tree, "replicas": list(replicas), "error": "; ".join(reasons)}
+    info.update(path=path, replicas=list(replicas))
+    if columns:
+        try:
+            info.update(_sizing(url, tree, columns, memory_limit))
+        except Exception:  # noqa: BLE001 - a missing branch fails the chunks, with their context, not the plan
+            pass
+        finally:
+            if addr is None:
+                io.forget(url)
+    return info
 
 
-def inspect_files(specs: list[tuple], client=None, max_workers: int = 8) -> list[dict]:
+def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns=None,
+                  memory_limit=None) -> list[dict]:
     """``file_info`` of each (path, tree[, replicas]), or ``{"error": reason}``; order preserved."""
     if not specs:
         return []
     specs = [(s[0], s[1], tuple(s[2]) if len(s) > 2 else ()) for s in specs]
+    kw = {"columns": tuple(columns), "memory_limit": memory_limit} if columns else {}
     if client is not None:
-        futures = client.map(_inspect, *map(list, zip(*specs)), pure=False)
+        futures = client.map(_inspect, *map(list, zip(*specs)), pure=False, **kw)
         return client.gather(futures)
     with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
-        return list(pool.map(lambda s: _inspect(*s), specs))
+        return list(pool.map(lambda s: _inspect(*s, **kw), specs))
 
 
 def expand_patterns(files, dataset: str) -> tuple[list[tuple[FileSpec, str | None]], list[FileFailure]]:
@@ -136,8 +206,21 @@ def expand_patterns(files, dataset: str) -> tuple[list[tuple[FileSpec, str | Non
     return out, failures
 
 
-def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None) -> Plan:
-    """Plan chunks for ``fileset`` (optionally only ``datasets``)."""
+def analysis_columns(analysis) -> tuple:
+    """What a chunk task of ``analysis`` reads (its columns and the event ids)."""
+    from .task import ID_COLUMNS
+    return tuple(getattr(analysis, "columns", ()) or ()) + tuple(ID_COLUMNS)
+
+
+def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None, analysis=None,
+         memory_limit: int | None = None) -> Plan:
+    """Plan chunks for ``fileset`` (optionally only ``datasets``).
+
+    With ``analysis``, chunks are sized to fit the memory budget (module docstring);
+    ``memory_limit``: the workers' limit in bytes when not planned on a worker (serial runs).
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
     specs, owners, patterns, failures = [], [], [], []
     for ds in fileset:
         if datasets is not None and ds.name not in datasets:
@@ -148,7 +231,8 @@ def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None) -> Plan:
             specs.append((f.path, f.tree, f.replicas))
             owners.append(ds)
             patterns.append(pattern)
-    infos = inspect_files(specs, client)
+    infos = inspect_files(specs, client, columns=analysis_columns(analysis) if analysis is not None else None,
+                          memory_limit=memory_limit)
     chunks, files = [], []
     for ds, info, pattern in zip(owners, infos, patterns):
         if "error" in info:
@@ -161,4 +245,4 @@ def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None) -> Plan:
         files.append(info)
         if info["num_entries"] > 0:
             chunks.extend(file_chunks(info, ds.name, chunk_size, ds.metadata))
-    return Plan(chunks, files, failures)
+    return Plan(chunks, files, failures, chunk_size)

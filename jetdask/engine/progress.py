@@ -1,24 +1,100 @@
-"""Progress of a run: a tqdm bar (terminal or Jupyter widget) with events/s, ETA and failures."""
+"""What a run is doing, on stderr: the step's name, what earlier runs already did, a bar.
+
+* :meth:`Progress.for_run` is what the runner calls: it names the step (``runner.step``, e.g.
+  ``"preprocessing pass 1/2"``, else ``"run <analysis>"``), says what was done earlier
+  (``14/16 chunks done earlier, 2 to run``), prints the dask dashboard link once per process,
+  and shows a tqdm bar (terminal or Jupyter widget) of events with ``done/total`` chunks.
+* :meth:`Progress.split`: the memory guard replaced one chunk by ``n`` smaller ones; the
+  chunk count grows by ``n - 1`` so the bar never ends at "16 of 4 chunks".
+* :func:`step`: a named long step outside the engine (training, evaluation, plotting):
+  ``jetdask: evaluation ...`` then ``jetdask: evaluation done in 43 s``.
+"""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
+_announced: set[str] = set()     # dashboard links already printed by this process
+
+
+def say(message: str) -> None:
+    """One status line on stderr (stdout stays for results)."""
+    print(f"jetdask: {message}", file=sys.stderr, flush=True)
+
+
+def announce_dashboard(link: str | None, prefix: str = "dask dashboard at ") -> None:
+    """Print the dashboard link once per process (several runs share one cluster)."""
+    if link and link not in _announced:
+        _announced.add(link)
+        say(f"{prefix}{link}")
+
+
+@contextlib.contextmanager
+def step(name: str, enabled: bool = True):
+    """Name a long step and its duration on stderr."""
+    t0 = time.perf_counter()
+    if enabled:
+        say(f"{name} ...")
+    yield
+    if enabled:
+        say(f"{name} done in {time.perf_counter() - t0:.0f} s")
+
 
 class Progress:
-    def __init__(self, total_events: int, n_chunks: int, enabled: bool = True, dashboard: str | None = None):
-        self.enabled = enabled and total_events > 0
+    def __init__(self, total_events: int, n_chunks: int, enabled: bool = True, dashboard: str | None = None,
+                 step: str = "run", done_before: int = 0, planned: str | None = None):
+        self.step = step
+        self.n_chunks = int(n_chunks)         # chunks of this call (grows when the memory guard splits)
+        self.done_before = int(done_before)
         self.failed = 0
         self.done = 0
+        self.splits = 0
         self.t0 = time.perf_counter()
         self.bar = None
-        if not self.enabled:
+        self.enabled = enabled
+        if not enabled:
+            return
+        announce_dashboard(dashboard)
+        say(f"{self.step}: {planned}" if planned else self.plan_text())
+        if total_events <= 0 or n_chunks <= 0:
             return
         from tqdm.auto import tqdm
-        if dashboard:
-            print(f"jetdask: dask dashboard at {dashboard}", file=sys.stderr)
-        self.bar = tqdm(total=total_events, unit="ev", unit_scale=True, desc=f"{n_chunks} chunks",
-                        dynamic_ncols=True, smoothing=0.1)
+        self.bar = tqdm(total=total_events, unit="ev", unit_scale=True, desc=self._desc(), dynamic_ncols=True,
+                        smoothing=0.1, file=sys.stderr)
+
+    @classmethod
+    def for_run(cls, runner, chunks) -> "Progress":
+        """The progress of ``runner`` about to run ``chunks`` (the rest of its plan is done or failed)."""
+        try:
+            done_before = int(runner.ledger.counts().get("done", 0))
+        except Exception:  # a ledger without counts: say nothing about earlier runs
+            done_before = 0
+        label = getattr(runner.analysis, "label", None) or "analysis"
+        name = getattr(runner, "step", None) or f"run {label}"
+        dashboard = None if runner.serial else getattr(runner.client, "dashboard_link", None)
+        try:
+            planned = runner.ledger.get_meta("chunk_plan") if not done_before else None
+        except Exception:
+            planned = None
+        return cls(sum(c.num_entries for c in chunks), len(chunks), enabled=runner.progress, dashboard=dashboard,
+                   step=name, done_before=done_before, planned=planned)
+
+    def plan_text(self) -> str:
+        if self.done_before:
+            total = self.done_before + self.n_chunks
+            return f"{self.step}: {self.done_before}/{total} chunks done earlier, {self.n_chunks} to run"
+        return f"{self.step}: {self.n_chunks} chunks to run"
+
+    def _desc(self) -> str:
+        return f"{self.step}: {self.done}/{self.n_chunks} chunks"
+
+    def split(self, n_new_chunks: int) -> None:
+        """One chunk was replaced by ``n_new_chunks`` smaller ones (memory guard, dead worker)."""
+        self.n_chunks += int(n_new_chunks) - 1
+        self.splits += 1
+        if self.bar is not None:
+            self.bar.set_description(self._desc(), refresh=False)
 
     def update(self, n_events: int, done: bool) -> None:
         if done:
@@ -27,8 +103,17 @@ class Progress:
             self.failed += 1
         if self.bar is not None:
             self.bar.update(n_events)
-            self.bar.set_postfix(done=self.done, failed=self.failed, refresh=False)
+            self.bar.set_description(self._desc(), refresh=False)
+            post = {"failed": self.failed} if self.failed else {}
+            if self.splits:
+                post["split"] = self.splits
+            self.bar.set_postfix(post, refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+        if self.enabled and (self.done or self.failed):
+            extra = f", {self.failed} failed" if self.failed else ""
+            extra += f", {self.splits} split by the memory guard" if self.splits else ""
+            say(f"{self.step}: {self.done} chunks done in {time.perf_counter() - self.t0:.0f} s{extra}; merging")

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from .. import config
+from ..config_schema import validate as validate_config
 from ..plugin import Analysis
 from ..chunk import Chunk
 from ..errors import ConfigError
@@ -41,9 +42,10 @@ class Runner:
                  memory_limit: int | None = None, workers: int | None = None):
         self.analysis = analysis
         self.run_dir = os.path.abspath(run_dir)
+        validate_config()                                                      # before anything is created
+        self.fileset = load_fileset(fileset) if fileset is not None else None
         os.makedirs(self.run_dir, exist_ok=True)
         self.ledger = Ledger(os.path.join(self.run_dir, "ledger.sqlite"))
-        self.fileset = load_fileset(fileset) if fileset is not None else None
         self.chunk_size = int(chunk_size or self.ledger.get_meta("chunk_size") or config.get("chunk-size"))
         self.retries = int(config.get("retries", retries))
         self.split_floor = int(config.get("split-floor", split_floor))
@@ -102,11 +104,13 @@ class Runner:
             if n:
                 self.stats["resumed_running"] = n
             return
-        p = plan(self.fileset, self.chunk_size, client=None if self.serial else self.client)
+        p = plan(self.fileset, self.chunk_size, client=None if self.serial else self.client,
+                 analysis=self.analysis, memory_limit=self.memory_limit)
         self._note_homes(p)
         self.ledger.add_files(p.files, p.failures)
         self.ledger.add_chunks(p.chunks)
         self.ledger.set_meta("chunk_size", self.chunk_size)
+        self.ledger.set_meta("chunk_plan", p.describe())
         self.ledger.set_meta("analysis", getattr(self.analysis, "_spec", None))
         self.ledger.set_meta("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {}))
         self.ledger.set_meta("created", time.time())
@@ -124,7 +128,8 @@ class Runner:
         sub = Fileset({ds: Dataset(ds, tuple(FileSpec(f["path"], f["tree"]) for f in failed if f["dataset"] == ds),
                                    self.metadata.get(ds, {}))
                        for ds in {f["dataset"] for f in failed}})
-        p = plan(sub, self.chunk_size, client=None if self.serial else self.client)
+        p = plan(sub, self.chunk_size, client=None if self.serial else self.client,
+                 analysis=self.analysis, memory_limit=self.memory_limit)
         self._note_homes(p)
         self.ledger.add_files(p.files, p.failures)
         self.ledger.add_chunks(p.chunks)
@@ -161,9 +166,7 @@ class Runner:
 
     def _execute(self, chunks: list[Chunk]) -> RunOutput:
         from .progress import Progress
-        total = sum(c.num_entries for c in chunks)
-        self.progress_bar = Progress(total, len(chunks), enabled=self.progress,
-                                     dashboard=None if self.serial else getattr(self.client, "dashboard_link", None))
+        self.progress_bar = Progress.for_run(self, chunks)
         try:
             if self.serial:
                 self._loop_serial(chunks)
@@ -226,6 +229,7 @@ class Runner:
             children = chunk.split(2)
             self.ledger.mark_split(chunk, children, f"{message or action.reason}")
             self.stats["split"] += 1
+            self.progress_bar.split(len(children))
             lone_kill = error_type == "KilledWorker"   # halves of a lone memory culprit run alone too
             for c in (children if lone_kill else reversed(children)):
                 self._sink.requeue(c, "isolate" if lone_kill else "front")

@@ -21,7 +21,7 @@ def run_status(run_dir: str) -> dict:
         return {"run_dir": os.path.abspath(run_dir), "chunks": counts, "failed_chunks": [
             {k: f[k] for k in ("dataset", "path", "entry_start", "entry_stop", "attempts", "kind", "error_type",
                                "message", "events", "bad_range", "worker")} for f in failed],
-            "unreadable_files": files, "datasets": completeness,
+            "unreadable_files": files, "datasets": completeness, "chunk_plan": led.get_meta("chunk_plan"),
             "complete": not failed and not files and counts.get("pending", 0) == 0
             and counts.get("running", 0) == 0}
     finally:
@@ -32,6 +32,8 @@ def format_status(st: dict) -> str:
     lines = [f"run {st['run_dir']}"]
     states = ["done", "pending", "running", "failed", "split"]
     lines.append("chunks: " + ", ".join(f"{s} {st['chunks'].get(s, 0)}" for s in states))
+    if st.get("chunk_plan"):
+        lines.append(f"planned: {st['chunk_plan']}")
     lines.append("")
     lines.append(f"{'dataset':<28}{'events done / planned':>26}{'files done / planned':>24}  complete")
     for ds, d in sorted(st["datasets"].items()):
@@ -50,7 +52,8 @@ def format_status(st: dict) -> str:
         lines.append(f"  {f['dataset']}: {f['path']} [{f['entry_start']}, {f['entry_stop']}) "
                      f"{f['kind']}: {f['error_type']}: {f['message']}{ev}")
     for f in st["unreadable_files"]:
-        lines.append(f"  {f['dataset']}: {f['path']} unreadable: {f['reason']}")
+        reason = str(f["reason"]).replace(repr(f["path"]), "the file").replace(str(f["path"]), "the file")
+        lines.append(f"  {f['dataset']}: {f['path']} unreadable: {reason}")
     if not st["complete"]:
         lines.append("")
         lines.append(f"rerun what is missing with: jetdask resubmit {st['run_dir']}")

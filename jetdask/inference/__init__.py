@@ -2,7 +2,11 @@
 
 =====================  ====================================================
 :mod:`.registry`       :class:`Tagger` specs, checkpoints, scalers, per-process model cache
-:mod:`.layouts`        input layouts (DeepJet, DeepCSV, ParT, user jagged), vectorised conversion
+:mod:`.layouts`        input layouts (DeepJet, DeepCSV, ParT, ParticleNet-style, user jagged), vectorised
+                       conversion; the same conversion feeds the preprocessing (``layout:``)
+:mod:`.layout_cmssw`   ``deepjet-cmssw``: production DeepJet input order (CMS ONNX files)
+:mod:`.modelfiles`     reading tagger files without running their code
+:mod:`.onnx_backend`   ONNX taggers through onnxruntime
 :mod:`.batching`       batched prediction, thread control, memory-bounded batch size
 :mod:`.distortions`    Gaussian noise and FGSM on the scaled inputs
 :mod:`.discriminants`  BvsL, CvsB, CvsL, BvsC (also from official NanoAOD branches)
@@ -15,11 +19,15 @@ Importing this package does not import torch; loading a model does.
 from .analysis import InferenceStep, TaggerScores, tagger_columns, tagger_pass
 from .discriminants import bvsc, bvsl, cvsb, cvsl, discriminants, official_bvsl, official_discriminants
 from .distortions import FGSM, Noise, parse_distortion
-from .layouts import DEEPCSV, DEEPJET, LAYOUTS, PART, InputSpec, JaggedLayout, Layout, SlotLayout, get_layout
-from .registry import (Scaler, Tagger, fit_scaler, load_checkpoint, load_model, save_checkpoint)
+from .layouts import (DEEPCSV, DEEPJET, LAYOUTS, PART, PN, InputSpec, JaggedLayout, Layout, SlotLayout, get_layout,
+                      register_layout)
+from .layout_cmssw import DEEPJET_CMSSW  # registers the "deepjet-cmssw" layouts
+from .registry import (Scaler, Tagger, check_tagger, fit_scaler, load_checkpoint, load_model, save_checkpoint,
+                       tagger_resources)
 
 __all__ = ["Tagger", "InferenceStep", "TaggerScores", "tagger_pass", "tagger_columns", "save_checkpoint",
            "load_checkpoint", "load_model", "Scaler", "fit_scaler", "Layout", "SlotLayout", "JaggedLayout",
-           "InputSpec", "get_layout", "LAYOUTS", "DEEPJET", "DEEPCSV", "PART", "Noise", "FGSM",
+           "InputSpec", "get_layout", "register_layout", "LAYOUTS", "DEEPJET", "DEEPCSV", "PART", "PN",
+           "DEEPJET_CMSSW", "check_tagger", "tagger_resources", "Noise", "FGSM",
            "parse_distortion", "bvsl", "cvsb", "cvsl", "bvsc", "discriminants", "official_bvsl",
            "official_discriminants"]

@@ -22,18 +22,20 @@ collection is unchanged and ``score >= 0`` selects evaluated jets.
 """
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import awkward as ak
 import numpy as np
 
+from ..errors import ModelFileError
 from ..plugin import Analysis
 from ..result import Result
 from .batching import predict
 from .discriminants import discriminants, has_classes
 from .distortions import FGSM, Noise, add_noise, distortable, jet_keys, truth_labels
 from .layouts import get_layout, kept_jets, list_items
-from .registry import Tagger, load_model
+from .registry import Tagger, check_tagger, load_model, tagger_resources
 
 LABEL_COLUMNS = ("optional:Jet_hadronFlavour", "optional:Jet_FlavSplit")
 
@@ -41,18 +43,25 @@ LABEL_COLUMNS = ("optional:Jet_hadronFlavour", "optional:Jet_FlavSplit")
 def tagger_columns(taggers: Sequence[Tagger]) -> list:
     """Branches the taggers' layouts need (plus truth labels for FGSM, when the files have them).
 
-    Layouts of TorchScript taggers must be given in the spec; checkpoint taggers without a
-    layout in the spec are opened here (on the client) to read it.
+    Every tagger file is opened here (on the client) as the workers will open it
+    (:func:`~.registry.check_tagger`): a file that would run code, names an unknown model class
+    or arguments the class does not declare stops the run with a ModelFileError before any
+    chunk is sent (a file missing here is checked by the workers, when the spec gives its layout).
+    Layouts of TorchScript and ONNX taggers must be given in the spec.
     """
-    from .registry import load_checkpoint
     cols = set(LABEL_COLUMNS)
-    layouts: dict = {}  # checkpoint -> layout: variants of a tagger (distortions) share one file
+    seen: dict = {}  # (file, class, kwargs) -> summary: variants of a tagger (distortions) share one file
     for t in taggers:
-        layout = t.layout
+        key = (t.source, t.model_class, repr(t.model_kwargs))
+        if key not in seen:   # a file only the workers see (spec with a layout) is checked there
+            seen[key] = check_tagger(t) if (t.layout is None or os.path.exists(t.source)) else {"kind": "?"}
+        layout = t.layout or seen[key].get("layout")
         if layout is None:
-            if t.source not in layouts:
-                layouts[t.source] = load_checkpoint(t.source)["layout"]
-            layout = layouts[t.source]
+            raise ModelFileError(f"tagger {t.name!r}: give layout= (a {seen[key]['kind']} file does not say)",
+                                 t.source)
+        if isinstance(t.distortion, FGSM) and seen[key]["kind"] == "onnx":
+            raise ModelFileError(f"tagger {t.name!r}: FGSM needs gradients; ONNX taggers take noise only",
+                                 t.source)
         cols.update(get_layout(layout).columns)
     return sorted(cols)
 
@@ -120,6 +129,9 @@ def tagger_pass(events, taggers: Sequence[Tagger], jet_mask=None, *, is_data: bo
                     keys = _jet_ids(events, sel, counts)
                 arrays = add_noise(arrays, distortable(conv), d.sigma, keys, d.seed)
             elif isinstance(d, FGSM):
+                if lm.backend != "torch":
+                    raise ModelFileError(f"tagger {t.name!r}: FGSM needs gradients; ONNX taggers take noise only",
+                                         t.source)
                 masks = distortable(conv)
                 labels = None if is_data else truth_labels(recs, lm.classes)
                 kwargs = dict(fgsm=d, fgsm_masks=[masks[n] for n in names], labels=labels)
@@ -204,6 +216,11 @@ class InferenceStep:
     def columns(self) -> list:
         return tagger_columns(self.taggers)
 
+    @property
+    def resources(self) -> dict:
+        """dask resources of a task running this step (``{"GPU": 1}`` when a tagger asks for CUDA)."""
+        return tagger_resources(self.taggers)
+
     def __call__(self, events, jet_mask=None, chunk=None):
         is_data = None if chunk is None else chunk.metadata.get("is_data")
         return tagger_pass(events, self.taggers, jet_mask, is_data=is_data, batch_size=self.batch_size,
@@ -223,6 +240,7 @@ class TaggerScores(Analysis):
         self.step = InferenceStep(taggers, batch_size=batch_size, memory_budget=memory_budget)
         self.pt_min, self.eta_max, self.save_arrays = pt_min, eta_max, save_arrays
         self.columns = sorted(set(self.step.columns) | {"Jet_pt", "Jet_eta"})
+        self.resources = self.step.resources
 
     def process(self, events, chunk):
         import hist

@@ -18,6 +18,16 @@ third of the budget. Budgets (``jetdask.inference.memory-budget-cpu`` / ``-cuda`
 config): 64 MiB on CPU, where larger batches only lose (every batch allocates fresh
 activation buffers: page faults, cache misses; measured with ``benchmarks/inference.py``),
 2 GiB on CUDA, where larger batches keep the GPU busy.
+
+**Out of memory.** A batch that raises ``torch.cuda.OutOfMemoryError`` is retried at half the
+size (CUDA cache emptied first), down to one jet; the smaller size is kept for the rest of the
+chunk and as the ceiling for later chunks of the same model in this process
+(:func:`halving_plan` is the policy). A single jet that does not fit raises
+:class:`~jetdask.errors.MemoryBudgetError`.
+
+**Backends.** torch modules (jetdask checkpoints, TorchScript) run under
+``torch.inference_mode``; ONNX models (:class:`~jetdask.inference.onnx_backend.OnnxModel`)
+take the numpy slices directly.
 """
 from __future__ import annotations
 
@@ -31,6 +41,7 @@ MIN_BATCH, MAX_BATCH = 64, 4096
 ACTIVATION_FACTOR = 16
 
 _threads_lock = threading.Lock()
+_batch_caps: dict = {}    # id(model) -> largest batch size that did not run out of memory
 _threads_set: int | None = None
 _task_threads: int | None = None
 
@@ -127,6 +138,47 @@ def choose_batch_size(module, arrays: list, memory_budget: int | None = None, fg
     return int(min(MAX_BATCH, max(MIN_BATCH, budget // per)))
 
 
+def halving_plan(batch_size: int, failed: bool) -> int | None:
+    """The next batch size after a batch of ``batch_size`` (``failed``: ran out of memory).
+
+    ``batch_size`` when it worked, half of it (at least 1) when it failed, None when a single
+    jet failed (nothing left to halve).
+    """
+    if not failed:
+        return batch_size
+    return None if batch_size <= 1 else max(1, batch_size // 2)
+
+
+def _oom_types() -> tuple:
+    import torch
+    kinds = [getattr(torch.cuda, "OutOfMemoryError", None), getattr(torch, "OutOfMemoryError", None)]
+    return tuple({k for k in kinds if k is not None})
+
+
+def _run_batch(loaded, arrays, start, stop, fgsm, fgsm_masks, labels):
+    import torch
+
+    from .distortions import fgsm as fgsm_step
+    if getattr(loaded, "backend", "torch") == "onnx":
+        y = loaded.module.run([a[start:stop] for a in arrays])
+        if loaded.softmax:
+            y = torch.softmax(torch.from_numpy(y), dim=1).numpy()
+        return y
+    dev = loaded.device
+    # a copy per batch: some TorchScript models modify their inputs in place
+    xs = [torch.from_numpy(a[start:stop]).to(dev, copy=True) for a in arrays]
+    if fgsm is not None:
+        ms = [None if m is None else torch.from_numpy(np.array(np.broadcast_to(m, a.shape)[start:stop]))
+              .to(dev) for m, a in zip(fgsm_masks, arrays)]
+        y = None if labels is None else torch.from_numpy(labels[start:stop]).to(dev)
+        xs = fgsm_step(loaded.module, xs, ms, y, fgsm.epsilon, loaded.softmax)
+    with torch.inference_mode():
+        y = loaded.module(*xs)
+        if loaded.softmax:
+            y = torch.softmax(y, dim=1)
+    return y.float().cpu().numpy()
+
+
 def predict(loaded, arrays: list, *, batch_size: int | None = None, memory_budget: int | None = None,
             fgsm=None, fgsm_masks: list | None = None, labels: np.ndarray | None = None) -> np.ndarray:
     """Scores ``(N, n_classes)`` (float32) of ``loaded`` on ``arrays`` (model argument order).
@@ -137,7 +189,7 @@ def predict(loaded, arrays: list, *, batch_size: int | None = None, memory_budge
     """
     import torch
 
-    from .distortions import fgsm as fgsm_step
+    from ..errors import MemoryBudgetError
     configure_threads()
     n = len(arrays[0]) if arrays else 0
     n_classes = len(loaded.classes)
@@ -145,22 +197,27 @@ def predict(loaded, arrays: list, *, batch_size: int | None = None, memory_budge
         return np.zeros((0, n_classes), dtype=np.float32)
     bs = int(batch_size or choose_batch_size(loaded.module, arrays, memory_budget, fgsm is not None,
                                              loaded.device.type))
-    dev = loaded.device
+    key = id(loaded.module)
+    bs = min(bs, _batch_caps.get(key, bs))
+    oom = _oom_types()
     out = np.empty((n, n_classes), dtype=np.float32)
-    for start in range(0, n, bs):
+    start = 0
+    while start < n:
         stop = min(n, start + bs)
-        # a copy per batch: some TorchScript models modify their inputs in place
-        xs = [torch.from_numpy(a[start:stop]).to(dev, copy=True) for a in arrays]
-        if fgsm is not None:
-            ms = [None if m is None else torch.from_numpy(np.array(np.broadcast_to(m, a.shape)[start:stop]))
-                  .to(dev) for m, a in zip(fgsm_masks, arrays)]
-            y = None if labels is None else torch.from_numpy(labels[start:stop]).to(dev)
-            xs = fgsm_step(loaded.module, xs, ms, y, fgsm.epsilon, loaded.softmax)
-        with torch.inference_mode():
-            y = loaded.module(*xs)
-            if loaded.softmax:
-                y = torch.softmax(y, dim=1)
-        if y.shape[1] != n_classes:
-            raise ValueError(f"model gives {y.shape[1]} outputs for {n_classes} classes {loaded.classes}")
-        out[start:stop] = y.float().cpu().numpy()
+        try:
+            y = _run_batch(loaded, arrays, start, stop, fgsm, fgsm_masks, labels)
+        except oom as err:
+            nxt = halving_plan(stop - start, failed=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if nxt is None:
+                raise MemoryBudgetError(f"one jet does not fit in {loaded.device} memory "
+                                        f"({str(err).splitlines()[0][:160]})") from None
+            bs = _batch_caps[key] = nxt
+            continue
+        if y.ndim != 2 or y.shape[1] != n_classes:
+            raise ValueError(f"model gives outputs of shape {tuple(y.shape)} for {n_classes} classes "
+                             f"{loaded.classes}")
+        out[start:stop] = y
+        start = stop
     return out

@@ -6,8 +6,11 @@ workers cheaply and every worker process loads each model once
 (:func:`load_model`, cached by ``(path, mtime, device, class, kwargs)``). The
 model object itself is never pickled.
 
-Model files:
+Model files (read by :mod:`.modelfiles`, which refuses anything that would run code):
 
+* **ONNX** (``*.onnx``): run by onnxruntime (:mod:`.onnx_backend`); layout in the spec,
+  classes in the spec (default: the six DeepJet classes for the ``deepjet-cmssw`` layouts);
+  outputs used as they are (``softmax=False`` unless the spec says otherwise);
 * **TorchScript** (``torch.jit.save``): detected from the archive content; layout
   and classes must be given in the spec; outputs are used as they are
   (``softmax=False`` unless the spec says otherwise);
@@ -15,7 +18,8 @@ Model files:
   ``torch.load(path, weights_only=True)`` holding exactly::
 
       state_dict    dict[str, Tensor]   model.state_dict()
-      model_class   str                 class name in jetdask.models ("DeepJet") or "module:Class"
+      model_class   str                 a registered model name (jetdask.models.model_class): "DeepJet",
+                                        or a class registered with jetdask.models.register_model
       model_kwargs  dict                constructor arguments (model.config)
       layout        str                 input layout name ("deepjet", "deepcsv", "part", ...)
       classes       list[str]           output class names, in output order
@@ -39,13 +43,14 @@ import dataclasses
 import json
 import os
 import threading
-import zipfile
 from typing import Any
 
 import numpy as np
 
+from . import modelfiles
 from .distortions import Distortion, parse_distortion
 from .layouts import Converted, Layout, get_layout
+from .modelfiles import check_tagger  # noqa: F401  (re-exported)
 
 CHECKPOINT_KEYS = ("state_dict", "model_class", "model_kwargs", "layout", "classes", "scaler", "epoch",
                    "metadata")
@@ -93,36 +98,20 @@ def save_checkpoint(path: str, model, *, layout: str | None = None, classes=None
 
 
 def load_checkpoint(path: str, map_location="cpu") -> dict:
-    """A jetdask checkpoint as a dict (``torch.load(..., weights_only=True)``); checks the keys."""
-    import torch
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{path} is not a jetdask checkpoint (a dict with {', '.join(CHECKPOINT_KEYS)})")
-    missing = [k for k in ("model_class", "layout", "classes") if k not in ckpt]
-    if missing:
-        raise ValueError(f"checkpoint {path} lacks {missing}")
-    ckpt.setdefault("model_kwargs", {})
-    ckpt.setdefault("scaler", None)
-    ckpt.setdefault("epoch", 0)
-    ckpt.setdefault("metadata", {})
+    """A jetdask checkpoint as a dict (``torch.load(..., weights_only=True)``); checks the keys,
+    the model class (registered names only) and its arguments; ModelFileError otherwise."""
+    ckpt = modelfiles.check_checkpoint(modelfiles.read_torch(path), path)
+    modelfiles.resolve(ckpt["model_class"], ckpt["model_kwargs"], path)
     return ckpt
 
 
 def build_model(model_class: str, model_kwargs: dict | None = None, state_dict: dict | None = None):
-    """Instantiate a model class (by name) and load its weights (strict)."""
-    from ..models import model_class as get_class
-    model = get_class(model_class)(**(model_kwargs or {}))
-    if state_dict is not None:
-        model.load_state_dict(state_dict)
-    return model.eval()
+    """Instantiate a registered model class with checked arguments and load its weights (strict)."""
+    return modelfiles.build_model(model_class, model_kwargs, state_dict)
 
 
 def is_torchscript(path: str) -> bool:
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
+    return modelfiles.file_kind(path) == "torchscript"
 
 
 # ----------------------------------------------------------------------------- scaler
@@ -206,12 +195,16 @@ RESERVED_NAMES = frozenset({"x", "y", "z", "t", "px", "py", "pz", "E", "e", "ene
 class Tagger:
     """A tagger of one pass: picklable description, resolved on the worker by :func:`load_model`.
 
-    ``source``: TorchScript file, jetdask checkpoint or bare ``state_dict`` file.
+    ``source``: ONNX file, TorchScript file, jetdask checkpoint or bare ``state_dict`` file.
     ``layout``/``classes``/``model_class``/``model_kwargs``/``scaler``: override (or, for
     TorchScript and bare state dicts, provide) what the checkpoint says. ``device``:
     ``None`` = CUDA when available, else CPU. ``softmax``: apply a softmax to the outputs
     (default: True for jetdask checkpoints, False for TorchScript). ``distortion``: a
-    :class:`~jetdask.inference.distortions.Noise` or ``FGSM`` applied to the scaled inputs.
+    :class:`~jetdask.inference.distortions.Noise` or ``FGSM`` applied to the scaled inputs
+    (FGSM needs a torch model). ``output``: the ONNX output to read (default: the first).
+    ``device="cuda"`` makes tasks running the tagger ask dask for a ``GPU`` resource
+    (:func:`tagger_resources`). The classes registered with :func:`jetdask.models.register_model`
+    when the spec is made travel with it to the workers.
     """
     name: str
     source: str
@@ -224,8 +217,18 @@ class Tagger:
     softmax: bool | None = None
     distortion: Distortion | None = None
     batch_size: int | None = None
+    output: str | None = None
+    models: tuple = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
+        if self.models is None:
+            from ..models import registered_models
+            object.__setattr__(self, "models", tuple(registered_models().items()))
+        elif not all(isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str) and isinstance(m[1], type)
+                     for m in self.models):
+            raise ValueError(f"tagger {self.name!r}: models= takes (name, class) pairs")
+        else:
+            object.__setattr__(self, "models", tuple(tuple(m) for m in self.models))
         if not self.name or self.name in RESERVED_NAMES:
             raise ValueError(f"tagger name {self.name!r} is empty or a four-vector coordinate of the jet "
                              f"records ({sorted(RESERVED_NAMES)})")
@@ -253,6 +256,7 @@ class LoadedModel:
     softmax: bool
     device: Any
     config: dict
+    backend: str = "torch"
 
 
 def default_device() -> str:
@@ -307,12 +311,24 @@ def load_model(t: Tagger) -> LoadedModel:
     module, info = _module(t, device)
     layout = t.layout or info.get("layout") or getattr(module, "layout", None)
     classes = t.classes or info.get("classes") or getattr(module, "classes", None)
+    if classes is None and layout is not None and not isinstance(layout, Layout):
+        from .layout_cmssw import DEFAULT_CLASSES
+        classes = DEFAULT_CLASSES.get(layout)
     if layout is None or classes is None:
         raise ValueError(f"tagger {t.name!r}: give layout= and classes= (the model file does not say)")
+    layout = get_layout(layout)
+    backend = getattr(module, "backend", "torch")
+    if backend == "onnx":
+        module.check_layout(layout)
     softmax = info["softmax"] if t.softmax is None else bool(t.softmax)
     scaler = _scaler(t.scaler if t.scaler is not None else info.get("scaler"))
-    return LoadedModel(module, get_layout(layout), tuple(classes), scaler, softmax, torch.device(device),
-                       info.get("config", {}))
+    return LoadedModel(module, layout, tuple(classes), scaler, softmax, torch.device(device),
+                       info.get("config", {}), backend)
+
+
+def tagger_resources(taggers) -> dict:
+    """dask resources a task running ``taggers`` needs: ``{"GPU": 1}`` when one asks for CUDA, else ``{}``."""
+    return {"GPU": 1} if any(str(t.device or "").startswith("cuda") for t in taggers) else {}
 
 
 def clear_cache() -> None:
@@ -322,27 +338,29 @@ def clear_cache() -> None:
 
 
 def _read_model(t: Tagger, path: str, device: str):
-    import torch
-    if is_torchscript(path):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)    # torch.jit.load is "deprecated" in 2.1x
-            module = torch.jit.load(path, map_location=device).eval()
+    modelfiles.register_models(t.models)
+    kind = modelfiles.file_kind(path)
+    if kind == "onnx":
+        from .batching import torch_threads
+        from .onnx_backend import OnnxModel
+        return OnnxModel(path, device, torch_threads(), t.output), {"softmax": False, "config": {}}
+    if kind == "torchscript":
+        module = modelfiles.load_torchscript(path, device)
         info = {"softmax": False, "config": {}}
     else:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(obj, dict) and "state_dict" in obj and "model_class" in obj:
-            ckpt = load_checkpoint(path)
+        obj = modelfiles.read_torch(path)
+        if modelfiles.is_checkpoint(obj):
+            ckpt = modelfiles.check_checkpoint(obj, path)
             cls_name = t.model_class or ckpt["model_class"]
             kwargs = t.model_kwargs if t.model_kwargs is not None else ckpt["model_kwargs"]
-            module = build_model(cls_name, kwargs, ckpt["state_dict"])
+            module = modelfiles.build_model(cls_name, kwargs, ckpt["state_dict"], path)
             info = {k: ckpt[k] for k in ("layout", "classes", "epoch", "metadata")}
             info["scaler"] = Scaler.load(ckpt["scaler"])
         else:
             if not t.model_class:
                 raise ValueError(f"tagger {t.name!r}: {path} is a bare state_dict; give model_class=")
             cls_name = t.model_class
-            module = build_model(cls_name, t.model_kwargs or {}, obj)
+            module = modelfiles.build_model(cls_name, t.model_kwargs or {}, obj, path)
             info = {}
         module = module.to(device)
         info.update(softmax=True, config=dict(getattr(module, "config", {}), model_class=cls_name))

@@ -1,4 +1,4 @@
-"""Flavour-tagging models: plain ``torch.nn.Module`` classes.
+"""Flavour-tagging models: plain ``torch.nn.Module`` classes, and the registry of known classes.
 
 Every class has the class attributes ``layout`` (the input layout of
 :mod:`jetdask.inference.layouts` it reads: ``"deepjet"``, ``"deepcsv"`` or
@@ -13,29 +13,88 @@ class                      layout      inputs (per jet)
 :class:`DeepCSV`           deepcsv     (65,) flat DeepCSV inputs
 :class:`DeepJet`           deepjet     global (15,), cpf (25,16), npf (25,6), sv (4,12)
 :class:`ParticleTransformer` part      features (C,P), vectors (4,P), mask (1,P)
+:class:`ParticleNet`       pn          points (2,P), features (C,P), mask (1,P)
 =========================  ==========  ==========================================
 
 Default sizes are the nominal ones (DeepJet ~250k parameters); every width is a
 constructor argument so that tests can build tiny configurations.
+
+**Registry.** A checkpoint names its model class by a registered name, never by a module
+path: :func:`model_class` knows jetdask's own classes and those a user registers in their
+own code (``register_model("MyNet", MyNet)``) before loading; the checker of
+:mod:`.schema` refuses arguments the class does not declare. Checkpoints written by older
+jetdask versions (``"jetdask.models.deepjet:DeepJet"``) map through :data:`LEGACY_NAMES`;
+every other ``module:Class`` string is refused.
 """
 from __future__ import annotations
 
+from ..errors import ModelFileError
+
 CLASSES = ("b", "bb", "lepb", "c", "uds", "g")
 
-_MODULES = {"DeepCSV": "deepcsv", "DeepJet": "deepjet", "ParticleTransformer": "particle_transformer"}
+_MODULES = {"DeepCSV": "deepcsv", "DeepJet": "deepjet", "ParticleTransformer": "particle_transformer",
+            "ParticleNet": "particle_net"}
+
+#: Names older checkpoints stored (a module path of jetdask's own classes) -> registry name.
+LEGACY_NAMES = {**{f"jetdask.models.{m}:{c}": c for c, m in _MODULES.items()},
+                **{f"jetdask.models:{c}": c for c in _MODULES}}
+
+_user: dict = {}
 
 
-def model_class(name: str):
-    """The model class called ``name`` (``"DeepJet"``, ``"DeepCSV"``, ``"ParticleTransformer"``).
+def register_model(name: str, cls) -> type:
+    """Make ``cls`` loadable from checkpoints that name it ``name``; returns ``cls``.
 
-    ``"package.module:Class"`` names a class outside ``jetdask.models``.
+    Call it in your own code (the analysis file, the training script) before loading.
+    Jetdask's own names cannot be taken; registering the same class again is a no-op.
     """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"model name must be an identifier (no module path), got {name!r}")
+    if not isinstance(cls, type):
+        raise TypeError(f"register_model({name!r}, ...) takes a class, got {type(cls).__name__}")
+    if name in _MODULES:
+        raise ValueError(f"{name!r} is a jetdask model; register yours under another name")
+    old = _user.get(name)
+    if old is not None and old is not cls:
+        raise ValueError(f"model name {name!r} is already registered for {old.__module__}.{old.__qualname__}")
+    _user[name] = cls
+    return cls
+
+
+def unregister_model(name: str) -> None:
+    _user.pop(name, None)
+
+
+def registered_models() -> dict:
+    """``{name: class}`` of user-registered classes (jetdask's own are in ``_MODULES``)."""
+    return dict(_user)
+
+
+def known_names() -> list:
+    return sorted(set(_MODULES) | set(_user))
+
+
+def canonical_name(name) -> str:
+    """The registry name of ``name`` (legacy jetdask module paths mapped); refuses anything else."""
+    if not isinstance(name, str):
+        raise ModelFileError(f"model class must be a name, got {type(name).__name__}")
+    name = LEGACY_NAMES.get(name, name)
+    if name in _MODULES or name in _user:
+        return name
+    if ":" in name or "." in name:
+        raise ModelFileError(f"model class {name!r} is a module path, not a registered model name; "
+                             f"known: {known_names()} (register yours with jetdask.models.register_model)")
+    raise ModelFileError(f"unknown model class {name!r}; known: {known_names()} "
+                         "(register yours with jetdask.models.register_model)")
+
+
+def model_class(name: str) -> type:
+    """The registered class called ``name`` (``"DeepJet"``, ``"DeepCSV"``, ``"ParticleTransformer"``
+    or a user-registered name); :class:`~jetdask.errors.ModelFileError` for anything else."""
     import importlib
-    if ":" in name:
-        mod, cls = name.rsplit(":", 1)
-        return getattr(importlib.import_module(mod), cls)
-    if name not in _MODULES:
-        raise KeyError(f"unknown model class {name!r}; known: {sorted(_MODULES)}")
+    name = canonical_name(name)
+    if name in _user:
+        return _user[name]
     return getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
 
 
@@ -45,4 +104,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'jetdask.models' has no attribute {name!r}")
 
 
-__all__ = ["CLASSES", "model_class", *_MODULES]
+__all__ = ["CLASSES", "LEGACY_NAMES", "model_class", "register_model", "unregister_model", "registered_models",
+           "canonical_name", "known_names", *_MODULES]

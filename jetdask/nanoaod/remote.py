@@ -110,14 +110,13 @@ def is_pattern(path: str) -> bool:
 
 # -- client settings ------------------------------------------------------------------
 _CLIENT_KEYS = {"connection-window": "ConnectionWindow", "connection-retry": "ConnectionRetry",
-                "timeout-resolution": "TimeoutResolution", "request-timeout": "RequestTimeout",
-                "stream-error-window": "StreamErrorWindow"}
+                "timeout-resolution": "TimeoutResolution", "stream-error-window": "StreamErrorWindow"}
 _configured = False
 _config_lock = threading.Lock()
 
 
 def configure_client() -> None:
-    """Apply ``jetdask.xrootd.client`` to this process' XRootD client, once.
+    """Apply ``jetdask.xrootd`` to this process' XRootD client, once.
 
     An ``XRD_<NAME>`` environment variable set by the user wins over the config.
     """
@@ -128,7 +127,7 @@ def configure_client() -> None:
         if _configured:
             return
         from XRootD import client
-        for key, value in (config.get("xrootd.client") or {}).items():
+        for key, value in (config.get("xrootd") or {}).items():
             name = _CLIENT_KEYS.get(key.replace("_", "-"))
             if name is None or value is None or f"XRD_{name.upper()}" in os.environ:
                 continue

@@ -7,7 +7,11 @@ from .labels import LABEL_MODES
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("plot", help="data/MC figures (CMS style) and chi2/ndf summary of a run")
+    from ..cli_common import subparser
+    p = subparser(subparsers, "plot", "data/MC figures (CMS style) and chi2/ndf summary of a run",
+                  "jetdask plot runs/dy --format png,pdf --channel mumu --only 'DeepJet_nominal*'",
+                  codes="exit codes: 0 plots written (or none to make); 2 bad usage or run directory (one line on "
+                        "stderr)")
     p.add_argument("run_dir", help="a run directory (with output/hists.json)")
     p.add_argument("--out", default=None, help="output directory (default RUN/plots)")
     p.add_argument("--format", default="png", help="comma-separated file formats, e.g. png,pdf (default png)")
@@ -29,7 +33,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--name", action="append", default=[], metavar="KEY=TEXT",
                    help="display name of a tagger key (repeatable), e.g. 'DeepJet_nominal=DeepJet, nominal training'")
     p.add_argument("--log", choices=("auto", "yes", "no"), default="auto",
-                   help="log y axis: auto = discriminants and inputs spanning > 2 decades or with a flavour < 5%%")
+                   help="log y axis: auto = log for discriminants, for inputs spanning more than two decades "
+                        "and where a flavour has < 5%% of the entries, else linear (default: auto)")
     p.add_argument("--only", default=None,
                    help="comma-separated glob patterns of histogram names, e.g. 'DeepJet_*,cutflow'")
     p.add_argument("--quiet", action="store_true", help="do not print the chi2/ndf table")

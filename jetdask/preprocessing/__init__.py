@@ -10,14 +10,18 @@ datasets of a fileset, each an ordinary, resumable jetdask run:
                   parquet shards per split written by the workers
 
 then, on the client, ``tensors/<split>/features.npy`` (+ ``label``, ``weight``, ``ids``,
-``defaulted``, ``columns.json``), ``summary.json`` and PNG plots.
+``defaulted``, ``columns.json``), ``summary.json`` and PNG plots. With ``layout: NAME`` the
+passes convert the jets with that inference layout instead and write its inputs and
+missing-masks (``tensors/<split>/<input>.npy``, ``<input>.valid.npy``): what ``jetdask train``
+reads.
 
 Modules (one job each): :mod:`.config` (schema, validation), :mod:`.clean` (selection
 steps), :mod:`.label` (FlavSplit / hadron-parton labels, schemes), :mod:`.defaults`
 (NaN/inf/sentinel/empty-slot handling), :mod:`.reweight` (histograms -> weights),
 :mod:`.split` (hash split), :mod:`.scale` (exact moment merging, ``scaler.json``),
-:mod:`.shards` (parquet -> ``.npy``), :mod:`.summary`, :mod:`.pipeline` (pass analyses,
-driver), :mod:`.cli` (``jetdask preprocess``).
+:mod:`.shards` (parquet -> ``.npy``), :mod:`.layout_tensors` (``layout:``: tensors and scaler
+through an inference layout), :mod:`.summary`, :mod:`.passes` (pass analyses), :mod:`.driver`
+(``preprocess``), :mod:`.pipeline` (re-exports both), :mod:`.cli` (``jetdask preprocess``).
 
 Python::
 

@@ -11,35 +11,75 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import EXIT_FAILED_CHUNKS, EXIT_OK
+from ..cli_common import (EXIT_FAILED_CHUNKS, EXIT_OK, memory_size, positive_int, standalone,
+                          subparser)
+
+EXAMPLE = "jetdask preprocess prep.yaml --fileset synth/fileset.json --run-dir runs/prep --workers 2"
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", default=None,
                    help="preprocessing YAML (see jetdask/preprocessing/default.yaml); omitted: the defaults")
-    p.add_argument("--fileset", default=None, help="fileset JSON/YAML (needed to create RUN, checked afterwards)")
-    p.add_argument("--run-dir", required=True, help="preprocessing directory (pass runs, tensors, summary)")
-    p.add_argument("--serial", action="store_true", help="run the chunks in this process (debugging)")
-    p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
-    p.add_argument("--cluster", default=None, help="local (default), slurm, htcondor or a scheduler address")
-    p.add_argument("--chunk-size", type=int, default=None, help="events per chunk (default: config, then engine)")
+    p.add_argument("--fileset", default=None, metavar="FILE",
+                   help="fileset JSON/YAML (needed to create RUN; on a rerun it must name the same files)")
+    p.add_argument("--run-dir", required=True, metavar="DIR",
+                   help="preprocessing directory (pass1/, pass2/ runs, tensors/, summary.json); resumed if it exists")
+    p.add_argument("--serial", action="store_true", help="run the chunks in this process, no cluster (debugging)")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="LocalCluster worker processes (default: one per core)")
+    p.add_argument("--cluster", default=None, metavar="KIND",
+                   help="local (default), slurm, htcondor or a scheduler address such as tls://host:8786")
+    p.add_argument("--profile", default=None, metavar="YAML",
+                   help="slurm/htcondor: cluster profile, a YAML path or a shipped name (slurm, htcondor)")
+    p.add_argument("--memory-per-worker", type=memory_size, default=None, metavar="SIZE",
+                   help="LocalCluster: memory limit of each worker, e.g. 4GiB (default: 80%% of RAM / workers, "
+                        "at most 4 GiB)")
+    p.add_argument("--chunk-size", type=positive_int, default=None, metavar="EVENTS",
+                   help="largest chunk in events (default: the config's chunk_size, then jetdask.chunk-size)")
     p.add_argument("--resubmit", action="store_true", help="rerun failed chunks and unreadable files of the passes")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (messages still go to stderr)")
     p.set_defaults(func=cmd_preprocess)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("preprocess", help="clean, label, reweight, split and scale jets into training shards")
+    p = subparser(subparsers, "preprocess", "clean, label, reweight, split and scale jets into training tensors",
+                  EXAMPLE)
     _configure(p)
     return p
 
 
+def _check(args) -> None:
+    """Every input before a cluster starts or RUN is made."""
+    import os
+
+    from .. import validation
+    from .config import load_config
+    validation.check_cluster(args.cluster, args.profile)
+    validation.check_writable_dir(args.run_dir, "--run-dir")
+    if args.config is not None:
+        load_config(args.config)
+    if args.fileset is not None:
+        from ..fileset import load_fileset
+        load_fileset(args.fileset)
+    elif not os.path.exists(os.path.join(args.run_dir, "prep.json")):
+        from ..errors import ConfigError
+        raise ConfigError(f"{args.run_dir} is not a preprocessing directory yet: give a fileset", "--fileset")
+
+
 def cmd_preprocess(args) -> int:
     from .pipeline import preprocess
+    _check(args)
     client = None
     if not args.serial and args.cluster and args.cluster != "local":
         from ..cluster import start_cluster
-        client = start_cluster(args.cluster)
+        opts = {"profile": args.profile} if args.profile else {}
+        if args.memory_per_worker:
+            opts["memory"] = args.memory_per_worker
+        client = start_cluster(args.cluster, **opts)
+    elif not args.serial and args.memory_per_worker:
+        from ..cluster import start_cluster
+        client = start_cluster("local", memory_limit=args.memory_per_worker,
+                               **({"n_workers": args.workers} if args.workers else {}))
     try:
         out = preprocess(args.config, args.fileset, args.run_dir, client=client, serial=args.serial,
                          workers=args.workers, chunk_size=args.chunk_size, resubmit=args.resubmit,
@@ -56,8 +96,7 @@ def cmd_preprocess(args) -> int:
 
 def main(argv=None) -> int:
     """``python -m jetdask.preprocessing.cli ARGS``: the same as ``jetdask preprocess ARGS``."""
-    from ..cli import main as jetdask_main
-    return jetdask_main(["preprocess", *(sys.argv[1:] if argv is None else argv)])
+    return standalone("jetdask preprocess", _configure, argv)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import os
+from importlib.resources import files
 from typing import Any
 
 
 from ..errors import ConfigError
 from ..config import read_user_config
 
-DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
+DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # package data
 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))
@@ -34,6 +34,7 @@ SCHEMA: dict[str, Any] = {
     "datasets": ((list, type(None)), None),
     "chunk_size": ((int, type(None)), None),
     "collection": ((str,), "Jet"),
+    "layout": ((str, type(None)), None),
     "features": ((list,), ["Jet_DeepJet_*", "Jet_DeepCSV_*", "Jet_pt", "Jet_eta"]),
     "features_exclude": ((list,), ["*FlavSplit*", "*hadronFlavour", "*partonFlavour", "*genJetIdx",
                                    "*nBHadrons", "*nCHadrons"]),
@@ -231,6 +232,15 @@ def validate(cfg: dict) -> dict:
                 raise ConfigError(f"expected a dataset name, got {d!r}", f"datasets[{i}]")
     if cfg["chunk_size"] is not None and cfg["chunk_size"] < 1:
         raise ConfigError("must be >= 1", "chunk_size")
+    if cfg["layout"] is not None:
+        from ..inference.layouts import LAYOUTS, get_layout
+        try:
+            lay = get_layout(cfg["layout"])
+        except KeyError:
+            raise ConfigError(f"unknown layout {cfg['layout']!r}; registered: {', '.join(sorted(LAYOUTS))}",
+                              "layout") from None
+        if lay.jets != cfg["collection"]:
+            raise ConfigError(f"layout {cfg['layout']!r} reads {lay.jets}: set collection: {lay.jets}", "collection")
     _check_patterns(cfg["features"], "features")
     _check_patterns(cfg["features_exclude"], "features_exclude")
     if not cfg["features"]:

@@ -57,6 +57,7 @@ def build(run_dir, prep, counters, kin, kin_w, weights_h, wm, tensors, timings) 
     n_all = cutflow.get("all", {}).get("total", 0)
     n_kept = cutflow.get("label", {}).get("total", 0)
     return {"run_dir": run_dir, "classes": classes, "datasets": prep["datasets"], "n_features": len(prep["features"]),
+            "layout": prep.get("layout"),
             "label_scheme": cfg["labels"]["scheme"], "cutflow": cutflow, "counts": counts, "weights": weights,
             "weight_hist": whist, "reweighting": dict(wm.info) if wm is not None else {},
             "tensors": tensors or {}, "timings": timings,
@@ -91,7 +92,8 @@ def format_text(summ: dict) -> str:
         lines.append(f"  {sp:<10} " + ", ".join(parts) + f", dropped {d['dropped']['before']}")
     if summ.get("tensors"):
         lines += ["", "tensors: " + ", ".join(f"{s} {t['n']} jets" for s, t in summ["tensors"].items())
-                  + f" x {summ['n_features']} features in {os.path.join(summ['run_dir'], 'tensors')}"]
+                  + (f" x the inputs of layout {summ['layout']!r}" if summ.get("layout") else
+                     f" x {summ['n_features']} features") + f" in {os.path.join(summ['run_dir'], 'tensors')}"]
     tp = summ.get("throughput", {})
     if tp.get("pass2_jets_per_s"):
         lines.append(f"pass 2: {tp['pass2_jets_per_s']:.0f} jets/s read, {tp['pass2_kept_jets_per_s']:.0f} kept jets/s "

@@ -170,10 +170,13 @@ def generate_sample(out_dir, events: int = 100_000, files: int = 2, seed: int = 
     finally:
         if bar is not None:
             bar.close()
+    # paths relative to the fileset file (load_fileset resolves them against its directory): the
+    # sample directory can be moved or copied
+    rel = {k: [os.path.basename(p) for p in v] for k, v in paths.items()}
     fileset = {
-        MC_DATASET: {"files": {p: "Events" for p in paths["mc"]},
+        MC_DATASET: {"files": {p: "Events" for p in rel["mc"]},
                      "metadata": {"is_data": False, "xsec": DY_XSEC_PB, "tree": "Events", **SAMPLE_FACTS}},
-        DATA_DATASET: {"files": {p: "Events" for p in paths["data"]},
+        DATA_DATASET: {"files": {p: "Events" for p in rel["data"]},
                        "metadata": {"is_data": True, "lumi": round(per_file * files / DY_XSEC_PB, 6),
                                     "tree": "Events", **SAMPLE_FACTS}},
     }

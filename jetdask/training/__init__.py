@@ -2,7 +2,7 @@
 
 =====================  ====================================================
 :mod:`.config`         training YAML (``default.yaml``), :class:`~jetdask.errors.ConfigError` per key
-:mod:`.scaler`         preprocessing ``scaler.json`` -> inference scaler (per input, per feature)
+:mod:`.scaler`         the run's inference scaler (read, written beside the checkpoints)
 :mod:`.data`           :class:`SplitData` (model inputs of one split), :class:`Loader` (shuffled batches)
 :mod:`.losses`         weighted cross-entropy and focal loss
 :mod:`.adversarial`    FGSM / PGD on the distortable inputs

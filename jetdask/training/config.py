@@ -8,7 +8,7 @@ the preprocessing config (:mod:`jetdask.preprocessing.config`).
 """
 from __future__ import annotations
 
-import os
+from importlib.resources import files
 from typing import Any
 
 
@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..config import read_user_config
 from ..preprocessing.config import _merge
 
-DEFAULT_YAML = os.path.join(os.path.dirname(__file__), "default.yaml")
+DEFAULT_YAML = str(files("jetdask.training").joinpath("default.yaml"))   # package data
 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))
@@ -82,7 +82,7 @@ def validate(cfg: dict) -> dict:
     from ..models import model_class
     try:
         model_class(cfg["model"]["name"])
-    except (KeyError, ImportError, AttributeError) as err:
+    except (KeyError, ValueError, ImportError, AttributeError) as err:
         raise ConfigError(str(err).strip("'\""), "model.name") from None
     d, t, a = cfg["data"], cfg["training"], cfg["adversarial"]
     _choice(d["train_split"], SPLITS, "data.train_split")

@@ -1,13 +1,13 @@
 """Batches of model inputs from the preprocessing tensors (``RUN/tensors/<split>/``).
 
 :class:`SplitData` opens one split (memory-mapped, or loaded into memory) and turns its
-flat feature columns into the model's input tensors using the *inference* layout
-(:mod:`jetdask.inference.layouts`), so the ordering is the one the inference pass builds:
-for DeepJet ``glob (N,15)``, ``cpf (N,25,16)``, ``npf (N,25,6)``, ``sv (N,4,12)``. The
-values are re-standardised from the preprocessing's per-column scaling to the per-feature
-inference scaler of :mod:`.scaler`; defaulted entries take the scaler default. For every
-input a boolean ``distortable`` mask (valid entry, non-integer feature, input that allows
-distortions) travels with the batch for the adversarial attacks.
+layout tensors (written by the preprocessing with ``layout:`` through the *inference* layout,
+:mod:`jetdask.preprocessing.layout_tensors`: raw values and valid masks per input) into the
+model's inputs with the run's scaler (``RUN/scaler.json``) applied by the inference code
+(:meth:`jetdask.inference.Scaler.apply`): missing entries take the scaler default, exactly as
+in the inference pass. For every input a boolean ``distortable`` mask (valid entry,
+non-integer feature, input that allows distortions) travels with the batch for the
+adversarial attacks.
 
 :class:`Loader` iterates over shuffled batches: one index permutation per epoch from
 ``numpy.random.default_rng([seed, epoch])`` (so a resumed run sees the same batches), each
@@ -24,7 +24,6 @@ import os
 import numpy as np
 
 from ..errors import ConfigError
-from . import scaler as scaler_mod
 
 
 @dataclasses.dataclass
@@ -53,11 +52,12 @@ def subset_rows(n: int, limit: int | None, seed: int) -> np.ndarray:
 class SplitData:
     """One split of a preprocessing run as model inputs (see the module docstring)."""
 
-    def __init__(self, run_dir: str, split: str, layout, inference_scaler: dict | None = None, *,
+    def __init__(self, run_dir: str, split: str, layout=None, inference_scaler: dict | None = None, *,
                  in_memory: bool = True, limit: int | None = None, seed: int = 0):
         from ..inference.layouts import get_layout
+        from ..inference.registry import Scaler
+        from ..preprocessing import layout_tensors
         self.run_dir, self.split = run_dir, split
-        self.layout = get_layout(layout)
         d = os.path.join(run_dir, "tensors", split)
         cj = os.path.join(d, "columns.json")
         if not os.path.exists(cj):
@@ -65,27 +65,26 @@ class SplitData:
                               "preprocessed")
         with open(cj) as f:
             self.meta = json.load(f)
+        if not self.meta.get("layout"):
+            raise ConfigError(f"{run_dir} holds flat feature columns; taggers train on layout tensors: preprocess "
+                              "with 'layout: NAME' (deepjet, deepcsv, part, pn) in the preprocessing YAML",
+                              "data.preprocessed")
+        self.layout_name = self.meta["layout"]
+        self.layout = get_layout(self.layout_name)
+        if layout is not None and not same_inputs(get_layout(layout), self.layout):
+            want = getattr(get_layout(layout), "name", layout)
+            raise ConfigError(f"the model reads layout {want!r}, {run_dir} was preprocessed with "
+                              f"{self.layout_name!r} (other inputs)", "model.name")
         self.classes = tuple(self.meta["classes"])
-        mode = None if in_memory else "r"
-        self._features = np.load(os.path.join(d, "features.npy"), mmap_mode=mode)
-        dp = os.path.join(d, "defaulted.npy")
-        self._defaulted = np.load(dp, mmap_mode=mode) if os.path.exists(dp) else None
+        t = layout_tensors.load_split(d, mmap=True)
         self.rows = subset_rows(int(self.meta["n"]), limit, seed)
-        self.label = np.load(os.path.join(d, "label.npy"))[self.rows]
-        self.weight = np.load(os.path.join(d, "weight.npy")).astype(np.float32)[self.rows]
-        self.ids = np.load(os.path.join(d, "ids.npy"), mmap_mode="r")
-        prep = scaler_mod.load_prep_scaler(os.path.join(run_dir, "scaler.json"))
-        self.scaler = inference_scaler or scaler_mod.feature_scaler(prep, self.layout)
-        self.index = scaler_mod.column_index(self.layout, self.meta["features"])
+        self.label = np.asarray(t["label"])[self.rows]
+        self.weight = np.asarray(t["weight"]).astype(np.float32)[self.rows]
+        self.ids = t["ids"]
+        self._raw, self._valid = t["inputs"], t["valid"]
+        self.scaler = inference_scaler or load_run_scaler(run_dir)
+        self._scaler = Scaler.load(self.scaler)
         self.specs = self.layout.specs
-        if not self.meta.get("scaled", False):      # raw values: x_prep = raw
-            prep = {c: dict(v, mean=0.0, std=1.0) for c, v in prep.items()}
-        self._prep = prep
-        self._maps = scaler_mod.restandardise(prep, self.layout, self.scaler)
-        if self._defaulted is None:                 # defaulted entries hold the column default exactly
-            cols = self.meta["features"]
-            key = "default" if self.meta.get("scaled", False) else "placeholder"
-            self._column_default = np.array([prep[c].get(key, np.nan) for c in cols], np.float32)
         self._cached = None
         if in_memory:
             self._cached = self.arrays(np.arange(len(self.rows)))
@@ -97,33 +96,48 @@ class SplitData:
     def names(self) -> list:
         return [s.name for s in self.specs]
 
-    def arrays(self, pos: np.ndarray) -> tuple[dict, dict]:
-        """(inputs, distortable masks) as numpy, for positions ``pos`` into this split's rows."""
-        if self._cached is not None:
-            x, m = self._cached
-            return {k: v[pos] for k, v in x.items()}, {k: None if v is None else v[pos] for k, v in m.items()}
+    def converted(self, pos: np.ndarray):
+        """The layout's :class:`~jetdask.inference.layouts.Converted` (raw values, valid masks) of ``pos``."""
+        from ..inference.layouts import Converted
         rows = self.rows[pos]
         order = np.argsort(rows, kind="stable")        # sorted reads from the memory map
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
-        feats = np.asarray(self._features[rows[order]])[inv]
-        if self._defaulted is not None:
-            dflt = np.asarray(self._defaulted[rows[order]])[inv]
-        else:
-            dflt = feats == self._column_default[None, :]
-        inputs, masks = {}, {}
-        for spec in self.specs:
-            idx = self.index[spec.name]
-            x = feats[:, idx]
-            bad = dflt[:, idx]
-            if spec.name in self._maps:
-                a, b, d = self._maps[spec.name]
-                x = np.where(bad, d, a * x + b).astype(np.float32)
-            else:
-                x = np.where(bad, 0.0, x).astype(np.float32)
-            inputs[spec.name] = x
-            masks[spec.name] = (~bad & ~spec.integer_mask()) if spec.distort else None
-        return inputs, masks
+        srt = rows[order]
+        arrays = {k: np.asarray(v[srt])[inv] for k, v in self._raw.items()}
+        valid = {k: np.asarray(v[srt])[inv] for k, v in self._valid.items()}
+        return Converted(self.specs, arrays, valid, len(rows))
+
+    def arrays(self, pos: np.ndarray) -> tuple[dict, dict]:
+        """(inputs, distortable masks) as numpy, for positions ``pos`` into this split's rows.
+
+        The inputs are ``Scaler.apply(converted)``: the scaling code of the inference pass."""
+        if self._cached is not None:
+            x, m = self._cached
+            return {k: v[pos] for k, v in x.items()}, {k: None if v is None else v[pos] for k, v in m.items()}
+        conv = self.converted(pos)
+        inputs = self._scaler.apply(conv) if self._scaler is not None else dict(conv.arrays)
+        masks = {s.name: (conv.valid[s.name] & ~s.integer_mask()) if s.distort else None for s in self.specs}
+        return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}, masks
+
+
+def same_inputs(a, b) -> bool:
+    """Whether two layouts give the same model arguments (names, in order; sizes are the model's kwargs)."""
+    return [s.name for s in a.specs] == [s.name for s in b.specs]
+
+
+def load_run_scaler(run_dir: str) -> dict:
+    """The inference scaler (``scaler.json``) of a layout preprocessing run."""
+    path = os.path.join(run_dir, "scaler.json")
+    try:
+        with open(path) as f:
+            sc = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found (is this a preprocessing run directory?)", "data.preprocessed") from None
+    if "inputs" not in sc:
+        raise ConfigError(f"{path} is a per-column scaler of a flat-feature run; preprocess with 'layout: NAME'",
+                          "data.preprocessed")
+    return sc
 
 
 class Loader:

@@ -1,8 +1,8 @@
 """Small nominal and FGSM-adversarial DeepJet taggers for ``jetdask demo``.
 
 :func:`demo_taggers` preprocesses the first simulated file(s) of the fileset (enough files
-for ``max_events`` events; a file is the smallest unit the preprocessing reads) with the
-inference-compatible defaulting rules, trains two small DeepJet models on at most
+for ``max_events`` events; a file is the smallest unit the preprocessing reads) through the
+``deepjet`` inference layout, trains two small DeepJet models on at most
 ``max_jets`` training jets, evaluates them (``out_dir/evaluation``) and returns tagger specs
 for :class:`jetdask.inference.Tagger`. A second call with the same arguments reuses the
 preprocessing, the checkpoints (same config, all epochs done) and the evaluation.
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-
-from . import scaler as scaler_mod
 
 SMALL_DEEPJET = {"summary": "lstm", "cpf_channels": [32, 16], "npf_channels": [16, 8], "sv_channels": [32, 16],
                  "summary_sizes": [32, 16, 16], "dense": [64, 64], "dropout": 0.1}
@@ -31,11 +29,11 @@ def _mc_subset(fileset: str, out: str, max_events: int) -> str:
             continue
         files = {}
         for f in ds.files:
-            if total >= max_events and subset:
-                break
             with uproot.open(f.path) as h:
                 total += h[f.tree].num_entries
             files[f.path] = f.tree
+            if total >= max_events:
+                break
         if files:
             subset[ds.name] = {"files": files, "metadata": dict(ds.metadata)}
         if total >= max_events:
@@ -74,6 +72,7 @@ def demo_taggers(fileset: str, out_dir: str, epochs: int = 3, *, max_events: int
                  epsilon: float = 0.1, client=None, workers: int | None = 2, progress: bool = True,
                  evaluate: bool = True) -> list[dict]:
     """Train (or reuse) ``DeepJet_nominal`` and ``DeepJet_adversarial``; returns ``[{"name", "source"}, ...]``."""
+    from ..engine.progress import say, step
     from ..preprocessing.pipeline import preprocess
     from .loop import train
     out_dir = os.path.abspath(out_dir)
@@ -82,18 +81,23 @@ def demo_taggers(fileset: str, out_dir: str, epochs: int = 3, *, max_events: int
     if not os.path.exists(os.path.join(run_dir, "tensors", "test", "columns.json")):
         os.makedirs(run_dir, exist_ok=True)
         sub = _mc_subset(fileset, os.path.join(out_dir, "training_fileset.json"), max_events)
-        prep_cfg = dict(scaler_mod.INFERENCE_COMPATIBLE, outputs={"plots": False},
-                        splits={"train": 0.7, "validation": 0.1, "test": 0.2})
+        prep_cfg = {"layout": "deepjet", "outputs": {"plots": False},
+                    "splits": {"train": 0.7, "validation": 0.1, "test": 0.2}}
         res = preprocess(prep_cfg, sub, run_dir, client=client, serial=client is None and workers == 0,
                          workers=workers or None, progress=progress, verbose=False)
         if not res.complete:
             raise RuntimeError(f"demo preprocessing incomplete: {res.message}")
+    elif progress:
+        say(f"preprocessing: reusing {run_dir}")
     specs = []
     for kind, adv in (("nominal", False), ("adversarial", True)):
         d = os.path.join(out_dir, kind)
         cfg = _config(epochs, max_jets, adv, epsilon)
         if not _reusable(d, cfg, run_dir):
-            train(cfg, preprocessed=run_dir, out=d, progress=progress)
+            with step(f"training DeepJet_{kind} ({epochs} epochs)", progress):
+                train(cfg, preprocessed=run_dir, out=d, progress=progress)
+        elif progress:
+            say(f"training DeepJet_{kind}: reusing {d} ({epochs} epochs done earlier)")
         specs.append({"name": f"DeepJet_{kind}", "source": os.path.join(d, "best.pt")})
     if evaluate:
         ev = os.path.join(out_dir, "evaluation")
@@ -101,6 +105,9 @@ def demo_taggers(fileset: str, out_dir: str, epochs: int = 3, *, max_events: int
         newest = max(os.path.getmtime(s["source"]) for s in specs)
         if not (os.path.exists(auc) and os.path.getmtime(auc) >= newest):
             from ..evaluation import evaluate as run_evaluation
-            run_evaluation({s["name"]: s["source"] for s in specs}, run_dir, ev, epsilons=(0.0, 0.05, 0.1, 0.2),
-                           max_jets=20_000)
+            with step("evaluation (ROC, AUC, robustness)", progress):
+                run_evaluation({s["name"]: s["source"] for s in specs}, run_dir, ev,
+                               epsilons=(0.0, 0.05, 0.1, 0.2), max_jets=20_000)
+        elif progress:
+            say(f"evaluation: reusing {ev} (taggers unchanged)")
     return specs

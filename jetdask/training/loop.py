@@ -12,9 +12,9 @@ writes into ``DIR``::
     scaler.json                   the inference scaler stored in every checkpoint
     history.json                  per epoch: losses, accuracies, learning rate, jets/s, seconds
 
-Every checkpoint is a complete tagger (``Tagger(name, "DIR/best.pt")``): the layout, the
-classes and the inference scaler (see :mod:`.scaler`) are in it; its ``metadata`` holds the
-epoch, train/validation loss and accuracy, the history so far, the config, the preprocessing
+Every checkpoint is a complete tagger (``Tagger(name, "DIR/best.pt")``): the layout of the
+preprocessing run, the classes and its inference scaler (``RUN/scaler.json``) are in it; its
+``metadata`` holds the epoch, train/validation loss and accuracy, the history so far, the config, the preprocessing
 directory and the name of its ``.state.pt`` file. ``train(..., resume="DIR/last.pt")`` reloads
 the weights and that state (optimizer, scheduler, torch RNG), and continues with epoch
 ``epoch + 1``: batch orders are drawn from ``(seed, epoch)``, so the resumed run reproduces
@@ -227,24 +227,14 @@ def train(config=None, *, preprocessed: str | None = None, out: str | None = Non
     os.makedirs(os.path.join(out_dir, "checkpoints"), exist_ok=True)
 
     from ..models import model_class
-    layout_name = model_class(cfg["model"]["name"]).layout
-    prep_cfg = {}
-    prep_json = os.path.join(run_dir, "prep.json")
-    if os.path.exists(prep_json):
-        with open(prep_json) as f:
-            prep_cfg = json.load(f).get("config", {})
-    from ..inference.layouts import get_layout
-    mismatches = scaler_mod.defaulting_mismatches(prep_cfg, get_layout(layout_name)) if prep_cfg else []
-    if mismatches:
-        import warnings
-        warnings.warn("training and inference default different entries: " + "; ".join(mismatches)
-                      + f" (preprocess with {scaler_mod.INFERENCE_COMPATIBLE} for exact agreement)", stacklevel=2)
+    model_layout = getattr(model_class(cfg["model"]["name"]), "layout", None)
     d = cfg["data"]
     seed = t["seed"]
-    train_data = SplitData(run_dir, d["train_split"], layout_name, in_memory=d["in_memory"], limit=d["max_jets"],
+    train_data = SplitData(run_dir, d["train_split"], model_layout, in_memory=d["in_memory"], limit=d["max_jets"],
                            seed=seed)
+    layout_name = train_data.layout_name
     inf_scaler = train_data.scaler
-    val_data = SplitData(run_dir, d["validation_split"], layout_name, inf_scaler, in_memory=d["in_memory"],
+    val_data = SplitData(run_dir, d["validation_split"], model_layout, inf_scaler, in_memory=d["in_memory"],
                          limit=d["max_val_jets"], seed=seed)
     classes = train_data.classes
     if len(train_data) == 0:
@@ -287,7 +277,7 @@ def train(config=None, *, preprocessed: str | None = None, out: str | None = Non
         if is_best:
             best = row
         _save_epoch(out_dir, model, cfg, classes, layout_name, inf_scaler, row, history, optimizer, scheduler,
-                    dev, run_dir, is_best, best, mismatches)
+                    dev, run_dir, is_best, best)
         _write_json(os.path.join(out_dir, HISTORY_FILE), history)
         if show:
             print(f"epoch {epoch}: train loss {tr['loss']:.4f} acc {tr['accuracy']:.3f} | val loss "
@@ -299,7 +289,7 @@ def train(config=None, *, preprocessed: str | None = None, out: str | None = Non
 
 
 def _save_epoch(out_dir, model, cfg, classes, layout, scaler, row, history, optimizer, scheduler, dev, run_dir,
-                is_best, best, mismatches):
+                is_best, best):
     import torch
     from ..inference.registry import save_checkpoint
     epoch = row["epoch"]
@@ -307,8 +297,7 @@ def _save_epoch(out_dir, model, cfg, classes, layout, scaler, row, history, opti
              "epoch": epoch}
     meta = {"epoch": epoch, "train_loss": row["train_loss"], "train_accuracy": row["train_accuracy"],
             "val_loss": row["val_loss"], "val_accuracy": row["val_accuracy"], "config": cfg, "layout": layout,
-            "preprocessed": run_dir, "history": history, "torch": str(torch.__version__),
-            "defaulting_mismatches": mismatches}
+            "preprocessed": run_dir, "history": history, "torch": str(torch.__version__)}
 
     def write(path, state_rel, out_rel):
         save_checkpoint(path, model, layout=layout, classes=classes, scaler=scaler, epoch=epoch,

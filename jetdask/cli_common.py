@@ -1,0 +1,120 @@
+"""What every ``jetdask`` subcommand shares: exit codes, argument types, the error boundary.
+
+The subcommand modules (``jetdask.cli``, ``jetdask.preprocessing.cli``, ``jetdask.training.cli``,
+``jetdask.plotting.cli``, ``jetdask.demo``) import this module and never each other, so there is
+no import cycle between the top-level command and the subcommands.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import JetdaskError
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED_CHUNKS, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+EXIT_CODES = ("exit codes: 0 done; 2 bad usage or configuration (one line on stderr naming the input "
+              "or key); 3 some chunks failed (resubmittable; see `jetdask status`); 130 interrupted")
+
+
+def epilog(*examples: str, codes: str = EXIT_CODES) -> str:
+    """Help text after the options: examples, then the exit codes."""
+    lines = ["example:" if len(examples) == 1 else "examples:"]
+    lines += [f"  {e}" for e in examples]
+    return "\n".join(lines + ["", codes])
+
+
+def subparser(sub, name: str, help: str, *examples: str, codes: str = EXIT_CODES):
+    """A subcommand parser whose ``--help`` shows its examples and exit codes, options with defaults."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
+                          epilog=epilog(*examples, codes=codes),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _integer(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (0 is an error, not 'the default')."""
+    return _integer(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    return _integer(text, 0)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def memory_size(text: str) -> int:
+    """A memory size in bytes from ``4GiB``, ``500MB``, ``2e9``."""
+    from dask.utils import parse_bytes
+    try:
+        value = parse_bytes(text)
+    except Exception:
+        raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (e.g. 4GiB, 500MB)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return int(value)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (``jetdask run: error: --chunk-size: must be >= 1``), exit 2."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(EXIT_USAGE)
+
+
+def boundary(func, args) -> int:
+    """Run a subcommand: a jetdask error (bad input) becomes one line on stderr and exit 2."""
+    from .errors import ClusterLostError
+    try:
+        return func(args)
+    except ClusterLostError as err:   # the cluster went away: resumable, like failed chunks
+        print(f"jetdask: {one_line(err)}", file=sys.stderr)
+        return EXIT_FAILED_CHUNKS
+    except JetdaskError as err:
+        print(f"jetdask: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("jetdask: interrupted; the run directory keeps what finished; run again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def standalone(prog: str, configure, argv=None) -> int:
+    """``python -m jetdask.<sub>.cli ARGS``: one subcommand with its own parser and the same boundary."""
+    ap = Parser(prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(ap)
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    from . import validation
+    return boundary(lambda a: (validation.check_jetdask_config(), a.func(a))[1], args)

@@ -1,0 +1,142 @@
+"""The one schema of the ``jetdask.*`` configuration: type and range of every key.
+
+``config.yaml`` beside this module holds the defaults; the comment block above each key there
+ends with ``[RULE]``, the rule text of its entry here (``tests/test_config_schema.py`` keeps
+the two in step: same keys, same rule, default valid). Adding a key is one entry in
+:data:`SCHEMA` plus the key with its comment in ``config.yaml``.
+
+:func:`validate` checks the values in effect (defaults, the user's dask YAML files,
+``DASK_JETDASK__*`` environment variables, ``dask.config.set``) and raises a
+:class:`~jetdask.errors.ConfigError` naming the first bad key, e.g.
+``jetdask.chunk-size: must be an integer >= 1, got 'abc'``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    kind: str                      # "int", "float", "bool", "mapping"
+    minimum: float | None = None
+    maximum: float | None = None
+    strict_minimum: bool = False   # minimum excluded (> instead of >=)
+    nullable: bool = False
+
+    @property
+    def text(self) -> str:
+        """The rule in words, as it appears in ``config.yaml``'s comments."""
+        noun = {"int": "integer", "float": "number", "bool": "true or false",
+                "mapping": "mapping of names to values"}[self.kind]
+        parts = [noun]
+        if self.minimum is not None:
+            parts.append(f"{'>' if self.strict_minimum else '>='} {_num(self.minimum)}")
+        if self.maximum is not None:
+            parts.append(f"and <= {_num(self.maximum)}")
+        if self.nullable:
+            parts.append("or null")
+        return " ".join(parts)
+
+    def check(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "mapping":
+            return isinstance(value, Mapping)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind == "int" and not (isinstance(value, int) or (math.isfinite(value) and value == int(value))):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.minimum is not None and (value <= self.minimum if self.strict_minimum else value < self.minimum):
+            return False
+        return self.maximum is None or value <= self.maximum
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _int(minimum=None, **kw) -> Rule:
+    return Rule("int", minimum, **kw)
+
+
+def _float(minimum=None, **kw) -> Rule:
+    return Rule("float", minimum, **kw)
+
+
+# key (below ``jetdask.``) -> rule; one entry per key of config.yaml
+SCHEMA: dict[str, Rule] = {
+    "chunk-size": _int(1),
+    "inflight-per-thread": _int(1),
+    "retries": _int(0),
+    "retry-backoff": _float(0),
+    "retry-backoff-max": _float(0),
+    "no-worker-timeout": _float(0, strict_minimum=True),
+    "split-floor": _int(1),
+    "memory-fraction": _float(0, maximum=1, strict_minimum=True),
+    "memory-overhead": _float(0, strict_minimum=True),
+    "memory-sample-interval": _float(0, strict_minimum=True),
+    "default-budget": _int(1),
+    "bisect-failures": Rule("bool"),
+    "bisect-min-events": _int(1),
+    "file-cache-size": _int(1),
+    "open-timeout": _float(0, strict_minimum=True),
+    "xrootd.connection-window": _int(1),
+    "xrootd.connection-retry": _int(1),
+    "xrootd.stream-error-window": _int(1),
+    "xrootd.timeout-resolution": _int(1),
+    "inference.threads": _int(1, nullable=True),
+    "inference.memory-budget-cpu": _int(1),
+    "inference.memory-budget-cuda": _int(1),
+    "worker-environ": Rule("mapping"),
+}
+
+_SECTIONS = {k.split(".")[0] for k in SCHEMA if "." in k}
+
+
+def _flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}".replace("_", "-")   # dask normalises env-var underscores like this
+        if name in _SECTIONS and isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def closest(name: str, known) -> str:
+    """``"; did you mean 'x'?"`` for the closest known name, or ``""``."""
+    near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def validate(cfg: Mapping | None = None) -> dict[str, Any]:
+    """Check ``cfg`` (default: ``dask.config.get("jetdask")``); the flat ``{key: value}`` if valid."""
+    if cfg is None:
+        import dask.config
+        from . import config  # noqa: F401  (registers the defaults)
+        cfg = dask.config.get("jetdask", default={}) or {}
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"must be a mapping of keys, got {cfg!r}", "jetdask")
+    flat = _flatten(cfg)
+    for name, value in flat.items():
+        rule = SCHEMA.get(name)
+        if rule is None:
+            raise ConfigError(f"unknown configuration key{closest(name, SCHEMA)}", f"jetdask.{name}")
+        if not rule.check(value):
+            article = "" if rule.kind == "bool" else ("an " if rule.text[0] in "aeiou" else "a ")
+            raise ConfigError(f"must be {article}{rule.text}, got {value!r}", f"jetdask.{name}")
+    env = flat.get("worker-environ") or {}
+    for k, v in env.items():
+        if v is not None and not isinstance(v, (str, int, float)):
+            raise ConfigError(f"must be a string, a number or null, got {v!r}", f"jetdask.worker-environ.{k}")
+    return flat

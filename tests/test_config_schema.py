@@ -1,0 +1,78 @@
+"""One schema for ``jetdask.*``: config.yaml's keys and comments agree with it; bad values name the key."""
+from __future__ import annotations
+
+import os
+import re
+
+import dask.config
+import pytest
+import yaml
+
+from jetdask.config_schema import SCHEMA, validate
+from jetdask.errors import ConfigError
+
+CONFIG_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jetdask", "config.yaml")
+
+
+def _yaml_keys_with_comments():
+    """(dotted key below jetdask., the comment block right above it) for every leaf of config.yaml."""
+    out, stack, comment = {}, [], []
+    for line in open(CONFIG_YAML).read().splitlines():
+        if line.strip().startswith("#"):
+            comment.append(line.strip().lstrip("# "))
+            continue
+        m = re.match(r"^( *)([A-Za-z_-]+):\s*(.*)$", line)
+        if not m:
+            comment = []
+            continue
+        depth = len(m.group(1)) // 2
+        stack = stack[:depth] + [m.group(2)]
+        key = ".".join(stack[1:])
+        inside_mapping = any(key.startswith(k + ".") for k, r in SCHEMA.items() if r.kind == "mapping")
+        is_section = m.group(3).split("#")[0].strip() == "" and key not in SCHEMA
+        if depth >= 1 and not inside_mapping and not is_section:
+            out[key] = " ".join(comment)
+        comment = []
+    return out
+
+
+def test_config_yaml_and_schema_have_the_same_keys_and_rules():
+    found = _yaml_keys_with_comments()
+    assert set(found) == set(SCHEMA), (set(found) ^ set(SCHEMA))
+    for key, comment in found.items():
+        assert f"[{SCHEMA[key].text}]" in comment, f"config.yaml comment of {key} must end with [{SCHEMA[key].text}]"
+
+
+def test_defaults_are_valid():
+    with open(CONFIG_YAML) as f:
+        validate(yaml.safe_load(f)["jetdask"])
+    validate()
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("chunk-size", "abc", "integer >= 1"),
+    ("chunk-size", 0, "integer >= 1"),
+    ("chunk-size", 2.5, "integer >= 1"),
+    ("retries", -1, "integer >= 0"),
+    ("memory-fraction", 1.5, "number > 0 and <= 1"),
+    ("memory-fraction", 0, "number > 0"),
+    ("bisect-failures", "yes", "true or false"),
+    ("inference.threads", 0, "integer >= 1 or null"),
+    ("worker-environ", "x", "mapping"),
+])
+def test_bad_values_name_the_key(key, value, words):
+    with dask.config.set({f"jetdask.{key}": value}):
+        with pytest.raises(ConfigError) as err:
+            validate()
+    assert err.value.key == f"jetdask.{key}" and words in str(err.value) and repr(value) in str(err.value)
+
+
+def test_unknown_key_suggests_the_closest():
+    with dask.config.set({"jetdask.chunksize": 5}):
+        with pytest.raises(ConfigError, match="did you mean 'chunk-size'"):
+            validate()
+
+
+def test_environment_style_underscores_are_the_same_key():
+    assert validate({"chunk_size": 5, "inference": {"memory_budget_cpu": 10}})["chunk-size"] == 5
+    assert validate({"inference": {"threads": None}})["inference.threads"] is None
