@@ -82,6 +82,7 @@ def main():
 
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.task import ID_COLUMNS
+    from jetdask.fileset import load_fileset
     from jetdask.synthetic import generate_sample
     cloudpickle.register_pickle_by_value(engine_analyses)
 
@@ -90,7 +91,7 @@ def main():
     local_fs = os.path.join(sample_dir, "fileset.json")
     if not os.path.exists(local_fs):
         generate_sample(sample_dir, events=2 * args.events, files=1, seed=3, mismodel=0.5, progress=True)
-    fs = json.load(open(local_fs))
+    fs = load_fileset(local_fs).to_dict()
     served = os.path.join(args.export, "jetdask-bench")
     os.makedirs(served, exist_ok=True)
     os.chmod(served, 0o755)

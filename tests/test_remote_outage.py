@@ -21,6 +21,7 @@ from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
 from jetdask.engine.outputs import load_output
 from jetdask.engine.runner import Runner
+from jetdask.fileset import load_fileset
 from jetdask.errors import TransientFileError
 from jetdask.nanoaod import io
 from xrootd_server import PrivateServer
@@ -46,7 +47,7 @@ def reference(small_sample, tmp_path_factory):
 
 
 def _publish(server, fileset_path, out_path) -> str:
-    fs = json.load(open(fileset_path))
+    fs = load_fileset(fileset_path).to_dict()
     for ds in fs.values():
         ds["files"] = {server.publish(p, f"outage/{os.path.basename(p)}"): t for p, t in ds["files"].items()}
     with open(out_path, "w") as f:
@@ -98,7 +99,7 @@ def _ledger(run_dir, sql):
 
 
 def test_cached_handle_of_a_failed_file_is_dropped_and_reopened(server, small_sample):
-    src = next(iter(json.load(open(small_sample)).values()))["files"]
+    src = next(iter(load_fileset(small_sample).to_dict().values()))["files"]
     url = server.publish(next(iter(src)), "cache/f.root")
     io.clear_cache()
     with dask.config.set({"jetdask.open-timeout": 2}):

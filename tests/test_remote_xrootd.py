@@ -17,6 +17,7 @@ from conftest import REPO, real_file
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
 from jetdask.engine.runner import Runner
+from jetdask.fileset import load_fileset
 from jetdask.errors import FileAccessError, TransientFileError
 from jetdask.nanoaod import io
 from xrootd_server import free_port, publish, shared_server
@@ -35,7 +36,7 @@ def server():
 def _remote_fileset(fileset_path: str, server, sub: str, out_path) -> str:
     """The fileset with every file copied to the server (``TAG/sub/``) and named by its URL."""
     url, export, tag = server
-    fs = json.load(open(fileset_path))
+    fs = load_fileset(fileset_path).to_dict()
     for ds in fs.values():
         ds["files"] = {publish(export, url, p, f"{tag}/{sub}/{os.path.basename(p)}"): t for p, t in ds["files"].items()}
     with open(out_path, "w") as f:
@@ -148,7 +149,7 @@ def test_replicas_dead_or_missing_first(server, small_sample, tmp_path):
     """The first URL of each file is a server that does not answer, or a file the server lacks:
     every chunk is read from the next replica, and the ledger says which."""
     url, export, tag = server
-    fs = json.load(open(small_sample))
+    fs = load_fileset(small_sample).to_dict()
     dead = f"root://localhost:{free_port()}"
     for i, ds in enumerate(fs.values()):
         files = []
@@ -173,7 +174,7 @@ def test_chunk_task_reports_every_replica(server, small_sample):
     from jetdask.chunk import Chunk
     from jetdask.engine.task import run_chunk
     url, export, tag = server
-    src = next(iter(json.load(open(small_sample)).values()))["files"]
+    src = next(iter(load_fileset(small_sample).to_dict().values()))["files"]
     good = publish(export, url, next(iter(src)), f"{tag}/gone/f.root")
     uuid_ = io.file_info(good)["uuid"]
     missing = [f"{url}//{tag}/gone/a.root", f"{url}//{tag}/gone/b.root"]
@@ -191,7 +192,7 @@ def test_chunk_task_reports_every_replica(server, small_sample):
 
 def test_globs_and_directories_listed_once(server, small_sample, tmp_path):
     url, export, tag = server
-    fs = json.load(open(small_sample))
+    fs = load_fileset(small_sample).to_dict()
     mc = [p for ds in fs.values() if not ds["metadata"].get("is_data") for p in ds["files"]]
     publish(export, url, mc[0], f"{tag}/glob/a/f1.root")
     publish(export, url, mc[1], f"{tag}/glob/b/f2.root")
