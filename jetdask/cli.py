@@ -85,7 +85,7 @@ def _recorded_analysis(run_dir: str) -> tuple[str | None, dict]:
     import os
 
     from .engine.ledger import Ledger
-    led = Ledger(os.path.join(run_dir, "ledger.sqlite"))
+    led = Ledger(os.path.join(run_dir, "ledger.sqlite"), readonly=True)
     try:
         return led.get_meta("analysis"), led.get_meta("analysis_kwargs") or {}
     finally:
@@ -103,6 +103,9 @@ def cmd_run(args, resubmit=False) -> int:
     _check_run_args(args, resubmit)
     spec = getattr(args, "analysis", None)
     kwargs = _kwargs(args)
+    if os.path.isdir(args.run_dir):  # name a busy directory's holder before reading it
+        from .engine.lock import RunLock
+        RunLock(args.run_dir).acquire().release()
     if resubmit and not spec:
         spec, kwargs = _recorded_analysis(args.run_dir)
         if not spec:

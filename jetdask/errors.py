@@ -163,3 +163,23 @@ class RunIncompleteError(JetdaskError):
     def __str__(self) -> str:
         return (f"{self.n_failed} chunk(s) failed; see `jetdask status {self.run_dir}` "
                 f"and rerun them with `jetdask resubmit {self.run_dir}`")
+
+
+class RunLockedError(JetdaskError):
+    """Another process holds the run directory (``RUN/run.lock``): one run per directory."""
+
+    def __init__(self, run_dir: str, holder: dict | None = None):
+        super().__init__(run_dir, holder)
+        self.run_dir = run_dir
+        self.holder = holder or {}
+
+    def __str__(self) -> str:
+        h = self.holder
+        if h:
+            import time
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.get("started", 0)))
+            who = f"process {h.get('pid')} on host {h.get('host')} (since {since})"
+        else:
+            who = "another process"
+        return (f"{self.run_dir} is in use by {who}; wait for it to finish or use another run directory "
+                f"(`jetdask status {self.run_dir}` reads it meanwhile)")

@@ -116,9 +116,8 @@ def test_selection_matches_plain_loop(name):
 
 
 def _synthetic(small_sample, dataset):
-    import json as _json
-    files = _json.load(open(small_sample))[dataset]["files"]
-    return sorted(files)[0]
+    from jetdask.fileset import load_fileset
+    return sorted(f.path for f in load_fileset(small_sample)[dataset].files)[0]
 
 
 @pytest.mark.parametrize("cuts", [{"lead_muon_pt": 20.0, "lead_electron_pt": 25.0}, {"pu_id": None}])

@@ -306,7 +306,8 @@ class Dispatcher:
                                 error_type=type(err).__name__, message=f"the result could not be read: {err}")
                 return
             fut.release()
-            if out.worker_address:
+            h = self.home.get(flight.chunk.path)
+            if out.worker_address and (h is None or h not in self.workers):   # a file keeps one home while it lives
                 self.home[flight.chunk.path] = out.worker_address
             self.host.outcome(flight.chunk, out, isolated=flight.isolated)
             return

@@ -3,12 +3,23 @@
 Only the client writes it. For each chunk it keeps the state (``pending``,
 ``running``, ``done``, ``failed``, or ``split`` when replaced by its halves),
 attempts, error type and message, traceback, failing events, worker, times,
-peak memory and events processed; a finished chunk's result (histograms and
-counters as JSON) is stored in the same transaction that marks it done, so a
-crash anywhere loses at most the chunks in flight and never counts one twice.
-Files that could not be planned are kept with their reason. A file's other
-URLs (``replicas``) and the directory or glob it was listed from (``pattern``)
-are kept with it; a done chunk records the URL that served it (``replica``).
+peak memory and events processed; a finished chunk's result is stored (by the
+results store, :mod:`jetdask.engine.store`: binary, folded per file) in the
+same transaction that marks it done, so a crash anywhere loses at most the
+chunks in flight and never counts one twice. Files that could not be planned
+are kept with their reason. A file's other URLs (``replicas``) and the
+directory or glob it was listed from (``pattern``) are kept with it; a done
+chunk records the URL that served it (``replica``).
+
+Only the process holding the run lock (:mod:`jetdask.engine.lock`) writes it,
+between :meth:`Ledger.begin_writing` and :meth:`Ledger.end_writing`; readers
+open it with ``readonly=True`` (no file is created or changed). Journal: WAL
+while a run writes to a local filesystem (no fsync per chunk), the rollback
+journal (``DELETE``) on network and FUSE filesystems (NFS, EOS, CephFS,
+Lustre, GPFS, ...), where WAL's shared-memory index is not safe. When the run
+ends the ledger goes back to ``DELETE``, so a finished run directory is one
+self-contained file that can be copied anywhere. Config
+``jetdask.ledger-journal``: ``auto`` (default), ``wal`` or ``delete``.
 """
 from __future__ import annotations
 
@@ -18,7 +29,12 @@ import sqlite3
 import time
 from typing import Iterable
 
+from .. import config
 from ..chunk import Chunk
+from ..errors import ConfigError
+from ..result import Result
+from .lock import wal_is_safe
+from .store import SCHEMA as STORE_SCHEMA, ResultStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -32,21 +48,33 @@ CREATE TABLE IF NOT EXISTS chunks (
   events TEXT, bad_range TEXT, worker TEXT, started REAL, finished REAL,
   peak_rss INTEGER, n_events INTEGER, estimate INTEGER, replica TEXT);
 CREATE INDEX IF NOT EXISTS chunks_state ON chunks(state);
-CREATE TABLE IF NOT EXISTS results (chunk_id TEXT PRIMARY KEY, payload TEXT);
 """
 
 ACTIVE_STATES = ("pending", "running", "failed")
 
 
 class Ledger:
-    def __init__(self, path: str):
+    """The run's SQLite ledger; ``readonly=True`` for readers (status, plots) of a possibly busy run."""
+
+    def __init__(self, path: str, readonly: bool = False):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self._add_columns({"files": ("replicas", "pattern"), "chunks": ("replica",)})
+        self.readonly = readonly
+        if readonly:
+            if not os.path.exists(path):
+                raise ConfigError(f"{path} does not exist", "run_dir")
+            uri = "file:" + os.path.abspath(path).replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA + STORE_SCHEMA)
+            self._add_columns({"files": ("replicas", "pattern"), "chunks": ("replica",)})
+        self.store = ResultStore(self.db)
+        # a read-only ledger of an older run may lack the replica columns: read them as NULL
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        self._replicas_col = "replicas" if "replicas" in have else "NULL"
+        self.journal: str | None = None
 
     def _add_columns(self, wanted: dict) -> None:
         """Columns added after a run directory was made (older ledgers): TEXT, NULL."""
@@ -55,6 +83,22 @@ class Ledger:
             for col in cols:
                 if col not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
+
+    def begin_writing(self) -> str:
+        """Called by the run-lock holder: choose the journal for this filesystem, fold old-format results."""
+        self.journal = journal_mode(os.path.dirname(os.path.abspath(self.path)))
+        self.db.execute(f"PRAGMA journal_mode={self.journal}")
+        self.fold_complete_files()
+        return self.journal
+
+    def end_writing(self) -> None:
+        """Called by the run-lock holder before it lets go: leave one self-contained file (no -wal/-shm)."""
+        if self.journal == "WAL":
+            try:
+                self.db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.OperationalError:  # a reader has it open: it stays WAL until the next run
+                pass
+        self.journal = None
 
     def close(self):
         self.db.close()
@@ -93,7 +137,8 @@ class Ledger:
                     (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, parent))
 
     def failed_files(self) -> list[dict]:
-        rows = self.db.execute("SELECT dataset, path, tree, reason, replicas FROM files WHERE state='failed'")
+        rows = self.db.execute(f"SELECT dataset, path, tree, reason, {self._replicas_col} FROM files"
+                               " WHERE state='failed'")
         return [dict(zip(("dataset", "path", "tree", "reason"), r[:4]), replicas=tuple(json.loads(r[4] or "[]")))
                 for r in rows.fetchall()]
 
@@ -103,7 +148,8 @@ class Ledger:
 
     # -- chunk states --------------------------------------------------------
     def chunks(self, states=ACTIVE_STATES, metadata: dict | None = None) -> list[Chunk]:
-        q = ("SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, f.replicas FROM chunks c"
+        q = (f"SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, {'f.replicas' if self._replicas_col != 'NULL' else 'NULL'}"
+             " FROM chunks c"
              " LEFT JOIN files f ON f.dataset=c.dataset AND f.path=c.path WHERE c.state IN (%s)"
              " ORDER BY c.dataset, c.path, c.entry_start" % ",".join("?" * len(states)))
         md = metadata or {}
@@ -115,8 +161,9 @@ class Ledger:
         return row[0] if row else 0
 
     def mark_running(self, chunk: Chunk) -> None:
-        self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=? WHERE id=? AND state!='done'",
-                        (time.time(), chunk.id))
+        """pending/failed/running -> running (a done or split chunk is left alone)."""
+        self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=?"
+                        " WHERE id=? AND state NOT IN ('done', 'split')", (time.time(), chunk.id))
 
     def reset_chunks(self, ids: list[str]) -> None:
         """Chunks that were in flight when a run stopped: back to pending (never a done one)."""
@@ -125,32 +172,62 @@ class Ledger:
             self.db.executemany("UPDATE chunks SET state='pending' WHERE id=? AND state='running'", [(i,) for i in ids])
 
     def reset_running(self) -> int:
+        """running -> pending, for a run that resumes. Only the run-lock holder may call it."""
         return self.db.execute("UPDATE chunks SET state='pending' WHERE state='running'").rowcount
 
-    def mark_done(self, chunk: Chunk, outcome, payload: str) -> None:
+    def mark_done(self, chunk: Chunk, outcome, result: Result | bytes) -> bool:
+        """Store ``result`` and mark the chunk done in one transaction; fold its file if complete.
+
+        ``result``: the chunk's :class:`Result`, or a blob of it from
+        :func:`jetdask.engine.histcodec.encode` (e.g. encoded on the worker).
+        Returns False, storing nothing, when the chunk is already done or was
+        split (a late duplicate must not count twice).
+        """
         with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (chunk.id, payload))
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT state FROM chunks WHERE id=?", (chunk.id,)).fetchone()
+            if row is None or row[0] in ("done", "split"):
+                return False
+            self.store.put(chunk, result)
             self.db.execute(
                 "UPDATE chunks SET state='done', kind=NULL, error_type=NULL, message=NULL, traceback=NULL,"
                 " events=NULL, bad_range=NULL, worker=?, started=?, finished=?, peak_rss=?, n_events=?, estimate=?,"
                 " replica=? WHERE id=?",
                 (outcome.worker, outcome.started, outcome.finished, outcome.peak_rss, outcome.n_events,
                  outcome.estimate, getattr(outcome, "replica", None) or None, chunk.id))
+            self.store.fold_file(chunk.dataset, chunk.path)
+        return True
+
+    def fold_complete_files(self) -> int:
+        """Fold every complete file that still has chunk rows (ledgers of the previous format)."""
+        n = 0
+        for dataset, path in self.store.files_with_chunk_rows():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                n += self.store.fold_file(dataset, path)
+        return n
+
+    def merged(self) -> dict[str, Result]:
+        """Per dataset, the sum of the done chunks' results (canonical order; see the store)."""
+        return self.store.merged()
 
     def mark_failed(self, chunk: Chunk, kind: str, error_type: str, message: str, traceback: str = "",
                     outcome=None) -> None:
         o = outcome
         self.db.execute(
             "UPDATE chunks SET state='failed', kind=?, error_type=?, message=?, traceback=?, events=?, bad_range=?,"
-            " worker=?, finished=?, peak_rss=?, estimate=? WHERE id=?",
+            " worker=?, finished=?, peak_rss=?, estimate=? WHERE id=? AND state NOT IN ('done', 'split')",
             (kind, error_type, message, traceback, json.dumps(o.events if o else []),
              json.dumps(o.bad_range if o else None), o.worker if o else None, time.time(),
              o.peak_rss if o else None, o.estimate if o else None, chunk.id))
 
-    def mark_split(self, chunk: Chunk, children: list[Chunk], reason: str) -> None:
+    def mark_split(self, chunk: Chunk, children: list[Chunk], reason: str) -> bool:
+        """Replace the chunk by its ``children`` (pending); False, changing nothing, if it is done."""
         with self.db:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT state FROM chunks WHERE id=?", (chunk.id,)).fetchone()
+            if row is not None and row[0] == "done":
+                return False
             self.db.execute("UPDATE chunks SET state='split', message=? WHERE id=?", (reason, chunk.id))
             for c in children:
                 self.db.execute(
@@ -158,6 +235,7 @@ class Ledger:
                     " VALUES (?,?,?,?,?,?,?,?, 'pending')",
                     (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, chunk.id))
                 self.db.execute("UPDATE chunks SET state='pending' WHERE id=? AND state!='done'", (c.id,))
+        return True
 
     # -- reading back --------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -175,12 +253,6 @@ class Ledger:
             d["bad_range"] = json.loads(d["bad_range"] or "null")
             out.append(d)
         return out
-
-    def done_payloads(self):
-        """(dataset, payload) of every done chunk in a canonical order (stable sums)."""
-        q = ("SELECT c.dataset, r.payload FROM chunks c JOIN results r ON r.chunk_id=c.id"
-             " WHERE c.state='done' ORDER BY c.dataset, c.path, c.entry_start")
-        yield from self.db.execute(q)
 
     def done_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks WHERE state='done'")}
@@ -212,3 +284,13 @@ class Ledger:
             d.setdefault("files_unreadable", 0)
             d["complete"] = (d["events_processed"] == d["events_planned"] and d["files_unreadable"] == 0)
         return out
+
+
+def journal_mode(directory: str) -> str:
+    """``WAL`` on a local filesystem, ``DELETE`` elsewhere (or as configured)."""
+    choice = str(config.get("ledger-journal") or "auto").lower()
+    if choice not in ("auto", "wal", "delete"):
+        raise ConfigError(f"must be auto, wal or delete, not {choice!r}", "jetdask.ledger-journal")
+    if choice == "auto":
+        return "WAL" if wal_is_safe(directory) else "DELETE"
+    return choice.upper()

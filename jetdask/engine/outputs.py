@@ -2,14 +2,17 @@
 
 Layout of a run directory::
 
-    RUN/ledger.sqlite        chunk states and per-chunk results (the source of truth)
+    RUN/ledger.sqlite        chunk states and results, folded per file (the source of truth)
+    RUN/run.lock             held by the process that runs (see :mod:`jetdask.engine.lock`)
     RUN/arrays/NAME/DATASET/CHUNKID.parquet   arrays written by the workers
     RUN/output/hists.json    merged histograms per dataset (UHI JSON)
     RUN/output/metadata.json completeness per dataset, counters, run info
 
-The merged output is always recomputed from the done chunks in a canonical
-order (dataset, file, entry), so a run that failed, was resubmitted or resumed
-gives the same numbers as one that never failed.
+The merged output is always recomputed from the ledger's per-file partials in a
+canonical order (chunks by entry within a file, files by path within a
+dataset; see :mod:`jetdask.engine.store`), so a run that failed, was
+resubmitted or resumed gives the same bits as one that never failed, at a cost
+that grows with the number of files, not chunks.
 """
 from __future__ import annotations
 
@@ -51,10 +54,7 @@ class RunOutput:
 
 
 def merge_ledger(ledger: Ledger) -> tuple[dict[str, Result], dict]:
-    per_ds: dict[str, Result] = {}
-    for ds, payload in ledger.done_payloads():
-        per_ds.setdefault(ds, Result()).iadd(Result.from_json(payload))
-    return per_ds, ledger.processed()
+    return ledger.merged(), ledger.processed()
 
 
 def finalize(run_dir: str, ledger: Ledger, extra_meta: dict | None = None) -> RunOutput:

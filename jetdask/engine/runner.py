@@ -8,6 +8,7 @@ records and follow-up chunks; the loop on dask.distributed is
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import random
 import threading
@@ -22,6 +23,7 @@ from ..chunk import Chunk
 from ..errors import ConfigError
 from ..fileset import load_fileset
 from .ledger import Ledger
+from .lock import RunLock
 from .outputs import RunOutput, finalize
 from .planning import plan
 from ..result import Result
@@ -46,6 +48,7 @@ class Runner:
         self.fileset = load_fileset(fileset) if fileset is not None else None
         os.makedirs(self.run_dir, exist_ok=True)
         self.ledger = Ledger(os.path.join(self.run_dir, "ledger.sqlite"))
+        self._run_lock = RunLock(self.run_dir)
         self.chunk_size = int(chunk_size or self.ledger.get_meta("chunk_size") or config.get("chunk-size"))
         self.retries = int(config.get("retries", retries))
         self.split_floor = int(config.get("split-floor", split_floor))
@@ -90,6 +93,8 @@ class Runner:
             from ..cluster import close_cluster
             close_cluster(self.client)
             self.client = None
+        while self._run_lock.held:
+            self._run_lock.release()
         self.ledger.close()
 
     def __enter__(self):
@@ -134,19 +139,33 @@ class Runner:
         self.ledger.add_files(p.files, p.failures)
         self.ledger.add_chunks(p.chunks)
 
+    @contextlib.contextmanager
+    def _lock_run(self):
+        """Own the run directory (``RUN/run.lock``) while the block runs; RunLockedError if busy."""
+        with self._run_lock:
+            if self._run_lock.depth == 1:
+                self.ledger.begin_writing()
+            try:
+                yield
+            finally:
+                if self._run_lock.depth == 1:
+                    self.ledger.end_writing()
+
     # -- public entry points -------------------------------------------------------
     def run(self) -> RunOutput:
         """Plan (or resume) and run every chunk not done yet; failed chunks stay failed."""
-        self._ensure_client()
-        self._plan_if_new()
-        return self._execute(self.ledger.chunks(("pending",), self.metadata))
+        with self._lock_run():
+            self._ensure_client()
+            self._plan_if_new()
+            return self._execute(self.ledger.chunks(("pending",), self.metadata))
 
     def resubmit(self) -> RunOutput:
         """Run only what is not done: failed chunks, never-finished chunks, unreadable files."""
-        self._ensure_client()
-        self._plan_if_new()
-        self._replan_failed_files()
-        return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata))
+        with self._lock_run():
+            self._ensure_client()
+            self._plan_if_new()
+            self._replan_failed_files()
+            return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata))
 
     def submit(self, resubmit: bool = False) -> "RunHandle":
         """Start the run in a background thread (notebooks): see :class:`RunHandle`."""
@@ -174,7 +193,9 @@ class Runner:
                 self._loop_distributed(chunks)
         finally:
             self.progress_bar.close()
-        return finalize(self.run_dir, self.ledger, {"analysis": getattr(self.analysis, "label", None)})
+        return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
+            "analysis": getattr(self.analysis, "label", None), "fileset": self.fileset.to_dict(),
+            "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {})})
 
     def _loop_serial(self, chunks: list[Chunk]) -> None:
         self._sink = _SerialQueue(chunks)
@@ -220,7 +241,8 @@ class Runner:
         h = self._history.get(chunk.id) or policy.History(chunk.num_entries)
         k = action.kind
         if k == "record":
-            self.ledger.mark_done(chunk, out, out.result.to_json())
+            if not self.ledger.mark_done(chunk, out, out.result):
+                return  # already done or split: a late duplicate
             with self._lock:
                 self.partial.setdefault(chunk.dataset, Result()).iadd(out.result)
             self.stats["done"] += 1
@@ -298,6 +320,8 @@ class RunHandle:
         self.runner = runner
         self._output = None
         self._error = None
+        self._hold = runner._lock_run()
+        self._hold.__enter__()  # a busy run directory fails here, in the caller's thread
         self._thread = threading.Thread(target=self._target, args=(resubmit,), daemon=True, name="jetdask-run")
         self._thread.start()
 
@@ -306,6 +330,8 @@ class RunHandle:
             self._output = self.runner.resubmit() if resubmit else self.runner.run()
         except BaseException as err:  # surfaced by result()
             self._error = err
+        finally:
+            self._hold.__exit__(None, None, None)
 
     @property
     def done(self) -> bool:

@@ -6,13 +6,14 @@ import os
 
 from ..errors import ConfigError
 from .ledger import Ledger
+from .lock import running_holder
 
 
 def run_status(run_dir: str) -> dict:
     path = os.path.join(run_dir, "ledger.sqlite")
     if not os.path.exists(path):
         raise ConfigError(f"{run_dir} is not a jetdask run directory (no ledger.sqlite)", "run_dir")
-    led = Ledger(path)
+    led = Ledger(path, readonly=True)
     try:
         counts = led.counts()
         failed = led.failed()
@@ -22,14 +23,18 @@ def run_status(run_dir: str) -> dict:
             {k: f[k] for k in ("dataset", "path", "entry_start", "entry_stop", "attempts", "kind", "error_type",
                                "message", "events", "bad_range", "worker")} for f in failed],
             "unreadable_files": files, "datasets": completeness, "chunk_plan": led.get_meta("chunk_plan"),
-            "complete": not failed and not files and counts.get("pending", 0) == 0
-            and counts.get("running", 0) == 0}
+            "complete": led.get_meta("fileset") is not None and not failed and not files  # planned
+            and counts.get("pending", 0) == 0 and counts.get("running", 0) == 0,
+            "running_by": running_holder(run_dir) or None}
     finally:
         led.close()
 
 
 def format_status(st: dict) -> str:
     lines = [f"run {st['run_dir']}"]
+    if st.get("running_by"):
+        h = st["running_by"]
+        lines[0] += f" (in progress: process {h.get('pid')} on host {h.get('host')})"
     states = ["done", "pending", "running", "failed", "split"]
     lines.append("chunks: " + ", ".join(f"{s} {st['chunks'].get(s, 0)}" for s in states))
     if st.get("chunk_plan"):

@@ -26,12 +26,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--label", default="auto", choices=LABEL_MODES,
                    help="CMS label mode: auto/private = 'Private work' ('Simulation Private work' for synthetic "
                         "events or MC only), preliminary = 'Preliminary' (not for synthetic events), "
-                        "simulation, wip = 'Work in progress'")
+                        "simulation, wip = 'Work in progress' (default: auto)")
     p.add_argument("--pair", action="append", default=None, metavar="A,B",
                    help="taggers shown side by side (repeatable; also their distorted variants); default: the "
                         "first two taggers of the run's analysis; 'none' for no side-by-side figures")
     p.add_argument("--name", action="append", default=[], metavar="KEY=TEXT",
-                   help="display name of a tagger key (repeatable), e.g. 'DeepJet_nominal=DeepJet, nominal training'")
+                   help="display name of a tagger key (repeatable), e.g. 'DeepJet_nominal=DeepJet, nominal training' "
+                        "(default: the internal key)")
     p.add_argument("--log", choices=("auto", "yes", "no"), default="auto",
                    help="log y axis: auto = log for discriminants, for inputs spanning more than two decades "
                         "and where a flavour has < 5%% of the entries, else linear (default: auto)")

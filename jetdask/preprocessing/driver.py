@@ -212,7 +212,7 @@ def _run_pass(spec, run_dir, pass_dir, client, serial, chunk_size, resubmit, pro
 def _busy_seconds(pass_dir: str) -> float:
     """Sum over the done chunks of their task time (started -> finished, on the workers)."""
     from ..engine.ledger import Ledger
-    led = Ledger(os.path.join(pass_dir, "ledger.sqlite"))
+    led = Ledger(os.path.join(pass_dir, "ledger.sqlite"), readonly=True)
     try:
         row = led.db.execute("SELECT COALESCE(SUM(finished - started), 0) FROM chunks WHERE state='done'").fetchone()
         return float(row[0])
