@@ -7,6 +7,7 @@ directory, tagger files) is checked before a cluster starts or a directory is ma
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .cli_common import (EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, memory_size,

@@ -22,15 +22,18 @@ from .errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    kind: str                      # "int", "float", "bool", "mapping"
+    kind: str                      # "int", "float", "bool", "mapping", "choice"
     minimum: float | None = None
     maximum: float | None = None
     strict_minimum: bool = False   # minimum excluded (> instead of >=)
     nullable: bool = False
+    choices: tuple = ()            # kind "choice": the allowed strings
 
     @property
     def text(self) -> str:
         """The rule in words, as it appears in ``config.yaml``'s comments."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
         noun = {"int": "integer", "float": "number", "bool": "true or false",
                 "mapping": "mapping of names to values"}[self.kind]
         parts = [noun]
@@ -47,6 +50,8 @@ class Rule:
             return self.nullable
         if self.kind == "bool":
             return isinstance(value, bool)
+        if self.kind == "choice":
+            return value in self.choices
         if self.kind == "mapping":
             return isinstance(value, Mapping)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -97,6 +102,7 @@ SCHEMA: dict[str, Rule] = {
     "inference.memory-budget-cpu": _int(1),
     "inference.memory-budget-cuda": _int(1),
     "worker-environ": Rule("mapping"),
+    "ledger-journal": Rule("choice", choices=("auto", "wal", "delete")),
 }
 
 _SECTIONS = {k.split(".")[0] for k in SCHEMA if "." in k}

@@ -78,6 +78,8 @@ def test_dy_analysis_exposes_its_resources(tmp_path):
     from conftest import REPO
     spec = importlib.util.spec_from_file_location("dy_jets_gpu_test", REPO / "analyses" / "dy_jets.py")
     mod = importlib.util.module_from_spec(spec)
+    import sys
+    sys.modules[spec.name] = mod          # its dataclasses resolve their annotations through sys.modules
     spec.loader.exec_module(mod)
     ck = save_checkpoint(str(tmp_path / "csv.pt"), DeepCSV(hidden=(8,)))
     assert mod.DYJets(taggers=[{"name": "g", "source": ck, "device": "cuda"}]).resources == {"GPU": 1}

@@ -88,8 +88,8 @@ def sample(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def events(sample):
-    with open(sample) as f:
-        path = list(json.load(f)["DYJetsToLL_M-50"]["files"])[0]
+    from jetdask.fileset import load_fileset
+    path = load_fileset(sample)["DYJetsToLL_M-50"].files[0].path
     t = uproot.open(path)["Events"]
     cols = tagger_columns([Tagger("a", "x", layout="deepjet-cmssw-v03"), Tagger("b", "x", layout="deepjet")])
     return events_from_arrays(t.arrays(resolve_columns(t.keys(), cols + ["run", "event"]), how=dict))
@@ -116,7 +116,14 @@ def test_cmssw_layout_is_the_deepjet_inputs_reordered(events):
     sentinel = np.zeros_like(g_c, dtype=bool)
     for k, f in enumerate(specs_c["glob"].features):
         sentinel[:, k] = np.asarray(ak.flatten(events.Jet[f])) == SENTINEL
-    np.testing.assert_array_equal(g_c[:, 1:][~sentinel[:, 1:]], g_j[:, 1:][~sentinel[:, 1:]])
+    # entries jetdask's deepjet layout treats as missing (e.g. -1 of the *AboveCharm variables) keep
+    # their raw value in the production order: CMSSW feeds the model what the tag info holds
+    keep = ~sentinel[:, 1:] & np.asarray(j.valid["glob"])[:, 1:]
+    np.testing.assert_array_equal(g_c[:, 1:][keep], g_j[:, 1:][keep])
+    missing = ~sentinel[:, 1:] & ~np.asarray(j.valid["glob"])[:, 1:]
+    raw_glob = np.stack([np.asarray(ak.flatten(events.Jet[f]), dtype=np.float32)
+                         for f in specs_c["glob"].features[1:]], axis=1)
+    np.testing.assert_array_equal(g_c[:, 1:][missing], raw_glob[missing])
     assert (g_c[sentinel] == SENTINEL).all() and not c.valid["glob"][sentinel].any()
     v03 = get_layout("deepjet-cmssw-v03").convert(recs)
     np.testing.assert_array_equal(v03.arrays["jetpt"][:, 0], g_c[:, 0])
@@ -226,8 +233,8 @@ def test_onnx_tagger_on_local_cluster_workers(tmp_path, sample, events, onnx_fil
 
     from jetdask.engine.runner import Runner
     from jetdask.inference import TaggerScores
-    with open(sample) as f:
-        fs = {"DY": {"files": list(json.load(f)["DYJetsToLL_M-50"]["files"])}}
+    from jetdask.fileset import load_fileset
+    fs = {"DY": {"files": [f.path for f in load_fileset(sample)["DYJetsToLL_M-50"].files]}}
     tagger = Tagger("prod", onnx_file, layout="deepjet-cmssw", device="cpu")
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                       host="127.0.0.1", memory_limit="2GiB") as cluster, Client(cluster) as client:

@@ -160,10 +160,12 @@ class Ledger:
         row = self.db.execute("SELECT attempts FROM chunks WHERE id=?", (chunk_id,)).fetchone()
         return row[0] if row else 0
 
-    def mark_running(self, chunk: Chunk) -> None:
-        """pending/failed/running -> running (a done or split chunk is left alone)."""
-        self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=?"
-                        " WHERE id=? AND state NOT IN ('done', 'split')", (time.time(), chunk.id))
+    def mark_running(self, chunk: Chunk) -> int:
+        """pending/failed/running -> running (a done or split chunk is left alone); the attempt number."""
+        row = self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=?"
+                              " WHERE id=? AND state NOT IN ('done', 'split') RETURNING attempts",
+                              (time.time(), chunk.id)).fetchall()       # all rows: the statement completes
+        return row[0][0] if row else self.attempts(chunk.id)
 
     def reset_chunks(self, ids: list[str]) -> None:
         """Chunks that were in flight when a run stopped: back to pending (never a done one)."""

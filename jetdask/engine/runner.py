@@ -25,6 +25,7 @@ from ..fileset import load_fileset
 from .ledger import Ledger
 from .lock import RunLock
 from .outputs import RunOutput, finalize
+from .partial import Partial
 from .planning import plan
 from ..result import Result
 from . import policy
@@ -60,7 +61,7 @@ class Runner:
         self.client = client
         self._own_client = False
         self._token = uuid.uuid4().hex[:8]
-        self.partial: dict[str, Result] = {}
+        self.partial: dict[str, Partial] = {}     # live sums per dataset (UHI form, cheap to add)
         self._lock = threading.Lock()
         self.stats = collections.Counter()
         self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
@@ -130,7 +131,7 @@ class Runner:
         if not failed:
             return
         from ..fileset import Dataset, FileSpec, Fileset
-        sub = Fileset({ds: Dataset(ds, tuple(FileSpec(f["path"], f["tree"]) for f in failed if f["dataset"] == ds),
+        sub = Fileset({ds: Dataset(ds, tuple(FileSpec(f["path"], f["tree"], tuple(f.get("replicas") or ())) for f in failed if f["dataset"] == ds),
                                    self.metadata.get(ds, {}))
                        for ds in {f["dataset"] for f in failed}})
         p = plan(sub, self.chunk_size, client=None if self.serial else self.client,
@@ -174,14 +175,15 @@ class Runner:
     def partial_result(self) -> dict[str, Result]:
         """Copy of the histograms merged so far, per dataset (while the run goes on)."""
         with self._lock:
-            return {ds: Result().iadd(r) for ds, r in self.partial.items()}
+            return {ds: p.to_result() for ds, p in self.partial.items()}
 
     # -- the loop --------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
         return {"split_floor": self.split_floor, "memory_limit": self.memory_limit,
                 "array_dir": os.path.join(self.run_dir, "arrays"),
                 "bisect": bool(config.get("bisect-failures")),
-                "bisect_min_events": int(config.get("bisect-min-events"))}
+                "bisect_min_events": int(config.get("bisect-min-events")),
+                "encode": not self.serial}   # workers encode results (histcodec): the client stores bytes
 
     def _execute(self, chunks: list[Chunk]) -> RunOutput:
         from .progress import Progress
@@ -221,8 +223,7 @@ class Runner:
     # -- what the loops call -------------------------------------------------------------------
     def mark_running(self, chunk: Chunk) -> int:
         """Record a new attempt; returns its number (part of the task key)."""
-        self.ledger.mark_running(chunk)
-        return self.ledger.attempts(chunk.id)
+        return self.ledger.mark_running(chunk)
 
     def reset_pending(self, chunks: list[Chunk]) -> None:
         self.ledger.reset_chunks([c.id for c in chunks])
@@ -241,10 +242,12 @@ class Runner:
         h = self._history.get(chunk.id) or policy.History(chunk.num_entries)
         k = action.kind
         if k == "record":
-            if not self.ledger.mark_done(chunk, out, out.result):
+            # a worker sends its result encoded (histcodec): stored as is, decoded once for the live sum
+            part = Partial.from_blob(out.blob) if out.blob else Partial.from_result(out.result)
+            if not self.ledger.mark_done(chunk, out, out.blob or out.result):
                 return  # already done or split: a late duplicate
             with self._lock:
-                self.partial.setdefault(chunk.dataset, Result()).iadd(out.result)
+                self.partial.setdefault(chunk.dataset, Partial()).add(part)
             self.stats["done"] += 1
             self.progress_bar.update(chunk.num_entries, done=True)
         elif k == "split":

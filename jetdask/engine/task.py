@@ -62,6 +62,7 @@ class Outcome:
     bad_range: tuple | None = None                            # smallest failing [start, stop)
     timings: dict = dataclasses.field(default_factory=dict)
     replica: str = ""                                         # the URL that served the chunk
+    blob: bytes = b""        # the result encoded on the worker (options["encode"]); ``result`` is then None
 
 
 def _worker_name() -> str:
@@ -252,7 +253,11 @@ def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> Non
         result.counters["sumw"] = result.counters.get("sumw", 0.0) + float(np.sum(np.asarray(events.genWeight, dtype=np.float64)))
     if result.arrays:
         _write_arrays(result, chunk, options.get("array_dir"))
-    out.result = result
+    if options.get("encode"):
+        from .histcodec import encode
+        out.blob, out.result = encode(result), None
+    else:
+        out.result = result
     out.status = "done"
 
 

@@ -138,7 +138,7 @@ def score_distributions(scores, groups, classes, path, formats=("png",), title="
 
 def discriminant_distributions(discs: dict, groups, path, formats=("png",), title="") -> list[str]:
     """BvsL, CvsB, CvsL per true flavour."""
-    from ..plotting.style import DISCRIMINANT_LABELS
+    from ..plotting.labels import DISCRIMINANT_LABELS
     names = [d for d in DISCRIMINANTS if d in discs]
     bins = np.linspace(0, 1, 41)
     with cms_style():
@@ -173,7 +173,7 @@ def roc_curves(curves: dict, disc: str, path, formats=("png",), keep=None) -> li
     """Mistag rate (log) vs signal efficiency; ``curves``: label -> {"fpr", "tpr", "auc", "n_signal",
     "n_background", "auc_std"?, "color"?, "ls"?}. Points at or below :func:`one_jet_limit` are not drawn
     (but the step up from it, which starts on the axis floor)."""
-    from ..plotting.style import DISCRIMINANT_LABELS
+    from ..plotting.labels import DISCRIMINANT_LABELS
     s, b = DISCRIMINANTS[disc]
     first = next(iter(curves.values()))
     floor = max(one_jet_limit(c) for c in curves.values())
@@ -212,7 +212,7 @@ def robustness(results: dict, disc: str, path, formats=("png",), attack="FGSM", 
     ``bands``: name -> {eps: (lo, hi)}, the bootstrap 68 % interval (drawn as a band);
     ``n_jets``: (signal, background) jets, stated in the corner.
     """
-    from ..plotting.style import DISCRIMINANT_LABELS
+    from ..plotting.labels import DISCRIMINANT_LABELS
     with cms_style():
         fig, axes = _figure(size=(9, 8))
         ax = axes[0, 0]
