@@ -3,7 +3,8 @@
 A :class:`Chunk` is an immutable value. Its :attr:`Chunk.id` is a hash of the
 dataset name, the file's UUID, the tree name and the entry range, so it is
 stable across runs and machines and does not change when the same file is read
-through another URL (a redirector or a mirror). The URL and the dataset
+through another URL (a redirector or a mirror). The URL, the other URLs of the
+same file (``replicas``, tried in order when ``path`` fails) and the dataset
 metadata travel with the chunk but are not part of its identity.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Chunk:
     entry_stop: int
     file_uuid: str
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
+    replicas: tuple[str, ...] = dataclasses.field(default=(), compare=False, hash=False, repr=False)
 
     def __post_init__(self):
         if not (0 <= self.entry_start < self.entry_stop):
@@ -31,6 +33,11 @@ class Chunk:
     def id(self) -> str:
         key = f"{self.dataset}\0{self.file_uuid}\0{self.tree}\0{self.entry_start}\0{self.entry_stop}"
         return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every URL of the file, in the order they are tried."""
+        return (self.path,) + tuple(self.replicas)
 
     @property
     def num_entries(self) -> int:
@@ -49,10 +56,13 @@ class Chunk:
         return [dataclasses.replace(self, entry_start=a, entry_stop=b) for a, b in zip(edges[:-1], edges[1:])]
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "dataset": self.dataset, "path": self.path, "tree": self.tree,
-                "entry_start": self.entry_start, "entry_stop": self.entry_stop, "file_uuid": self.file_uuid}
+        d = {"id": self.id, "dataset": self.dataset, "path": self.path, "tree": self.tree,
+             "entry_start": self.entry_start, "entry_stop": self.entry_stop, "file_uuid": self.file_uuid}
+        if self.replicas:
+            d["replicas"] = list(self.replicas)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping, metadata: Mapping | None = None) -> "Chunk":
         return cls(d["dataset"], d["path"], d["tree"], int(d["entry_start"]), int(d["entry_stop"]),
-                   d["file_uuid"], dict(metadata or {}))
+                   d["file_uuid"], dict(metadata or {}), tuple(d.get("replicas") or ()))

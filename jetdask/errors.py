@@ -82,6 +82,24 @@ class TransientError(JetdaskError):
     """A failure worth retrying as is (network I/O, a lost worker)."""
 
 
+class TransientFileError(TransientError, FileAccessError):
+    """A file could not be read for a reason that may go away (server unreachable, timeout).
+
+    ``entries`` is the ``(start, stop)`` range being read, or ``None`` while opening.
+    """
+
+    def __init__(self, path: str, reason: str, entries: tuple | None = None):
+        Exception.__init__(self, path, reason, entries)
+        self.path = path
+        self.reason = reason
+        self.transient = True
+        self.entries = tuple(entries) if entries is not None else None
+
+    def __str__(self) -> str:
+        where = f" [{self.entries[0]}, {self.entries[1]})" if self.entries else ""
+        return f"cannot read {self.path}{where} (transient): {self.reason}"
+
+
 class MemoryBudgetError(JetdaskError, MemoryError):
     """A chunk is estimated or observed to exceed the worker's memory budget."""
 

@@ -7,6 +7,15 @@ Accepted forms (JSON or YAML, or the same structure as a Python dict):
 * plain lists: ``{"DY": ["a.root", "b.root"]}``;
 * ``{"datasets": {...}}`` wrapping either of the above.
 
+Replicas: one file at several places (sites, a redirector and a direct URL) is
+one entry listing its URLs, tried in order: ``["root://a//f.root",
+"root://b//f.root"]`` as an item of a list of files, or ``{"path": URL,
+"replicas": [URL, ...], "tree": ...}``; in the coffea form the value may be
+``{"tree": "Events", "replicas": [URL, ...]}`` instead of the tree name.
+Directories and globs on an XRootD server (``root://host//store/dir/``,
+``root://host//store/*/nano_*.root``) are kept as given here and listed once
+when the run is planned.
+
 Metadata keys jetdask itself reads: ``is_data`` (bool, default False), ``xsec``
 (pb), ``lumi`` (pb^-1), ``tree`` (default ``Events``); any other key is kept for
 the analysis, except one that is a near miss of a known key (``is_dta``), which is
@@ -33,7 +42,7 @@ DEFAULT_TREE = "Events"
 # known keys per level of a fileset (extend here)
 TOP_KEYS = {"datasets"}                                   # {"datasets": {...}} wrapper
 DATASET_KEYS = {"files", "metadata", "treename", "tree"}  # {"DY": {"files": ..., "metadata": ...}}
-FILE_KEYS = {"path", "tree"}                              # {"files": [{"path": ..., "tree": ...}]}
+FILE_KEYS = {"path", "tree", "replicas"}                  # {"files": [{"path": ..., "tree": ...}]}
 METADATA_KEYS = {"is_data", "xsec", "lumi", "tree", "energy", "synthetic",   # read by jetdask (engine, plots);
                  "primary_dataset", "channels", "channel"}              # other keys go to the analysis
 
@@ -42,6 +51,20 @@ METADATA_KEYS = {"is_data", "xsec", "lumi", "tree", "energy", "synthetic",   # r
 class FileSpec:
     path: str
     tree: str = DEFAULT_TREE
+    replicas: tuple[str, ...] = ()   # other URLs of the same file, tried after ``path``
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.path,) + tuple(self.replicas)
+
+    def to_item(self):
+        """The fileset list item of this file (a plain path when it has no replicas)."""
+        if not self.replicas and self.tree == DEFAULT_TREE:
+            return self.path
+        d = {"path": self.path, "tree": self.tree}
+        if self.replicas:
+            d["replicas"] = list(self.replicas)
+        return d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +76,14 @@ class Dataset:
     @property
     def is_data(self) -> bool:
         return bool(self.metadata.get("is_data", False))
+
+    def to_dict(self) -> dict:
+        """This dataset in the fileset format (coffea form unless a file has replicas)."""
+        if any(f.replicas for f in self.files):
+            files = [f.to_item() for f in self.files]
+        else:
+            files = {f.path: f.tree for f in self.files}
+        return {"files": files, "metadata": dict(self.metadata)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +104,7 @@ class Fileset:
         return sum(len(d.files) for d in self)
 
     def to_dict(self) -> dict:
-        return {d.name: {"files": {f.path: f.tree for f in d.files}, "metadata": dict(d.metadata)}
-                for d in self}
+        return {d.name: d.to_dict() for d in self}
 
 
 def _is_url(path: str) -> bool:
@@ -87,6 +117,14 @@ def _resolve(path: str, base: str | None) -> str:
     return os.path.normpath(os.path.join(base, path))
 
 
+def _urls(raw, key: str, base: str | None) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)) or not raw or not all(isinstance(u, str) and u for u in raw):
+        raise ConfigError("replicas must be a list of non-empty paths or URLs", key)
+    return tuple(_resolve(u, base) for u in raw)
+
+
 def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
     out: list[FileSpec] = []
     if isinstance(raw, str):
@@ -96,11 +134,17 @@ def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
         for i, (path, t) in enumerate(items):
             if not isinstance(path, str) or not path:
                 raise ConfigError("file path must be a non-empty string", f"{key}[{i}]")
+            replicas = ()
+            if isinstance(t, Mapping):
+                _check_keys(t, {"tree", "replicas"}, f"{key}[{path!r}]")
+                if t.get("replicas"):
+                    replicas = _urls(t["replicas"], f"{key}[{path!r}].replicas", base)
+                t = t.get("tree")
             if t is None:
                 t = tree
             if not isinstance(t, str):
                 raise ConfigError(f"tree name must be a string, got {type(t).__name__}", f"{key}[{path!r}]")
-            out.append(FileSpec(_resolve(path, base), t))
+            out.append(FileSpec(_resolve(path, base), t, replicas))
     elif isinstance(raw, (list, tuple)):
         for i, item in enumerate(raw):
             if isinstance(item, str):
@@ -110,11 +154,16 @@ def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
                     if not paths:
                         raise ConfigError(f"glob {item!r} matches no file", f"{key}[{i}]")
                 out.extend(FileSpec(_resolve(p, base), tree) for p in paths)
+            elif isinstance(item, (list, tuple)):
+                urls = _urls(item, f"{key}[{i}]", base)
+                out.append(FileSpec(urls[0], tree, urls[1:]))
             elif isinstance(item, Mapping) and "path" in item:
                 _check_keys(item, FILE_KEYS, f"{key}[{i}]")
-                out.append(FileSpec(_resolve(str(item["path"]), base), str(item.get("tree", tree))))
+                replicas = _urls(item["replicas"], f"{key}[{i}].replicas", base) if item.get("replicas") else ()
+                out.append(FileSpec(_resolve(str(item["path"]), base), str(item.get("tree", tree)), replicas))
             else:
-                raise ConfigError("expected a path or {path:, tree:}", f"{key}[{i}]")
+                raise ConfigError("expected a path, a list of replica URLs or {path:, tree:, replicas:}",
+                                  f"{key}[{i}]")
     else:
         raise ConfigError(f"expected a list or mapping of files, got {type(raw).__name__}", key)
     if not out:

@@ -75,10 +75,10 @@ def test_analysis_metadata_keys_far_from_known_ones_are_kept():
 
 def test_key_tables_extend_in_one_line(monkeypatch):
     import jetdask.fileset as fileset_mod
-    with pytest.raises(ConfigError, match="replicas"):
-        parse_fileset({"DY": {"files": [{"path": "a.root", "replicas": ["root://x//a.root"]}]}})
-    monkeypatch.setattr(fileset_mod, "FILE_KEYS", fileset_mod.FILE_KEYS | {"replicas"})
-    assert parse_fileset({"DY": {"files": [{"path": "a.root", "replicas": []}]}})["DY"].files[0].path == "a.root"
+    with pytest.raises(ConfigError, match="checksum"):
+        parse_fileset({"DY": {"files": [{"path": "a.root", "checksum": "adler32:0a1b2c3d"}]}})
+    monkeypatch.setattr(fileset_mod, "FILE_KEYS", fileset_mod.FILE_KEYS | {"checksum"})
+    assert parse_fileset({"DY": {"files": [{"path": "a.root", "checksum": ""}]}})["DY"].files[0].path == "a.root"
 
 
 def test_relative_paths_follow_the_fileset_file_when_moved(tmp_path):

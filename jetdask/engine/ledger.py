@@ -7,7 +7,9 @@ peak memory and events processed; a finished chunk's result is stored (by the
 results store, :mod:`jetdask.engine.store`: binary, folded per file) in the
 same transaction that marks it done, so a crash anywhere loses at most the
 chunks in flight and never counts one twice. Files that could not be planned
-are kept with their reason.
+are kept with their reason. A file's other URLs (``replicas``) and the
+directory or glob it was listed from (``pattern``) are kept with it; a done
+chunk records the URL that served it (``replica``).
 
 Only the process holding the run lock (:mod:`jetdask.engine.lock`) writes it,
 between :meth:`Ledger.begin_writing` and :meth:`Ledger.end_writing`; readers
@@ -38,13 +40,13 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
   dataset TEXT, path TEXT, tree TEXT, uuid TEXT, num_entries INTEGER,
-  state TEXT, reason TEXT, PRIMARY KEY (dataset, path));
+  state TEXT, reason TEXT, replicas TEXT, pattern TEXT, PRIMARY KEY (dataset, path));
 CREATE TABLE IF NOT EXISTS chunks (
   id TEXT PRIMARY KEY, dataset TEXT, path TEXT, tree TEXT, uuid TEXT,
   entry_start INTEGER, entry_stop INTEGER, parent TEXT, state TEXT,
   attempts INTEGER DEFAULT 0, kind TEXT, error_type TEXT, message TEXT, traceback TEXT,
   events TEXT, bad_range TEXT, worker TEXT, started REAL, finished REAL,
-  peak_rss INTEGER, n_events INTEGER, estimate INTEGER);
+  peak_rss INTEGER, n_events INTEGER, estimate INTEGER, replica TEXT);
 CREATE INDEX IF NOT EXISTS chunks_state ON chunks(state);
 """
 
@@ -67,8 +69,20 @@ class Ledger:
             self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA + STORE_SCHEMA)
+            self._add_columns({"files": ("replicas", "pattern"), "chunks": ("replica",)})
         self.store = ResultStore(self.db)
+        # a read-only ledger of an older run may lack the replica columns: read them as NULL
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        self._replicas_col = "replicas" if "replicas" in have else "NULL"
         self.journal: str | None = None
+
+    def _add_columns(self, wanted: dict) -> None:
+        """Columns added after a run directory was made (older ledgers): TEXT, NULL."""
+        for table, cols in wanted.items():
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for col in cols:
+                if col not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
 
     def begin_writing(self) -> str:
         """Called by the run-lock holder: choose the journal for this filesystem, fold old-format results."""
@@ -101,12 +115,17 @@ class Ledger:
     def add_files(self, files: Iterable[dict], failures: Iterable) -> None:
         with self.db:
             self.db.execute("BEGIN")
+            cols = "INSERT OR REPLACE INTO files (dataset, path, tree, uuid, num_entries, state, reason, " \
+                   "replicas, pattern) VALUES (?,?,?,?,?,?,?,?,?)"
             for f in files:
-                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                                (f["dataset"], f["path"], f["tree"], f["uuid"], f["num_entries"], "ok", None))
+                self.db.execute(cols, (f["dataset"], f["path"], f["tree"], f["uuid"], f["num_entries"], "ok", None,
+                                       json.dumps(f.get("replicas") or []), f.get("pattern")))
+                if f.get("pattern"):   # listed now: the pattern's earlier listing failure is resolved
+                    self.db.execute("DELETE FROM files WHERE dataset=? AND path=? AND state='failed'",
+                                    (f["dataset"], f["pattern"]))
             for x in failures:
-                self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                                (x.dataset, x.path, x.tree, None, None, "failed", x.reason))
+                self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason,
+                                       json.dumps(list(getattr(x, "replicas", ()))), None))
 
     def add_chunks(self, chunks: Iterable[Chunk], parent: str | None = None) -> None:
         with self.db:
@@ -118,8 +137,10 @@ class Ledger:
                     (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, parent))
 
     def failed_files(self) -> list[dict]:
-        rows = self.db.execute("SELECT dataset, path, tree, reason FROM files WHERE state='failed'").fetchall()
-        return [dict(zip(("dataset", "path", "tree", "reason"), r)) for r in rows]
+        rows = self.db.execute(f"SELECT dataset, path, tree, reason, {self._replicas_col} FROM files"
+                               " WHERE state='failed'")
+        return [dict(zip(("dataset", "path", "tree", "reason"), r[:4]), replicas=tuple(json.loads(r[4] or "[]")))
+                for r in rows.fetchall()]
 
     def files(self) -> list[dict]:
         rows = self.db.execute("SELECT dataset, path, tree, uuid, num_entries, state, reason FROM files").fetchall()
@@ -127,10 +148,13 @@ class Ledger:
 
     # -- chunk states --------------------------------------------------------
     def chunks(self, states=ACTIVE_STATES, metadata: dict | None = None) -> list[Chunk]:
-        q = ("SELECT dataset, path, tree, entry_start, entry_stop, uuid FROM chunks WHERE state IN (%s)"
-             " ORDER BY dataset, path, entry_start" % ",".join("?" * len(states)))
+        q = (f"SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, {'f.replicas' if self._replicas_col != 'NULL' else 'NULL'}"
+             " FROM chunks c"
+             " LEFT JOIN files f ON f.dataset=c.dataset AND f.path=c.path WHERE c.state IN (%s)"
+             " ORDER BY c.dataset, c.path, c.entry_start" % ",".join("?" * len(states)))
         md = metadata or {}
-        return [Chunk(d, p, t, a, b, u, dict(md.get(d, {}))) for d, p, t, a, b, u in self.db.execute(q, tuple(states))]
+        return [Chunk(d, p, t, a, b, u, dict(md.get(d, {})), tuple(json.loads(r or "[]")))
+                for d, p, t, a, b, u, r in self.db.execute(q, tuple(states))]
 
     def attempts(self, chunk_id: str) -> int:
         row = self.db.execute("SELECT attempts FROM chunks WHERE id=?", (chunk_id,)).fetchone()
@@ -169,10 +193,10 @@ class Ledger:
             self.store.put(chunk, result)
             self.db.execute(
                 "UPDATE chunks SET state='done', kind=NULL, error_type=NULL, message=NULL, traceback=NULL,"
-                " events=NULL, bad_range=NULL, worker=?, started=?, finished=?, peak_rss=?, n_events=?, estimate=?"
-                " WHERE id=?",
+                " events=NULL, bad_range=NULL, worker=?, started=?, finished=?, peak_rss=?, n_events=?, estimate=?,"
+                " replica=? WHERE id=?",
                 (outcome.worker, outcome.started, outcome.finished, outcome.peak_rss, outcome.n_events,
-                 outcome.estimate, chunk.id))
+                 outcome.estimate, getattr(outcome, "replica", None) or None, chunk.id))
             self.store.fold_file(chunk.dataset, chunk.path)
         return True
 

@@ -14,6 +14,12 @@ the worker that inspected it (``jetdask.memory-fraction`` of its memory limit). 
 chunks are then at most ``PLAN_MARGIN`` x budget / (memory per event) events, so the guard's
 split is the exception (a worker with less memory than the planning one, an estimate that
 moved). :meth:`Plan.describe` says what was chosen.
+
+Directories and globs on an XRootD server are listed here, once, in the
+planning process (:func:`jetdask.nanoaod.remote.expand`); the files found are
+planned like any other and carry ``"pattern"`` (what named them), so the ledger
+records them and a resubmit reads the same files. A file with replicas is
+inspected at the first URL that answers.
 """
 from __future__ import annotations
 
@@ -22,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..chunk import Chunk
 from ..errors import FileAccessError
-from ..fileset import Fileset
-from ..nanoaod import io
+from ..fileset import FileSpec, Fileset
+from ..nanoaod import io, remote
 
 PLAN_MARGIN = 0.9   # planned chunks use at most this fraction of the guard's budget
 
@@ -34,6 +40,7 @@ class FileFailure:
     path: str
     tree: str
     reason: str
+    replicas: tuple = ()
 
 
 @dataclasses.dataclass
@@ -102,7 +109,8 @@ def file_chunks(info: dict, dataset: str, chunk_size: int, metadata=None) -> lis
     if info.get("max_events"):
         chunk_size = max(1, min(chunk_size, int(info["max_events"])))
     edges = chunk_edges(info["num_entries"], info.get("clusters", []), chunk_size)
-    return [Chunk(dataset, info["path"], info["tree"], a, b, info["uuid"], dict(metadata or {}))
+    replicas = tuple(info.get("replicas") or ())
+    return [Chunk(dataset, info["path"], info["tree"], a, b, info["uuid"], dict(metadata or {}), replicas)
             for a, b in zip(edges[:-1], edges[1:])]
 
 
@@ -134,40 +142,68 @@ def _sizing(path: str, tree: str, columns, memory_limit) -> dict:
     return {"bytes_per_event": per_event, "budget": budget, "max_events": max_events_for(per_event, budget)}
 
 
-def _inspect(path: str, tree: str, columns=None, memory_limit=None):
+def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None):
     """``file_info`` on a worker (the file stays in its cache; ``"worker"``: its address), else closed.
 
+    The replicas are tried in order; the info names the primary ``path`` whichever answered.
     With ``columns``: also ``bytes_per_event``, ``budget`` and ``max_events`` (see the module docstring).
     """
     addr = _worker_address()
-    try:
-        info = dict(io.file_info(path, tree, cache=True if columns else addr is not None), worker=addr)
-    except FileAccessError as err:
-        return {"path": path, "tree": tree, "error": err.reason}
-    except Exception as err:  # anything uproot raises on a damaged file
-        return {"path": path, "tree": tree, "error": f"{type(err).__name__}: {err}"}
+    replicas = tuple(replicas or ())
+    reasons = []
+    for url in (path,) + replicas:
+        try:
+            info = dict(io.file_info(url, tree, cache=True if columns else addr is not None), worker=addr)
+            break
+        except FileAccessError as err:
+            reason = err.reason
+        except Exception as err:  # anything uproot raises on a damaged file
+            reason = f"{type(err).__name__}: {err}"
+        reasons.append(f"{url}: {reason}" if replicas else reason)
+    else:
+        return {"path": path, "tree": tree, "replicas": list(replicas), "error": "; ".join(reasons)}
+    info.update(path=path, replicas=list(replicas))
     if columns:
         try:
-            info.update(_sizing(path, tree, columns, memory_limit))
+            info.update(_sizing(url, tree, columns, memory_limit))
         except Exception:  # noqa: BLE001 - a missing branch fails the chunks, with their context, not the plan
             pass
         finally:
             if addr is None:
-                io.forget(path)
+                io.forget(url)
     return info
 
 
-def inspect_files(specs: list[tuple[str, str]], client=None, max_workers: int = 8, columns=None,
+def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns=None,
                   memory_limit=None) -> list[dict]:
-    """``file_info`` of each (path, tree), or ``{"error": reason}``; order preserved."""
+    """``file_info`` of each (path, tree[, replicas]), or ``{"error": reason}``; order preserved."""
     if not specs:
         return []
+    specs = [(s[0], s[1], tuple(s[2]) if len(s) > 2 else ()) for s in specs]
     kw = {"columns": tuple(columns), "memory_limit": memory_limit} if columns else {}
     if client is not None:
-        futures = client.map(_inspect, [p for p, _ in specs], [t for _, t in specs], pure=False, **kw)
+        futures = client.map(_inspect, *map(list, zip(*specs)), pure=False, **kw)
         return client.gather(futures)
     with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
         return list(pool.map(lambda s: _inspect(*s, **kw), specs))
+
+
+def expand_patterns(files, dataset: str) -> tuple[list[tuple[FileSpec, str | None]], list[FileFailure]]:
+    """Each file of a dataset as ``(FileSpec, pattern)``, remote directories and globs listed."""
+    out, failures = [], []
+    for f in files:
+        if not remote.is_pattern(f.path):
+            out.append((f, None))
+            continue
+        try:
+            urls = remote.expand(f.path)
+        except Exception as err:  # an unreachable server or a missing directory: reported, not fatal
+            failures.append(FileFailure(dataset, f.path, f.tree, f"listing failed: {err}"))
+            continue
+        if not urls:
+            failures.append(FileFailure(dataset, f.path, f.tree, "matches no file"))
+        out.extend((FileSpec(u, f.tree), f.path) for u in urls)
+    return out, failures
 
 
 def analysis_columns(analysis) -> tuple:
@@ -185,21 +221,27 @@ def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None, analysis
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    specs, owners = [], []
+    specs, owners, patterns, failures = [], [], [], []
     for ds in fileset:
         if datasets is not None and ds.name not in datasets:
             continue
-        for f in ds.files:
-            specs.append((f.path, f.tree))
+        expanded, failed = expand_patterns(ds.files, ds.name)
+        failures.extend(failed)
+        for f, pattern in expanded:
+            specs.append((f.path, f.tree, f.replicas))
             owners.append(ds)
+            patterns.append(pattern)
     infos = inspect_files(specs, client, columns=analysis_columns(analysis) if analysis is not None else None,
                           memory_limit=memory_limit)
-    chunks, files, failures = [], [], []
-    for ds, info in zip(owners, infos):
+    chunks, files = [], []
+    for ds, info, pattern in zip(owners, infos, patterns):
         if "error" in info:
-            failures.append(FileFailure(ds.name, info["path"], info["tree"], info["error"]))
+            failures.append(FileFailure(ds.name, info["path"], info["tree"], info["error"],
+                                        tuple(info.get("replicas") or ())))
             continue
         info = dict(info, dataset=ds.name)
+        if pattern:
+            info["pattern"] = pattern
         files.append(info)
         if info["num_entries"] > 0:
             chunks.extend(file_chunks(info, ds.name, chunk_size, ds.metadata))

@@ -7,11 +7,15 @@ do next:
 ``done``       result attached;
 ``split``      the memory estimate exceeds the budget (nothing was read);
 ``memory``     a ``MemoryError`` was raised while running (split and retry);
-``transient``  a retryable error (network I/O, timeouts);
+``transient``  a retryable error (network I/O, timeouts), on every replica;
 ``failed``     a deterministic error: bad file, missing branch, bug in the
                analysis. For analysis errors the failing events are narrowed
                down by bisection on the chunk already in memory, and their
                run/lumi/event numbers are reported.
+
+A file with replicas (``chunk.replicas``) is read from the first URL that
+opens and reads; a file error at one URL moves on to the next, and
+``Outcome.replica`` names the URL that served the chunk.
 
 This module does not import ``distributed``: the same task runs in a plain loop
 (``--serial``) or on a dask worker.
@@ -30,7 +34,7 @@ import numpy as np
 from ..nanoaod import io
 from ..chunk import Chunk
 from ..nanoaod.columns import resolve_columns
-from ..errors import FileAccessError, MissingColumnError, TransientError
+from ..errors import FileAccessError, MissingColumnError, TransientError, TransientFileError
 from ..nanoaod.events import events_from_arrays
 from .memory import chunk_budget, estimate_peak, monitor
 from ..result import Result
@@ -57,6 +61,7 @@ class Outcome:
     events: list = dataclasses.field(default_factory=list)   # [(run, lumi, event), ...]
     bad_range: tuple | None = None                            # smallest failing [start, stop)
     timings: dict = dataclasses.field(default_factory=dict)
+    replica: str = ""                                         # the URL that served the chunk
     blob: bytes = b""        # the result encoded on the worker (options["encode"]); ``result`` is then None
 
 
@@ -158,26 +163,73 @@ def _branches(tree, chunk: Chunk, columns: tuple) -> list[str]:
     return found
 
 
-def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> None:
+def _read(url: str, analysis, chunk: Chunk, options, out: Outcome, budget: int, floor: int):
+    """The chunk's events read from ``url``, or ``None`` when the estimate says split."""
     t0 = time.perf_counter()
-    tree = io.open_tree(chunk.path, chunk.tree)
+    tree = io.open_tree(url, chunk.tree)
     out.timings["open"] = time.perf_counter() - t0
     if str(tree.file.uuid) != chunk.file_uuid:
-        io.forget(chunk.path)
-        raise FileAccessError(chunk.path, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
-                                          "the file was replaced; plan it again")
+        io.forget(url)
+        raise FileAccessError(url, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
+                                   "the file was replaced; plan it again")
     if chunk.entry_stop > tree.num_entries:
-        raise FileAccessError(chunk.path, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
+        raise FileAccessError(url, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
     branches = _branches(tree, chunk, tuple(analysis.columns) + tuple(ID_COLUMNS))
     out.estimate = estimate_peak(io.estimate_bytes(tree, branches, chunk.entry_start, chunk.entry_stop))
     if out.estimate > budget and chunk.num_entries > floor and not options.get("no_presplit"):
         out.status = "split"
         out.message = f"estimated {out.estimate / 1e6:.0f} MB > budget {budget / 1e6:.0f} MB"
-        return
+        return None
     t1 = time.perf_counter()
-    arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, chunk.path)
+    arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, url)
     events = events_from_arrays(arrays, entry_start=chunk.entry_start)
     out.timings["read"] = time.perf_counter() - t1
+    return events
+
+
+_failed_urls: dict[str, float] = {}   # URL -> when it last failed in this process
+REPLICA_PENALTY_S = 300.0
+
+
+def replica_order(urls, failed: dict[str, float], now: float) -> list[str]:
+    """``urls`` in the order to try: those that failed in the last ``REPLICA_PENALTY_S`` last."""
+    recent = {u for u in urls if now - failed.get(u, -1e18) < REPLICA_PENALTY_S}
+    return [u for u in urls if u not in recent] + [u for u in urls if u in recent]
+
+
+def _read_any(analysis, chunk: Chunk, options, out: Outcome, budget: int, floor: int):
+    """:func:`_read` from the first replica that serves the chunk (``out.replica``).
+
+    A URL that failed recently in this worker is tried after the others, so the
+    chunks after the first do not wait for a dead site's timeout again.
+    """
+    errors: list[tuple[str, FileAccessError]] = []
+    urls = chunk.urls if len(chunk.urls) == 1 else replica_order(chunk.urls, _failed_urls, time.monotonic())
+    for url in urls:
+        try:
+            events = _read(url, analysis, chunk, options, out, budget, floor)
+        except FileAccessError as err:
+            errors.append((url, err))
+            _failed_urls[url] = time.monotonic()
+            continue
+        _failed_urls.pop(url, None)
+        out.replica = url
+        return events
+    if len(errors) == 1:
+        url, err = errors[0]
+        if isinstance(err, TransientFileError) and err.entries is None:   # failed opening: name the range
+            raise TransientFileError(url, err.reason, (chunk.entry_start, chunk.entry_stop))
+        raise err
+    reason = f"all {len(errors)} replicas failed: " + "; ".join(f"{u}: {e.reason}" for u, e in errors)
+    if any(e.transient for _, e in errors):
+        raise TransientFileError(chunk.path, reason, (chunk.entry_start, chunk.entry_stop))
+    raise FileAccessError(chunk.path, reason)
+
+
+def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> None:
+    events = _read_any(analysis, chunk, options, out, budget, floor)
+    if events is None:
+        return
     out.n_events = len(events)
     t2 = time.perf_counter()
     try:

@@ -4,9 +4,11 @@ Opening a PFNano file costs 0.1–0.4 s (TTree metadata of 300–1800 branches);
 reading a 2k-event chunk costs tens of ms. Each worker process therefore keeps
 its opened trees in a small LRU cache keyed by (path, tree), so the second
 chunk of a file skips the open. Errors are translated once, here, into
-:class:`~jetdask.errors.FileAccessError` with the path and the reason; network
-style errors are marked transient (retried), the rest (missing, truncated,
-corrupt) are not.
+:class:`~jetdask.errors.FileAccessError` with the path and the reason, or
+:class:`~jetdask.errors.TransientFileError` when :func:`remote.classify` says
+retrying may help (server unreachable, timeouts); missing, truncated or corrupt
+files are permanent. A file that failed is dropped from the cache (reopened
+next time). ``root://`` URLs are read through :mod:`jetdask.nanoaod.remote`.
 """
 from __future__ import annotations
 
@@ -16,25 +18,38 @@ import threading
 import uproot
 
 from .. import config
-from ..errors import FileAccessError
-
-_TRANSIENT = (TimeoutError, ConnectionError)
+from ..errors import FileAccessError, TransientFileError
+from . import remote
 
 _cache: "collections.OrderedDict[tuple[str, str], object]" = collections.OrderedDict()
 _lock = threading.Lock()
 stats = {"opens": 0, "hits": 0}
 
 
-def _classify(path: str, err: BaseException) -> FileAccessError:
+def _classify(path: str, err: BaseException, entries: tuple | None = None) -> FileAccessError:
+    """The jetdask error for ``err``: :class:`TransientFileError` when retrying may help
+    (:func:`remote.classify`), else :class:`FileAccessError`."""
     if isinstance(err, FileAccessError):
         return err
     if isinstance(err, FileNotFoundError):
         return FileAccessError(path, "no such file")
-    transient = isinstance(err, _TRANSIENT)
-    reason = f"{type(err).__name__}: {err}".strip()
+    if isinstance(err, remote.XRootDStatusError):
+        reason = err.message
+    else:
+        reason = f"{type(err).__name__}: {err}".strip()
     if len(reason) > 500:
         reason = reason[:500] + "..."
-    return FileAccessError(path, reason, transient=transient)
+    if remote.classify(err) == remote.TRANSIENT:
+        return TransientFileError(path, reason, entries)
+    return FileAccessError(path, reason)
+
+
+def _open_options(path: str) -> dict:
+    # no array cache: chunks read disjoint ranges, and the memory guard needs predictable memory
+    opts = {"timeout": config.get("open-timeout"), "array_cache": None}
+    if remote.is_xrootd(path):
+        opts.update(remote.uproot_options())
+    return opts
 
 
 def _close(tree) -> None:
@@ -56,8 +71,7 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True):
                 stats["hits"] += 1
                 return t
     try:
-        # no array cache: chunks read disjoint ranges, and the memory guard needs predictable memory
-        f = uproot.open(path, timeout=config.get("open-timeout"), array_cache=None)
+        f = uproot.open(path, **_open_options(path))
         try:
             t = f[tree]
         except KeyError:
@@ -100,7 +114,7 @@ def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
                 "clusters": [int(x) for x in t.common_entry_offsets()]}
     except Exception as err:
         forget(path)
-        raise _classify(path, err) from None
+        raise _classify(path, err, (entry_start, entry_stop)) from None
     finally:
         if not cache:
             _close(t)
@@ -173,4 +187,4 @@ def read_arrays(tree, branches, entry_start: int, entry_stop: int, path: str) ->
         raise
     except Exception as err:
         forget(path)
-        raise _classify(path, err) from None
+        raise _classify(path, err, (entry_start, entry_stop)) from None

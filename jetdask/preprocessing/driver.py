@@ -52,12 +52,15 @@ def select_datasets(fs, cfg: dict) -> list[str]:
 
 
 def _first_branches(fs, datasets) -> list[str]:
+    from ..engine.planning import expand_patterns
     from ..nanoaod import io
     errors = []
     for ds in datasets:
-        for f in fs[ds].files:
+        files, failed = expand_patterns(fs[ds].files, ds)
+        errors.extend(f"{x.path}: {x.reason}" for x in failed)
+        for f, url in ((f, url) for f, _ in files for url in f.urls):
             try:
-                t = io.open_tree(f.path, f.tree, cache=False)
+                t = io.open_tree(url, f.tree, cache=False)
                 try:
                     return list(t.keys())
                 finally:
@@ -106,7 +109,7 @@ def setup(config, fileset, run_dir: str, chunk_size: int | None = None) -> dict:
     sub = {}
     for d in datasets:
         ds = fs[d]
-        sub[d] = {"files": {f.path: f.tree for f in ds.files}, "metadata": dict(ds.metadata)}
+        sub[d] = ds.to_dict()
     os.makedirs(run_dir, exist_ok=True)          # only once the config, fileset and features are valid
     _write_json(os.path.join(run_dir, FILESET_FILE), sub, indent=1)
     prep = {"version": 1, "config": cfg, "features": features, "datasets": datasets, "chunk_size": chunk_size,
