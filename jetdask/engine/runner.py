@@ -131,7 +131,9 @@ class Runner:
         if not failed:
             return
         from ..fileset import Dataset, FileSpec, Fileset
-        sub = Fileset({ds: Dataset(ds, tuple(FileSpec(f["path"], f["tree"], tuple(f.get("replicas") or ())) for f in failed if f["dataset"] == ds),
+        def spec(f):   # an unreadable file is planned again with its replicas
+            return FileSpec(f["path"], f["tree"], tuple(f.get("replicas") or ()))
+        sub = Fileset({ds: Dataset(ds, tuple(spec(f) for f in failed if f["dataset"] == ds),
                                    self.metadata.get(ds, {}))
                        for ds in {f["dataset"] for f in failed}})
         p = plan(sub, self.chunk_size, client=None if self.serial else self.client,
