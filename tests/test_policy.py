@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from jetdask.engine.policy import Action, Attempt, History, Limits, backoff_delay, decide
+from jetdask.engine.policy import Action, Attempt, History, Limits, backoff_delay, decide, spend
 
 LIM = Limits(retries=2, split_floor=500, backoff=1.0, backoff_max=8.0)
 BIG, FLOOR = History(4000), History(500)
@@ -67,3 +67,36 @@ def test_retry_action_carries_the_backoff():
 def test_unknown_kind_is_an_error():
     with pytest.raises(ValueError):
         decide(Attempt("exploded"), BIG, LIM)
+
+
+SPENDS = [
+    # (attempt, history, the counter the action spends)
+    (Attempt("transient"), BIG, "transient_failures"),
+    (Attempt("cancelled"), BIG, "transient_failures"),
+    (Attempt("worker-left", started=False, departure="died"), BIG, "unstarted_kills"),
+    (Attempt("worker-left", True, started=False, departure="memory"), BIG, "unstarted_kills"),
+    (Attempt("worker-left", True, departure="died"), BIG, "crashes"),
+    (Attempt("worker-left", departure="died"), BIG, ""),
+    (Attempt("worker-left", departure="retired"), BIG, ""),
+    (Attempt("memory"), BIG, ""),
+    (Attempt("done"), BIG, ""),
+]
+
+
+@pytest.mark.parametrize("attempt,history,counter", SPENDS)
+def test_actions_spend_their_counter(attempt, history, counter):
+    action = decide(attempt, history, LIM, random.Random(1))
+    assert action.spends == counter
+    after = spend(history, action)
+    for field in ("transient_failures", "crashes", "unstarted_kills"):
+        assert getattr(after, field) == getattr(history, field) + (field == counter)
+
+
+def test_retries_run_out_through_spent_counters():
+    """Applying the policy's own actions ends in a failure after ``retries`` transient errors."""
+    h, kinds = History(1000), []
+    for _ in range(LIM.retries + 1):
+        a = decide(Attempt("transient"), h, LIM, random.Random(2))
+        kinds.append(a.kind)
+        h = spend(h, a)
+    assert kinds == ["retry"] * LIM.retries + ["fail"]

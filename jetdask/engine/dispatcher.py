@@ -76,7 +76,6 @@ class Dispatcher:
         self.load: collections.Counter = collections.Counter()
         self.suspect_on: dict[str, str] = {}        # worker -> key of the suspect it runs
         self.departed: dict[str, str] = {}          # worker -> reason it left
-        self.started: set[str] = set()
         self.undecided: list[tuple[float, Flight, str]] = []   # lone deaths awaiting the reason
         self.sweeps: list[tuple[float, str]] = []   # (when, worker) to resubmit its stuck pinned tasks
         self.delayed: list = []                     # heap of (ready time, seq, chunk)
@@ -147,7 +146,6 @@ class Dispatcher:
                 self._unload(flight)
                 self._collect(flight)
         elif kind == "started":
-            self.started.add(item.get("key"))
             f = self.flights.get(item.get("key"))
             if f is not None:
                 f.started = True
@@ -274,7 +272,7 @@ class Dispatcher:
         fut = self.client.submit(run_registered, self.plugin_name, chunk, self.options, key=key, pure=False,
                                  workers=[addr], allow_other_workers=False, retries=0,
                                  resources={SLOTS: slots, **self.extra_resources}, priority=10 if isolated else 0)
-        flight = Flight(chunk, isolated, addr, fut, started=key in self.started)
+        flight = Flight(chunk, isolated, addr, fut)
         self.flights[fut.key] = flight
         self.load[addr] += 1
         if isolated:
@@ -290,9 +288,6 @@ class Dispatcher:
         except ImportError:  # pragma: no cover
             from distributed.scheduler import KilledWorker
         fut = flight.future
-        key = fut.key
-        started = flight.started or key in self.started
-        self.started.discard(key)
         status = fut.status
         if status == "finished":
             try:
@@ -323,12 +318,11 @@ class Dispatcher:
         if isinstance(err, KilledWorker) or fut.status == "lost":
             addr = getattr(getattr(err, "last_worker", None), "address", None) or flight.worker
             flight.worker = addr
-            flight.started = started
             reason = self.departed.get(addr)
-            if flight.isolated and started and reason != policy.MEMORY_KILL:
+            if flight.isolated and flight.started and reason != policy.MEMORY_KILL:
                 self.undecided.append((time.monotonic() + DEATH_GRACE, flight, addr))
                 return
-            self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started,
+            self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, flight.started,
                                                 departure=reason or policy.DIED))
         elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or fut.status == "cancelled":
             self.host.apply(flight.chunk, self.host.decide(flight.chunk, policy.Attempt(policy.CANCELLED)),

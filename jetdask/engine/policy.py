@@ -67,6 +67,7 @@ class Action:
     delay: float = 0.0        # retry: seconds to wait before resubmitting
     failure: str = ""         # fail: the ledger's kind (memory, transient, error, crash)
     reason: str = ""          # human-readable why
+    spends: str = ""          # the History counter this action adds one to ("" = none)
 
 
 def backoff_delay(n: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -75,6 +76,13 @@ def backoff_delay(n: int, base: float, cap: float, rng: random.Random | None = N
         return 0.0
     full = min(cap, base * 2 ** max(0, n - 1))
     return full * (0.5 + 0.5 * (rng or random).random())
+
+
+def spend(history: History, action: Action) -> History:
+    """The chunk's history after ``action`` (the counter it spends, plus one)."""
+    if not action.spends:
+        return history
+    return dataclasses.replace(history, **{action.spends: getattr(history, action.spends) + 1})
 
 
 def decide(attempt: Attempt, history: History, limits: Limits, rng: random.Random | None = None) -> Action:
@@ -87,7 +95,7 @@ def decide(attempt: Attempt, history: History, limits: Limits, rng: random.Rando
         if history.transient_failures < limits.retries:
             n = history.transient_failures + 1
             return Action("retry", delay=backoff_delay(n, limits.backoff, limits.backoff_max, rng),
-                          reason=f"transient error, retry {n}/{limits.retries}")
+                          reason=f"transient error, retry {n}/{limits.retries}", spends="transient_failures")
         return Action("fail", failure="transient", reason=f"still failing after {limits.retries} retries")
     if k == FAILED:
         return Action("fail", failure="error", reason="deterministic error")
@@ -109,13 +117,13 @@ def _worker_left(attempt: Attempt, history: History, limits: Limits) -> Action:
     if not attempt.started:
         if attempt.isolated or history.unstarted_kills < 1:
             return Action("rerun" if not attempt.isolated else "isolate",
-                          reason="its worker died before it started")
+                          reason="its worker died before it started", spends="unstarted_kills")
         return Action("isolate", reason="its worker died twice before it was seen to start")
     if not attempt.isolated:
         return Action("isolate", reason="its worker died while it ran beside other chunks")
     if attempt.departure == MEMORY_KILL:
         return _split_or_fail(history, limits, "its worker was killed for memory while it ran alone")
     if history.crashes < limits.retries:
-        return Action("isolate", reason="its worker died (not for memory) while it ran alone")
+        return Action("isolate", reason="its worker died (not for memory) while it ran alone", spends="crashes")
     return Action("fail", failure="crash",
                   reason=f"its worker died {history.crashes + 1} times while it ran alone (not for memory)")

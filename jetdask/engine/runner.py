@@ -231,8 +231,10 @@ class Runner:
         self.ledger.reset_chunks([c.id for c in chunks])
 
     def decide(self, chunk: Chunk, attempt: policy.Attempt) -> policy.Action:
-        h = self._history.get(chunk.id) or policy.History(chunk.num_entries)
-        return policy.decide(attempt, h, self._limits, self._rng)
+        return policy.decide(attempt, self._history_of(chunk), self._limits, self._rng)
+
+    def _history_of(self, chunk: Chunk) -> policy.History:
+        return self._history.get(chunk.id) or policy.History(chunk.num_entries)
 
     def outcome(self, chunk: Chunk, out: Outcome, isolated: bool) -> None:
         """A chunk task returned: decide and apply."""
@@ -241,7 +243,8 @@ class Runner:
 
     def apply(self, chunk: Chunk, action: policy.Action, out: Outcome | None = None,
               error_type: str = "", message: str = "") -> None:
-        h = self._history.get(chunk.id) or policy.History(chunk.num_entries)
+        if action.spends:
+            self._history[chunk.id] = policy.spend(self._history_of(chunk), action)
         k = action.kind
         if k == "record":
             # a worker sends its result encoded (histcodec): stored as is, decoded once for the live sum
@@ -261,20 +264,12 @@ class Runner:
             for c in (children if lone_kill else reversed(children)):
                 self._sink.requeue(c, "isolate" if lone_kill else "front")
         elif k == "retry":
-            self._history[chunk.id] = policy.History(h.num_entries, h.transient_failures + 1, h.crashes,
-                                                     h.unstarted_kills)
             self.stats["retried"] += 1
             self._sink.requeue(chunk, "delay", action.delay)
         elif k == "rerun":
-            if "before it started" in action.reason:
-                self._history[chunk.id] = policy.History(h.num_entries, h.transient_failures, h.crashes,
-                                                         h.unstarted_kills + 1)
             self.stats["rerun"] += 1
             self._sink.requeue(chunk, "front")
         elif k == "isolate":
-            crash = "not for memory" in action.reason
-            self._history[chunk.id] = policy.History(h.num_entries, h.transient_failures, h.crashes + crash,
-                                                     h.unstarted_kills + ("before it started" in action.reason))
             self.stats["suspects"] += 1
             self._sink.requeue(chunk, "isolate")
         elif k == "fail":
