@@ -10,32 +10,11 @@ import argparse
 import os
 import sys
 
-from .cli_common import (EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, memory_size,
-                         nonnegative_float, nonnegative_int, positive_int, subparser)
+from .cli_common import (EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, client_from_args,
+                         memory_size, nonnegative_float, nonnegative_int, positive_int, subparser)
 from .errors import ConfigError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED_CHUNKS"]
-
-
-def _client_from_args(args):
-    if args.serial:
-        return None
-    from .cluster import start_cluster
-    kind = args.cluster or "local"
-    opts = {}
-    if kind == "local":
-        if args.workers:
-            opts["n_workers"] = args.workers
-        if args.memory_per_worker:
-            opts["memory_limit"] = args.memory_per_worker
-    else:
-        if getattr(args, "jobs", None):
-            opts["jobs"] = args.jobs
-        if args.memory_per_worker:
-            opts["memory"] = args.memory_per_worker
-        if getattr(args, "profile", None):
-            opts["profile"] = args.profile
-    return start_cluster(kind, **opts)
 
 
 def _add_run_options(p):
@@ -117,7 +96,7 @@ def cmd_run(args, resubmit=False) -> int:
         load_fileset(fileset)                     # every key checked here, not after a cluster started
     analysis = load_analysis(spec, **kwargs)      # syntax/import errors, tagger files (loaded by the analysis)
     from .engine.runner import Runner
-    client = _client_from_args(args)
+    client = client_from_args(args)
     try:
         runner = Runner(analysis, fileset, args.run_dir, client, chunk_size=getattr(args, "chunk_size", None),
                         retries=args.retries, progress=not args.no_progress, serial=args.serial,

@@ -118,3 +118,25 @@ def standalone(prog: str, configure, argv=None) -> int:
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     from . import validation
     return boundary(lambda a: (validation.check_jetdask_config(), a.func(a))[1], args)
+
+
+def client_from_args(args):
+    """The cluster of ``--cluster/--workers/--jobs/--memory-per-worker/--profile`` (None with ``--serial``)."""
+    if args.serial:
+        return None
+    from .cluster import start_cluster
+    kind = args.cluster or "local"
+    opts = {}
+    if kind == "local":
+        if args.workers:
+            opts["n_workers"] = args.workers
+        if args.memory_per_worker:
+            opts["memory_limit"] = args.memory_per_worker
+    else:
+        if getattr(args, "jobs", None):
+            opts["jobs"] = args.jobs
+        if args.memory_per_worker:
+            opts["memory"] = args.memory_per_worker
+        if getattr(args, "profile", None):
+            opts["profile"] = args.profile
+    return start_cluster(kind, **opts)

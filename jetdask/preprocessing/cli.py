@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli_common import (EXIT_FAILED_CHUNKS, EXIT_OK, memory_size, positive_int, standalone,
-                          subparser)
+from ..cli_common import (EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, memory_size, positive_int,
+                          standalone, subparser)
 
 EXAMPLE = "jetdask preprocess prep.yaml --fileset synth/fileset.json --run-dir runs/prep --workers 2"
 
@@ -70,16 +70,9 @@ def cmd_preprocess(args) -> int:
     from .pipeline import preprocess
     _check(args)
     client = None
-    if not args.serial and args.cluster and args.cluster != "local":
-        from ..cluster import start_cluster
-        opts = {"profile": args.profile} if args.profile else {}
-        if args.memory_per_worker:
-            opts["memory"] = args.memory_per_worker
-        client = start_cluster(args.cluster, **opts)
-    elif not args.serial and args.memory_per_worker:
-        from ..cluster import start_cluster
-        client = start_cluster("local", memory_limit=args.memory_per_worker,
-                               **({"n_workers": args.workers} if args.workers else {}))
+    # a plain local run is started by the pipeline itself, once its inputs are checked
+    if (args.cluster or "local") != "local" or args.memory_per_worker:
+        client = client_from_args(args)
     try:
         out = preprocess(args.config, args.fileset, args.run_dir, client=client, serial=args.serial,
                          workers=args.workers, chunk_size=args.chunk_size, resubmit=args.resubmit,
