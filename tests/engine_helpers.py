@@ -50,3 +50,13 @@ def assert_same_output(a, b):
             assert np.isclose(ca[k], cb[k], rtol=1e-12), (ds, k, ca[k], cb[k])
     assert sum(h.sum().value if hasattr(h.sum(), "value") else h.sum()
                for hs in a.hists.values() for h in hs.values()) > 0
+
+
+def ledger_rows(run_dir, sql):
+    """Rows of ``sql`` on a run directory's ledger (read by the test, never written)."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(run_dir, "ledger.sqlite"))
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import REPO
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output
+from engine_helpers import assert_same_output, ledger_rows
 from jetdask.engine.outputs import load_output
 from jetdask.engine.runner import Runner
 from jetdask.fileset import load_fileset
@@ -90,13 +90,6 @@ def _wait_first_done(proc, run_dir, limit_s=600):
         time.sleep(0.2)
 
 
-def _ledger(run_dir, sql):
-    db = sqlite3.connect(os.path.join(run_dir, "ledger.sqlite"))
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
 
 def test_cached_handle_of_a_failed_file_is_dropped_and_reopened(server, small_sample):
     src = next(iter(load_fileset(small_sample).to_dict().values()))["files"]
@@ -137,9 +130,9 @@ def test_outage_of_20s_mid_run_is_survived(server, small_sample, reference, tmp_
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
     assert_same_output(load_output(str(run)), reference)
-    retried = _ledger(str(run), "SELECT COUNT(*) FROM chunks WHERE attempts > 1")[0][0]
+    retried = ledger_rows(str(run), "SELECT COUNT(*) FROM chunks WHERE attempts > 1")[0][0]
     assert retried > 0                                      # the outage was felt and retried
-    assert not _ledger(str(run), "SELECT id FROM chunks WHERE state != 'done' AND state != 'split'")
+    assert not ledger_rows(str(run), "SELECT id FROM chunks WHERE state != 'done' AND state != 'split'")
 
 
 @pytest.mark.slow
@@ -154,7 +147,7 @@ def test_server_that_stays_down_fails_transient_then_resubmit_completes(server, 
     server.stop()
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 3, err[-3000:]
-    failed = _ledger(str(run), "SELECT kind, error_type, message FROM chunks WHERE state='failed'")
+    failed = ledger_rows(str(run), "SELECT kind, error_type, message FROM chunks WHERE state='failed'")
     # the client's own words: "[ERROR] Operation expired" while it waits for the server,
     # "[FATAL] Connection error" once it has given up on it for a while
     xrootd_message = re.compile(r"\[\d+, \d+\) \(transient\): \[(ERROR|FATAL)\] (Operation expired|Connection error)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -15,7 +14,7 @@ import pytest
 
 from conftest import REPO, real_file
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output
+from engine_helpers import assert_same_output, ledger_rows
 from jetdask.engine.runner import Runner
 from jetdask.fileset import load_fileset
 from jetdask.errors import FileAccessError, TransientFileError
@@ -49,13 +48,6 @@ def _cli(*args, timeout=900):
     return subprocess.run([sys.executable, "-m", "jetdask.cli", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, cwd=str(REPO))
 
-
-def _ledger_rows(run_dir, sql):
-    db = sqlite3.connect(os.path.join(run_dir, "ledger.sqlite"))
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 def test_server_errors_are_classified(server, tmp_path):
@@ -97,9 +89,9 @@ def test_jetdask_sample_on_the_server_equals_local(server, tmp_path):
     local = Runner(DimuonJets(), local_fs, str(tmp_path / "local"), serial=True, chunk_size=1500,
                    progress=False).run()
     assert_same_output(remote, local)
-    ids = lambda d: {r[0] for r in _ledger_rows(d, "SELECT id FROM chunks WHERE state='done'")}  # noqa: E731
+    ids = lambda d: {r[0] for r in ledger_rows(d, "SELECT id FROM chunks WHERE state='done'")}  # noqa: E731
     assert ids(str(tmp_path / "remote")) == ids(str(tmp_path / "local"))
-    served = _ledger_rows(str(tmp_path / "remote"), "SELECT path, replica FROM chunks WHERE state='done'")
+    served = ledger_rows(str(tmp_path / "remote"), "SELECT path, replica FROM chunks WHERE state='done'")
     assert served and all(path == rep and rep.startswith("root://") for path, rep in served)
 
 
@@ -165,7 +157,7 @@ def test_replicas_dead_or_missing_first(server, small_sample, tmp_path):
                    progress=False).run()
     assert out.complete
     assert_same_output(out, local)
-    served = _ledger_rows(str(tmp_path / "run"), "SELECT path, replica FROM chunks WHERE state='done'")
+    served = ledger_rows(str(tmp_path / "run"), "SELECT path, replica FROM chunks WHERE state='done'")
     assert served and all(rep != path and rep.startswith(url) and "missing" not in rep for path, rep in served)
 
 
@@ -202,7 +194,7 @@ def test_globs_and_directories_listed_once(server, small_sample, tmp_path):
     run = str(tmp_path / "run")
     out = Runner(DimuonJets(), fileset, run, serial=True, chunk_size=1500, progress=False).run()
     assert not out.complete                      # "Late" has no directory yet
-    files = _ledger_rows(run, "SELECT dataset, path, state, pattern FROM files ORDER BY dataset, path")
+    files = ledger_rows(run, "SELECT dataset, path, state, pattern FROM files ORDER BY dataset, path")
     assert [(d, p.rsplit(tag, 1)[1], s) for d, p, s, _ in files] == [
         ("Dir", "/glob/a/f1.root", "ok"), ("G", "/glob/a/f1.root", "ok"), ("G", "/glob/b/f2.root", "ok"),
         ("Late", "/late/*.root", "failed")]
@@ -212,7 +204,7 @@ def test_globs_and_directories_listed_once(server, small_sample, tmp_path):
     publish(export, url, mc[0], f"{tag}/late/x.root")
     again = Runner(DimuonJets(), None, run, serial=True, progress=False).resubmit()
     assert again.complete
-    files = _ledger_rows(run, "SELECT dataset, path, state FROM files ORDER BY dataset, path")
+    files = ledger_rows(run, "SELECT dataset, path, state FROM files ORDER BY dataset, path")
     assert [(d, p.rsplit(tag, 1)[1], s) for d, p, s in files] == [
         ("Dir", "/glob/a/f1.root", "ok"), ("G", "/glob/a/f1.root", "ok"), ("G", "/glob/b/f2.root", "ok"),
         ("Late", "/late/x.root", "ok")]
