@@ -81,6 +81,7 @@ def _float(minimum=None, **kw) -> Rule:
 SCHEMA: dict[str, Rule] = {
     "chunk-size": _int(1),
     "inflight-per-thread": _int(1),
+    "batch-seconds": _float(0),
     "retries": _int(0),
     "retry-backoff": _float(0),
     "retry-backoff-max": _float(0),

@@ -4,8 +4,9 @@ One thread-safe queue receives everything the loop reacts to: finished futures
 (``add_done_callback``), workers joining and leaving with their reason, and chunk
 tasks reported started (:mod:`jetdask.engine.departures`). The loop
 
-* keeps ``inflight-per-thread`` chunks per worker thread in flight, each pinned to one
-  worker (the one that has its file open when it has room), taking one slot;
+* keeps ``inflight-per-thread`` tasks per worker thread in flight, each pinned to one
+  worker and taking one slot; a task runs a batch of contiguous chunks of one file, handed
+  out so that a file stays on the worker that has it open (:mod:`jetdask.engine.pending`);
 * runs a suspect (a chunk whose worker died) alone on one worker, with all of that
   worker's slots, while the other workers go on;
 * turns every outcome into the next action through the pure :func:`jetdask.engine.policy.decide`;
@@ -28,10 +29,12 @@ import queue as queue_mod
 import time
 from typing import Any
 
+from .. import config
 from ..chunk import Chunk
 from ..errors import ClusterLostError
 from . import policy
 from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
+from .pending import Pending, batch_size
 from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
@@ -47,7 +50,7 @@ def _lost(err: BaseException) -> bool:
 
 @dataclasses.dataclass
 class Flight:
-    chunk: Chunk
+    chunks: list[Chunk]          # one chunk when isolated; a batch of one file otherwise
     isolated: bool
     worker: str
     future: Any
@@ -57,7 +60,7 @@ class Flight:
 class Dispatcher:
     def __init__(self, host, client, payload: bytes, options: dict, *, token: str, per_thread: int,
                  max_inflight: int | None, homes: dict[str, str], no_worker_timeout: float,
-                 resources: dict | None = None, scale=None):
+                 resources: dict | None = None, scale=None, batch_seconds: float = 0.0):
         self.host = host                  # the Runner: mark_running, attempt, reset_pending
         self.client = client
         self.payload = payload
@@ -65,7 +68,8 @@ class Dispatcher:
         self.token = token
         self.per_thread = max(1, per_thread)
         self.max_inflight = max_inflight
-        self.home = dict(homes)
+        self.batch_seconds = batch_seconds
+        self.chunk_seconds: float | None = None     # running mean of a chunk's time on its worker
         self.no_worker_timeout = no_worker_timeout
         self.extra_resources = dict(resources or {})
         self.scale = scale                # callable asking the cluster for its workers back, or None
@@ -79,7 +83,7 @@ class Dispatcher:
         self.undecided: list[tuple[float, Flight, str]] = []   # lone deaths awaiting the reason
         self.sweeps: list[tuple[float, str]] = []   # (when, worker) to resubmit its stuck pinned tasks
         self.delayed: list = []                     # heap of (ready time, seq, chunk)
-        self.pending: collections.deque[Chunk] = collections.deque()
+        self.pending = Pending(homes, cache_size=int(config.get("file-cache-size")))
         self.suspects: collections.deque[Chunk] = collections.deque()
         self._seq = itertools.count()
         self._no_workers_since: float | None = None
@@ -94,6 +98,8 @@ class Dispatcher:
         old_allowed = client.run_on_scheduler(set_allowed_failures, value=0)
         try:
             self.workers = client.run_on_scheduler(ready_workers)
+            for addr in set(self.pending.home.values()) - set(self.workers):
+                self.pending.drop_worker(addr)
             self.pending.extend(chunks)
             self._loop()
         finally:
@@ -165,10 +171,12 @@ class Dispatcher:
         elif action == "ready":      # the run's plugin is set up there: chunks may be pinned to it
             if addr not in self.departed:
                 self.workers[addr] = int(msg.get("nthreads") or 1)
+                self.pending.note_open(addr, msg.get("files") or ())
         elif action == "memory-kill":
             self.departed[addr] = policy.MEMORY_KILL
         elif action == "leave":
             self.workers.pop(addr, None)
+            self.pending.drop_worker(addr)
             if self.departed.get(addr) != policy.MEMORY_KILL:
                 self.departed[addr] = msg.get("reason") or policy.DIED
             self.host.stats["workers_" + self.departed[addr]] += 1
@@ -202,6 +210,7 @@ class Dispatcher:
                 current = {}
             for addr in set(self.workers) - set(current):
                 self.workers.pop(addr)
+                self.pending.drop_worker(addr)
                 self.sweeps.append((now + PINNED_GRACE, addr))
             for addr, n in current.items():
                 self.workers.setdefault(addr, n)
@@ -217,7 +226,7 @@ class Dispatcher:
             except Exception:
                 pass
         if now - self._no_workers_since > self.no_worker_timeout and self._busy():
-            back = ([f.chunk for f in self.flights.values()] + [f.chunk for _, f, _ in self.undecided]
+            back = ([c for f in self.flights.values() for c in f.chunks] + [c for _, f, _ in self.undecided for c in f.chunks]
                     + list(self.pending) + list(self.suspects) + [c for _, _, c in self.delayed])
             for f in self.flights.values():
                 f.future.cancel()
@@ -230,7 +239,7 @@ class Dispatcher:
     def _release_delayed(self) -> None:
         now = time.monotonic()
         while self.delayed and self.delayed[0][0] <= now:
-            self.pending.append(heapq.heappop(self.delayed)[2])
+            self.pending.push(heapq.heappop(self.delayed)[2])
 
     def _capacity(self, addr: str) -> int:
         return self.workers.get(addr, 1) * self.per_thread
@@ -243,36 +252,30 @@ class Dispatcher:
             if not free:
                 break
             addr = min(free, key=lambda a: self.load[a])
-            self._submit(self.suspects.popleft(), addr, isolated=True)
+            self._submit([self.suspects.popleft()], addr, isolated=True)
         open_workers = [a for a in self.workers if a not in self.suspect_on]
         if not open_workers:
             return
-        limit = self.max_inflight or sum(self._capacity(a) for a in open_workers)
+        slots = sum(self._capacity(a) for a in open_workers)
+        limit = self.max_inflight or slots
         normal = sum(1 for f in self.flights.values() if not f.isolated)
         while self.pending and normal < limit:
-            chunk = self.pending[0]
-            addr = self._pick(chunk, open_workers)
-            if addr is None:
+            free = [a for a in open_workers if self.load[a] < self._capacity(a)]
+            if not free:
                 break
-            self.pending.popleft()
-            self._submit(chunk, addr, isolated=False)
+            addr = min(free, key=lambda a: self.load[a])
+            n = batch_size(self.chunk_seconds, self.batch_seconds, len(self.pending), slots)
+            self._submit(self.pending.take(addr, n), addr, isolated=False)
             normal += 1
 
-    def _pick(self, chunk: Chunk, open_workers: list[str]) -> str | None:
-        h = self.home.get(chunk.path)
-        if h in self.workers and h not in self.suspect_on and self.load[h] < self._capacity(h):
-            return h
-        free = [a for a in open_workers if self.load[a] < self._capacity(a)]
-        return min(free, key=lambda a: self.load[a]) if free else None
-
-    def _submit(self, chunk: Chunk, addr: str, isolated: bool) -> None:
-        attempt = self.host.mark_running(chunk)
-        key = f"jetdask-{chunk.id}-a{attempt}-{self.token}"
+    def _submit(self, chunks: list[Chunk], addr: str, isolated: bool) -> None:
+        attempts = self.host.mark_running(chunks)
+        key = f"jetdask-{chunks[0].id}-a{attempts[0]}" + (f"-n{len(chunks)}" if len(chunks) > 1 else "") + f"-{self.token}"
         slots = float(self.workers.get(addr, 1)) if isolated else 1.0
-        fut = self.client.submit(run_registered, self.plugin_name, chunk, self.options, key=key, pure=False,
+        fut = self.client.submit(run_registered, self.plugin_name, chunks, self.options, key=key, pure=False,
                                  workers=[addr], allow_other_workers=False, retries=0,
                                  resources={SLOTS: slots, **self.extra_resources}, priority=10 if isolated else 0)
-        flight = Flight(chunk, isolated, addr, fut)
+        flight = Flight(chunks, isolated, addr, fut)
         self.flights[fut.key] = flight
         self.load[addr] += 1
         if isolated:
@@ -291,20 +294,18 @@ class Dispatcher:
         status = fut.status
         if status == "finished":
             try:
-                out = fut.result(timeout=RESULT_TIMEOUT)
+                outs = fut.result(timeout=RESULT_TIMEOUT)
             except Exception as err:
                 fut.release()
                 if _lost(err):             # its worker left with the result before it was fetched
                     self._rerun_lost(flight)
                     return
-                self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
-                                error_type=type(err).__name__, message=f"the result could not be read: {err}")
+                self._fail_all(flight, err, f"the result could not be read: {err}")
                 return
             fut.release()
-            h = self.home.get(flight.chunk.path)
-            if out.worker_address and (h is None or h not in self.workers):   # a file keeps one home while it lives
-                self.home[flight.chunk.path] = out.worker_address
-            self.host.outcome(flight.chunk, out, isolated=flight.isolated)
+            for chunk, out in zip(flight.chunks, outs):
+                self._time(out)
+                self.host.outcome(chunk, out, isolated=flight.isolated)
             return
         if status not in ("error", "cancelled"):   # "lost" (data gone with a retired worker) or reset: rerun
             fut.release()
@@ -325,11 +326,22 @@ class Dispatcher:
             self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, flight.started,
                                                 departure=reason or policy.DIED))
         elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or fut.status == "cancelled":
-            self.host.apply(flight.chunk, self.host.decide(flight.chunk, policy.Attempt(policy.CANCELLED)),
-                            error_type=type(err).__name__, message=str(err))
+            for chunk in flight.chunks:
+                self.host.apply(chunk, self.host.decide(chunk, policy.Attempt(policy.CANCELLED)),
+                                error_type=type(err).__name__, message=str(err))
         else:
-            self.host.apply(flight.chunk, policy.Action("fail", failure="error", reason=str(err)),
-                            error_type=type(err).__name__, message=str(err))
+            self._fail_all(flight, err, str(err))
+
+    def _fail_all(self, flight: Flight, err: BaseException, message: str) -> None:
+        for chunk in flight.chunks:
+            self.host.apply(chunk, policy.Action("fail", failure="error", reason=str(err)),
+                            error_type=type(err).__name__, message=message)
+
+    def _time(self, out) -> None:
+        """Running mean of a chunk's time on its worker (sets the batch size)."""
+        t = out.finished - out.started
+        if out.status == "done" and t > 0:
+            self.chunk_seconds = t if self.chunk_seconds is None else 0.8 * self.chunk_seconds + 0.2 * t
 
     def _rerun_lost(self, flight: Flight) -> None:
         self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started=False,
@@ -347,9 +359,10 @@ class Dispatcher:
         self.undecided = keep
 
     def _decide(self, flight: Flight, attempt: policy.Attempt) -> None:
-        action = self.host.decide(flight.chunk, attempt)
-        self.host.apply(flight.chunk, action, error_type="KilledWorker",
-                        message=f"worker {flight.worker} left ({attempt.departure}): {action.reason}")
+        for chunk in flight.chunks:
+            action = self.host.decide(chunk, attempt)
+            self.host.apply(chunk, action, error_type="KilledWorker",
+                            message=f"worker {flight.worker} left ({attempt.departure}): {action.reason}")
 
     # -- the host puts follow-up chunks back through these ------------------------------------
     def requeue(self, chunk: Chunk, how: str, delay: float = 0.0) -> None:
@@ -357,7 +370,5 @@ class Dispatcher:
             self.suspects.append(chunk)
         elif how == "delay" and delay > 0:
             heapq.heappush(self.delayed, (time.monotonic() + delay, next(self._seq), chunk))
-        elif how == "front":
-            self.pending.appendleft(chunk)
         else:
-            self.pending.append(chunk)
+            self.pending.push(chunk, front=how == "front")

@@ -160,12 +160,19 @@ class Ledger:
         row = self.db.execute("SELECT attempts FROM chunks WHERE id=?", (chunk_id,)).fetchone()
         return row[0] if row else 0
 
-    def mark_running(self, chunk: Chunk) -> int:
-        """pending/failed/running -> running (a done or split chunk is left alone); the attempt number."""
-        row = self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=?"
-                              " WHERE id=? AND state NOT IN ('done', 'split') RETURNING attempts",
-                              (time.time(), chunk.id)).fetchall()       # all rows: the statement completes
-        return row[0][0] if row else self.attempts(chunk.id)
+    def mark_running(self, chunks: list[Chunk]) -> list[int]:
+        """pending/failed/running -> running (a done or split chunk is left alone), in one
+        transaction; the attempt number of each chunk."""
+        now = time.time()
+        out = []
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for chunk in chunks:
+                row = self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=?"
+                                      " WHERE id=? AND state NOT IN ('done', 'split') RETURNING attempts",
+                                      (now, chunk.id)).fetchall()       # all rows: the statement completes
+                out.append(row[0][0] if row else self.attempts(chunk.id))
+        return out
 
     def reset_chunks(self, ids: list[str]) -> None:
         """Chunks that were in flight when a run stopped: back to pending (never a done one)."""

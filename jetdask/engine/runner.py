@@ -205,7 +205,7 @@ class Runner:
         self._sink = _SerialQueue(chunks)
         while self._sink.items:
             chunk = self._sink.items.popleft()
-            self.mark_running(chunk)
+            self.mark_running([chunk])
             self.outcome(chunk, run_chunk(self.analysis, chunk, self._options()), isolated=False)
 
     def _loop_distributed(self, chunks: list[Chunk]) -> None:
@@ -219,13 +219,14 @@ class Runner:
             self, self.client, cloudpickle.dumps(self.analysis), self._options(), token=self._token,
             per_thread=int(config.get("inflight-per-thread")), max_inflight=self.max_inflight,
             homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")),
-            resources=getattr(self.analysis, "resources", None), scale=scale)
+            resources=getattr(self.analysis, "resources", None), scale=scale,
+            batch_seconds=float(config.get("batch-seconds")))
         self._sink.run(chunks)
 
     # -- what the loops call -------------------------------------------------------------------
-    def mark_running(self, chunk: Chunk) -> int:
-        """Record a new attempt; returns its number (part of the task key)."""
-        return self.ledger.mark_running(chunk)
+    def mark_running(self, chunks: list[Chunk]) -> list[int]:
+        """Record a new attempt of each chunk (one transaction); their numbers (part of the task key)."""
+        return self.ledger.mark_running(chunks)
 
     def reset_pending(self, chunks: list[Chunk]) -> None:
         self.ledger.reset_chunks([c.id for c in chunks])

@@ -5,7 +5,7 @@ at its end. Workers that join later get it too. It
 
 * holds the analysis (cloudpickle bytes, unpickled once per worker): tasks carry only
   the chunk and a few options, not the 26-49 kB analysis;
-* advertises the resource :data:`SLOTS` equal to the worker's threads: a normal chunk
+* advertises the resource :data:`SLOTS` equal to the worker's threads: a normal task
   takes one slot, a suspect all of one worker's slots, so a suspect runs alone on one
   worker while every other worker keeps working;
 * reports when a jetdask task starts executing (topic ``jetdask-started``), so the
@@ -35,7 +35,9 @@ class RunPlugin(WorkerPlugin):
         await worker.set_resources(**{SLOTS: float(worker.state.nthreads)})
         # only now may chunks be pinned here: the scheduler does not look again at a task it found
         # no worker for when a worker's resources change later
-        worker.log_event(READY, {"action": "ready", "worker": worker.address, "nthreads": worker.state.nthreads})
+        from ..nanoaod.io import cached_paths
+        worker.log_event(READY, {"action": "ready", "worker": worker.address, "nthreads": worker.state.nthreads,
+                                 "files": cached_paths()})     # the dispatcher sends their chunks here first
 
     def transition(self, key, start, finish, **kwargs) -> None:
         if finish == "executing" and isinstance(key, str) and key.startswith(KEY_PREFIX):
@@ -58,8 +60,8 @@ def ready_workers(dask_scheduler=None) -> dict:
             if ws.resources.get(SLOTS) and ws.status.name == "running"}
 
 
-def run_registered(plugin_name: str, chunk, options: dict):
-    """The chunk task on a worker: the analysis comes from the run's plugin."""
+def run_registered(plugin_name: str, chunks: list, options: dict) -> list:
+    """The task on a worker: each chunk of a batch in turn; the analysis comes from the run's plugin."""
     from distributed import get_worker
     plugin = get_worker().plugins[plugin_name]
-    return run_chunk(plugin.analysis, chunk, options)
+    return [run_chunk(plugin.analysis, chunk, options) for chunk in chunks]

@@ -1,0 +1,162 @@
+"""Chunks waiting for a worker: one queue per file, handed out so that a file stays on one worker.
+
+Opening a PFNano file costs 0.3-1 s of CPU (889 branches) and a worker keeps the files
+it opened (:mod:`jetdask.nanoaod.io`), so every file has a *home*: the worker that planning
+opened it on, or the first worker given its chunks. The queue also knows which files each
+worker has open (those it was given, and those it reported open when the run began:
+a resubmit or a second run on the same cluster opens nothing again). :meth:`Pending.take`
+gives a worker with a free slot, in this order:
+
+1. the next chunks of a file it is the home of;
+2. a file with no home, one it has open first (the worker becomes its home);
+3. a file of the home with most files waiting, one it has open first (the file moves to it);
+4. the last chunks of the file with most chunks waiting among those it has open, else among
+   all (stealing from the back, so the home worker and the helper do not read the same
+   baskets).
+
+What one dask task runs is a *batch*: contiguous chunks of one file, as many as take about
+``jetdask.batch-seconds`` (:func:`batch_size`); a chunk stays the unit of the ledger, the
+memory guard and the failure policy.
+"""
+from __future__ import annotations
+
+import collections
+from typing import Iterable, Iterator
+
+from ..chunk import Chunk
+
+BATCH_MAX = 64     # chunks in one task at most: what a worker's death sends to isolation at worst
+
+
+def batch_size(chunk_seconds: float | None, target_seconds: float, waiting: int, slots: int,
+               cap: int = BATCH_MAX) -> int:
+    """Chunks per task: about ``target_seconds`` of work, and never so many that slots go idle.
+
+    ``chunk_seconds``: the running mean of a chunk's time on its worker (``None`` before
+    the first result: one chunk per task); ``waiting``: chunks waiting; ``slots``: tasks the
+    workers run or queue at once. The batches shrink as the queue empties, so the last
+    chunks spread over every slot.
+    """
+    if not chunk_seconds or chunk_seconds <= 0 or target_seconds <= 0:
+        return 1
+    k = min(int(target_seconds / chunk_seconds), cap, waiting // max(1, slots))
+    return max(1, k)
+
+
+class Pending:
+    """The waiting chunks, per file in first-seen order, with each file's home worker."""
+
+    def __init__(self, homes: dict[str, str] | None = None, cache_size: int = 64):
+        self.files: dict[str, collections.deque[Chunk]] = {}
+        self.home: dict[str, str] = dict(homes or {})
+        self.at: dict[str, dict[str, None]] = {}      # worker -> its home files that have chunks waiting
+        self.homeless: dict[str, None] = {}           # files with chunks waiting and no home
+        self.cache_size = cache_size                  # files a worker keeps open (jetdask.file-cache-size)
+        self.open: dict[str, dict[str, None]] = {}    # worker -> files it has (probably) open, LRU order
+        for path, w in self.home.items():
+            self._opened(w, path)
+        self.n = 0
+
+    # -- contents -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.n
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for dq in self.files.values():
+            yield from dq
+
+    def extend(self, chunks: Iterable[Chunk]) -> None:
+        for c in chunks:
+            self.push(c)
+
+    def push(self, chunk: Chunk, front: bool = False) -> None:
+        dq = self.files.get(chunk.path)
+        if dq is None:
+            dq = self.files[chunk.path] = collections.deque()
+            self._index(chunk.path)
+        dq.appendleft(chunk) if front else dq.append(chunk)
+        self.n += 1
+
+    def _index(self, path: str) -> None:
+        h = self.home.get(path)
+        (self.at.setdefault(h, {}) if h is not None else self.homeless)[path] = None
+
+    def _unindex(self, path: str) -> None:
+        h = self.home.get(path)
+        group = self.at.get(h, {}) if h is not None else self.homeless
+        group.pop(path, None)
+        if h is not None and not group:
+            self.at.pop(h, None)
+
+    def _move(self, path: str, worker: str) -> None:
+        self._unindex(path)
+        self.home[path] = worker
+        self._index(path)
+
+    # -- workers --------------------------------------------------------------------------------
+    def note_open(self, worker: str, paths: Iterable[str]) -> None:
+        """``worker`` has these files open (it said so when it joined the run)."""
+        for path in paths:
+            self._opened(worker, path)
+
+    def _opened(self, worker: str, path: str) -> None:
+        lru = self.open.setdefault(worker, {})
+        lru.pop(path, None)
+        lru[path] = None
+        if len(lru) > self.cache_size:
+            del lru[next(iter(lru))]
+
+    def drop_worker(self, worker: str) -> None:
+        """``worker`` left: its files have no home any more."""
+        self.open.pop(worker, None)
+        for path in list(self.at.get(worker, ())):
+            self._unindex(path)
+            del self.home[path]
+            self._index(path)
+        for path in [p for p, w in self.home.items() if w == worker]:
+            del self.home[path]
+
+    def take(self, worker: str, n: int = 1) -> list[Chunk]:
+        """Up to ``n`` contiguous chunks of one file for ``worker`` (see the module docstring)."""
+        if not self.n:
+            return []
+        mine = self.at.get(worker)
+        if mine:
+            return self._front(worker, next(iter(mine)), n)
+        has = self.open.get(worker, {})
+        if self.homeless:
+            path = next((p for p in reversed(has) if p in self.homeless), None) or next(iter(self.homeless))
+            self._move(path, worker)
+            return self._front(worker, path, n)
+        donor = max(self.at, key=lambda w: len(self.at[w]))
+        if len(self.at[donor]) > 1:
+            spare = list(self.at[donor])[1:]
+            path = next((p for p in spare if p in has), spare[-1])
+            self._move(path, worker)
+            return self._front(worker, path, n)
+        known = [p for p in self.files if p in has]     # every file has a home of its own: few files
+        path = max(known or self.files, key=lambda p: len(self.files[p]))
+        return self._back(worker, path, n)
+
+    def _front(self, worker: str, path: str, n: int) -> list[Chunk]:
+        dq = self.files[path]
+        out = [dq.popleft() for _ in range(min(n, len(dq)))]
+        self._after(worker, path, dq, len(out))
+        return out
+
+    def _back(self, worker: str, path: str, n: int) -> list[Chunk]:
+        dq = self.files[path]
+        out = [dq.pop() for _ in range(min(n, len(dq)))]
+        out.reverse()
+        self._after(worker, path, dq, len(out))
+        return out
+
+    def _after(self, worker: str, path: str, dq, taken: int) -> None:
+        self.n -= taken
+        self._opened(worker, path)
+        if not dq:
+            self._unindex(path)
+            del self.files[path]

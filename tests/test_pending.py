@@ -1,0 +1,112 @@
+"""The waiting-chunk queue on its own: which chunks a worker gets, and how many per task."""
+from __future__ import annotations
+
+import pytest
+
+from jetdask.chunk import Chunk
+from jetdask.engine.pending import BATCH_MAX, Pending, batch_size
+
+
+def chunks(path: str, n: int, size: int = 100) -> list[Chunk]:
+    return [Chunk("ds", path, "Events", i * size, (i + 1) * size, "u-" + path) for i in range(n)]
+
+
+def ranges(cs):
+    return [(c.path, c.entry_start) for c in cs]
+
+
+BATCH_CASES = [
+    # (name, chunk_seconds, target, waiting, slots, expected)
+    ("no measurement yet: one chunk", None, 0.25, 1000, 16, 1),
+    ("batching off", 0.001, 0.0, 1000, 16, 1),
+    ("long chunks: one", 2.0, 0.25, 1000, 16, 1),
+    ("short chunks: target / duration", 0.05, 0.25, 1000, 16, 5),
+    ("tiny chunks: capped", 0.0001, 0.25, 10**6, 16, BATCH_MAX),
+    ("queue nearly empty: spread over slots", 0.001, 0.25, 40, 16, 2),
+    ("fewer waiting than slots: one", 0.001, 0.25, 10, 16, 1),
+]
+
+
+@pytest.mark.parametrize("name,secs,target,waiting,slots,expected", BATCH_CASES, ids=[c[0] for c in BATCH_CASES])
+def test_batch_size(name, secs, target, waiting, slots, expected):
+    assert batch_size(secs, target, waiting, slots) == expected
+
+
+def make(files: dict[str, int], homes: dict[str, str] | None = None) -> Pending:
+    p = Pending(homes)
+    for path, n in files.items():
+        p.extend(chunks(path, n))
+    return p
+
+
+TAKE_CASES = [
+    # (name, files {path: chunks}, homes, worker, n, expected [(path, start)], expected home of that path)
+    ("home file first", {"a": 3, "b": 3}, {"b": "w1"}, "w1", 2, [("b", 0), ("b", 100)], "w1"),
+    ("homeless file, in order", {"a": 3, "b": 3}, {"a": "w0"}, "w1", 1, [("b", 0)], "w1"),
+    ("first homeless file when no home", {"a": 3, "b": 3}, {}, "w1", 2, [("a", 0), ("a", 100)], "w1"),
+    ("file moves from a worker with two", {"a": 3, "b": 2}, {"a": "w0", "b": "w0"}, "w1", 5,
+     [("b", 0), ("b", 100)], "w1"),
+    ("steal from the back of the longest", {"a": 5, "b": 2}, {"a": "w0", "b": "w2"}, "w1", 2,
+     [("a", 300), ("a", 400)], "w0"),
+    ("n larger than the file", {"a": 2}, {}, "w1", 10, [("a", 0), ("a", 100)], "w1"),
+]
+
+
+@pytest.mark.parametrize("name,files,homes,worker,n,expected,home", TAKE_CASES, ids=[c[0] for c in TAKE_CASES])
+def test_take(name, files, homes, worker, n, expected, home):
+    p = make(files, homes)
+    before = len(p)
+    got = p.take(worker, n)
+    assert ranges(got) == expected
+    assert p.home[got[0].path] == home
+    assert len(p) == before - len(got) == sum(1 for _ in p)
+
+
+def test_every_chunk_handed_out_once_and_files_stay_on_their_worker():
+    p = make({"a": 40, "b": 40})
+    seen, workers_of = [], {}
+    turn = 0
+    while p:
+        w = ("w0", "w1")[turn % 2]
+        turn += 1
+        got = p.take(w, 3)
+        seen += ranges(got)
+        workers_of.setdefault(got[0].path, set()).add(w)
+    assert sorted(seen) == sorted(ranges(chunks("a", 40) + chunks("b", 40)))
+    assert workers_of == {"a": {"w0"}, "b": {"w1"}}     # two workers, two files: each opened once
+
+
+def test_split_halves_go_in_front_and_a_departed_home_frees_its_files():
+    p = make({"a": 2, "b": 2}, {"a": "w0", "b": "w0"})
+    first = p.take("w0", 1)[0]
+    halves = first.split(2)
+    for c in reversed(halves):
+        p.push(c, front=True)
+    assert ranges(p.take("w0", 2)) == ranges(halves)
+    p.drop_worker("w0")
+    assert "a" not in p.home and "b" not in p.home
+    assert ranges(p.take("w1", 5)) == [("a", 100)]      # the first file without a home
+    assert p.home["a"] == "w1"
+
+
+def test_empty_queue_gives_nothing():
+    p = Pending()
+    assert p.take("w0", 4) == [] and not p and len(p) == 0
+
+
+def test_files_a_worker_has_open_come_first():
+    p = make({"a": 4, "b": 4, "c": 4})
+    p.note_open("w1", ["c"])
+    assert ranges(p.take("w1", 1)) == [("c", 0)]                 # homeless: its open file, not the first
+    p2 = make({"a": 4, "b": 4, "c": 4}, {"a": "w0", "b": "w0", "c": "w0"})
+    p2.note_open("w1", ["b"])
+    assert ranges(p2.take("w1", 1)) == [("b", 0)] and p2.home["b"] == "w1"   # moved from the busy home
+    p3 = make({"a": 6, "b": 3}, {"a": "w0", "b": "w2"})
+    p3.note_open("w1", ["b"])
+    assert ranges(p3.take("w1", 1)) == [("b", 200)]               # steals where it has the file open
+
+
+def test_open_files_are_remembered_up_to_the_cache_size():
+    p = Pending(cache_size=2)
+    p.note_open("w", ["a", "b", "c"])
+    assert list(p.open["w"]) == ["b", "c"]
