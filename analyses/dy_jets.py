@@ -58,6 +58,7 @@ INPUTS = {  # histogram name -> (jet field, bins, lo, hi, label)
     "input_sv_mass_0": ("DeepJet_sv_mass_0", 30, 0, 6, "leading SV mass [GeV]"),
     "input_nsv": ("DeepJet_nsv", 5, 0, 5, "number of SVs"),
 }
+LEPTON_FIELDS = ("pt", "eta", "phi", "mass", "charge")   # what the selection uses of a lepton
 STEPS = ("all", "lumi", "trigger", "two leptons", "lepton veto", "Z window", "jets")
 CHANNEL_STEPS = ("two leptons", "lepton veto", "Z window", "jets")
 ALL_PD_TRIGGERS = tuple(dict.fromkeys(t for ts in PD_TRIGGERS.values() for t in ts))
@@ -142,7 +143,7 @@ def lumi_mask(run, lumi, golden: dict) -> np.ndarray:
 
 class Selection(NamedTuple):
     events: ak.Array          # selected events
-    leptons: ak.Array         # their two leptons
+    leptons: ak.Array         # their two leptons (LEPTON_FIELDS, four-vectors)
     jets: ak.Array            # their selected jets
     channel: np.ndarray       # "mumu"/"ee" per selected event
     cut: dict                 # step -> boolean mask over all events (cumulative)
@@ -167,7 +168,9 @@ def select(events, golden: dict | None = None, cuts: Cuts = Cuts(), primary_data
     is_ee = np.asarray(ak.num(els) == 2) & el_trig & ~np.asarray(ak.num(mus) == 2)
     cut["trigger"] = keep & (mu_trig | el_trig)
     lead_pt = np.where(is_mm, cuts.lead_muon_pt, cuts.lead_electron_pt)
-    leptons = ak.where(is_mm, mus, els)
+    # the fields both flavours have: one record type, not a union of muons and electrons
+    # (every later operation on a union runs once per pair of record types)
+    leptons = ak.with_name(ak.where(is_mm, mus[list(LEPTON_FIELDS)], els[list(LEPTON_FIELDS)]), "Momentum4D")
     two = (is_mm | is_ee) & keep
     leptons = ak.mask(leptons, two)
     ok2 = ak.fill_none((leptons.charge[:, 0] != leptons.charge[:, 1]) & (leptons.pt[:, 0] > lead_pt), False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from jetdask.chunk import Chunk
-from jetdask.engine.pending import BATCH_MAX, Pending, batch_size
+from jetdask.engine.pending import BATCH_MAX, Pending, batch_size, steal_threshold
 
 
 def chunks(path: str, n: int, size: int = 100) -> list[Chunk]:
@@ -110,3 +110,24 @@ def test_open_files_are_remembered_up_to_the_cache_size():
     p = Pending(cache_size=2)
     p.note_open("w", ["a", "b", "c"])
     assert list(p.open["w"]) == ["b", "c"]
+
+
+STEAL_CASES = [
+    # (name, open_seconds, chunk_seconds, expected)
+    ("nothing measured: any file", None, None, 1),
+    ("open not measured", None, 0.1, 1),
+    ("cheap open, long chunks", 0.01, 1.0, 1),
+    ("open of 0.4 s, chunks of 0.14 s", 0.4, 0.14, 3),
+]
+
+
+@pytest.mark.parametrize("name,open_s,chunk_s,expected", STEAL_CASES, ids=[c[0] for c in STEAL_CASES])
+def test_steal_threshold(name, open_s, chunk_s, expected):
+    assert steal_threshold(open_s, chunk_s) == expected
+
+
+def test_no_steal_of_a_short_tail_from_a_file_the_worker_has_not_open():
+    p = make({"a": 3}, {"a": "w0"})
+    assert p.take("w1", 1, min_steal=4) == []
+    assert ranges(p.take("w1", 1, min_steal=3)) == [("a", 200)]
+    assert p.take("w1", 1, min_steal=4) != []          # now it has the file open: no threshold

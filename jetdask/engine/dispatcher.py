@@ -34,11 +34,12 @@ from ..chunk import Chunk
 from ..errors import ClusterLostError
 from . import policy
 from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
-from .pending import Pending, batch_size
+from .pending import Pending, batch_size, steal_threshold
 from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
 RESULT_TIMEOUT = 60.0  # seconds to fetch a finished chunk's outcome from its worker
+OPENED = 0.01         # an open that took longer than this (seconds) was not a cache hit
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
 
 
@@ -60,7 +61,8 @@ class Flight:
 class Dispatcher:
     def __init__(self, host, client, payload: bytes, options: dict, *, token: str, per_thread: int,
                  max_inflight: int | None, homes: dict[str, str], no_worker_timeout: float,
-                 resources: dict | None = None, scale=None, batch_seconds: float = 0.0):
+                 resources: dict | None = None, scale=None, batch_seconds: float = 0.0,
+                 open_seconds: float | None = None):
         self.host = host                  # the Runner: mark_running, attempt, reset_pending
         self.client = client
         self.payload = payload
@@ -70,6 +72,7 @@ class Dispatcher:
         self.max_inflight = max_inflight
         self.batch_seconds = batch_seconds
         self.chunk_seconds: float | None = None     # running mean of a chunk's time on its worker
+        self.open_seconds = open_seconds            # running mean of a file open (planning, then chunks)
         self.no_worker_timeout = no_worker_timeout
         self.extra_resources = dict(resources or {})
         self.scale = scale                # callable asking the cluster for its workers back, or None
@@ -259,14 +262,19 @@ class Dispatcher:
         slots = sum(self._capacity(a) for a in open_workers)
         limit = self.max_inflight or slots
         normal = sum(1 for f in self.flights.values() if not f.isolated)
-        while self.pending and normal < limit:
-            free = [a for a in open_workers if self.load[a] < self._capacity(a)]
-            if not free:
-                break
+        min_steal = steal_threshold(self.open_seconds, self.chunk_seconds)
+        free = [a for a in open_workers if self.load[a] < self._capacity(a)]
+        while self.pending and normal < limit and free:
             addr = min(free, key=lambda a: self.load[a])
             n = batch_size(self.chunk_seconds, self.batch_seconds, len(self.pending), slots)
-            self._submit(self.pending.take(addr, n), addr, isolated=False)
+            chunks = self.pending.take(addr, n, min_steal)
+            if not chunks:            # nothing worth opening a file for: it waits for the next event
+                free.remove(addr)
+                continue
+            self._submit(chunks, addr, isolated=False)
             normal += 1
+            if self.load[addr] >= self._capacity(addr):
+                free.remove(addr)
 
     def _submit(self, chunks: list[Chunk], addr: str, isolated: bool) -> None:
         attempts = self.host.mark_running(chunks)
@@ -342,6 +350,9 @@ class Dispatcher:
         t = out.finished - out.started
         if out.status == "done" and t > 0:
             self.chunk_seconds = t if self.chunk_seconds is None else 0.8 * self.chunk_seconds + 0.2 * t
+        o = out.timings.get("open", 0.0)
+        if o > OPENED:
+            self.open_seconds = o if self.open_seconds is None else 0.8 * self.open_seconds + 0.2 * o
 
     def _rerun_lost(self, flight: Flight) -> None:
         self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started=False,

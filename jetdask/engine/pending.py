@@ -11,8 +11,8 @@ gives a worker with a free slot, in this order:
 2. a file with no home, one it has open first (the worker becomes its home);
 3. a file of the home with most files waiting, one it has open first (the file moves to it);
 4. the last chunks of the file with most chunks waiting among those it has open, else among
-   all (stealing from the back, so the home worker and the helper do not read the same
-   baskets).
+   all if that file has enough chunks waiting to be worth an open (:func:`steal_threshold`);
+   stealing from the back, so the home worker and the helper do not read the same baskets.
 
 What one dask task runs is a *batch*: contiguous chunks of one file, as many as take about
 ``jetdask.batch-seconds`` (:func:`batch_size`); a chunk stays the unit of the ledger, the
@@ -21,6 +21,7 @@ memory guard and the failure policy.
 from __future__ import annotations
 
 import collections
+import math
 from typing import Iterable, Iterator
 
 from ..chunk import Chunk
@@ -41,6 +42,18 @@ def batch_size(chunk_seconds: float | None, target_seconds: float, waiting: int,
         return 1
     k = min(int(target_seconds / chunk_seconds), cap, waiting // max(1, slots))
     return max(1, k)
+
+
+def steal_threshold(open_seconds: float | None, chunk_seconds: float | None) -> int:
+    """Fewest waiting chunks of a file worth opening it for on a second worker.
+
+    Helping a file's home worker with its last chunks costs the helper a file open first:
+    with less waiting work than one open takes, the home worker finishes it as soon alone.
+    Before both times are known, any file is worth it.
+    """
+    if not open_seconds or not chunk_seconds or chunk_seconds <= 0:
+        return 1
+    return max(1, math.ceil(open_seconds / chunk_seconds))
 
 
 class Pending:
@@ -119,8 +132,10 @@ class Pending:
         for path in [p for p, w in self.home.items() if w == worker]:
             del self.home[path]
 
-    def take(self, worker: str, n: int = 1) -> list[Chunk]:
-        """Up to ``n`` contiguous chunks of one file for ``worker`` (see the module docstring)."""
+    def take(self, worker: str, n: int = 1, min_steal: int = 1) -> list[Chunk]:
+        """Up to ``n`` contiguous chunks of one file for ``worker`` (see the module docstring);
+        none when the only work left is in files it does not have open with fewer than
+        ``min_steal`` chunks waiting (:func:`steal_threshold`)."""
         if not self.n:
             return []
         mine = self.at.get(worker)
@@ -139,6 +154,8 @@ class Pending:
             return self._front(worker, path, n)
         known = [p for p in self.files if p in has]     # every file has a home of its own: few files
         path = max(known or self.files, key=lambda p: len(self.files[p]))
+        if not known and len(self.files[path]) < min_steal:
+            return []
         return self._back(worker, path, n)
 
     def _front(self, worker: str, path: str, n: int) -> list[Chunk]:

@@ -24,6 +24,8 @@ inspected at the first URL that answers.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..chunk import Chunk
@@ -153,7 +155,9 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
     reasons = []
     for url in (path,) + replicas:
         try:
-            info = dict(io.file_info(url, tree, cache=True if columns else addr is not None), worker=addr)
+            t0 = time.perf_counter()
+            info = dict(io.file_info(url, tree, cache=True if columns else addr is not None), worker=addr,
+                        open_seconds=time.perf_counter() - t0)
             break
         except FileAccessError as err:
             reason = err.reason
@@ -182,7 +186,12 @@ def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns
     specs = [(s[0], s[1], tuple(s[2]) if len(s) > 2 else ()) for s in specs]
     kw = {"columns": tuple(columns), "memory_limit": memory_limit} if columns else {}
     if client is not None:
-        futures = client.map(_inspect, *map(list, zip(*specs)), pure=False, **kw)
+        # spread over the workers, one file each in turn: the opens run in parallel, and each
+        # file stays open on the worker its chunks are then sent to first
+        workers = sorted(client.nthreads()) or [None]
+        futures = [client.submit(_inspect, *s, pure=False, **kw,
+                                 **({"workers": [w], "allow_other_workers": True} if w else {}))
+                   for s, w in zip(specs, itertools.cycle(workers))]
         return client.gather(futures)
     with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
         return list(pool.map(lambda s: _inspect(*s, **kw), specs))

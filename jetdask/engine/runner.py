@@ -65,6 +65,7 @@ class Runner:
         self._lock = threading.Lock()
         self.stats = collections.Counter()
         self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
+        self._open_seconds: list[float] = []   # what opening each file took at planning
         self._history: dict[str, policy.History] = {}
         self._limits = policy.Limits(self.retries, self.split_floor, float(config.get("retry-backoff")),
                                      float(config.get("retry-backoff-max")))
@@ -125,6 +126,7 @@ class Runner:
     def _note_homes(self, p) -> None:
         """Planning left each file open on the worker that inspected it: send its chunks there first."""
         self._plan_homes.update({f["path"]: f["worker"] for f in p.files if f.get("worker")})
+        self._open_seconds += [f["open_seconds"] for f in p.files if f.get("open_seconds")]
 
     def _replan_failed_files(self) -> None:
         failed = self.ledger.failed_files()
@@ -220,7 +222,8 @@ class Runner:
             per_thread=int(config.get("inflight-per-thread")), max_inflight=self.max_inflight,
             homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")),
             resources=getattr(self.analysis, "resources", None), scale=scale,
-            batch_seconds=float(config.get("batch-seconds")))
+            batch_seconds=float(config.get("batch-seconds")),
+            open_seconds=sorted(self._open_seconds)[len(self._open_seconds) // 2] if self._open_seconds else None)
         self._sink.run(chunks)
 
     # -- what the loops call -------------------------------------------------------------------
