@@ -23,6 +23,7 @@ class DimuonJets(Analysis):
       hog_path        only for chunks of files whose path contains this string
       hog_entry       only for the chunk that contains this entry
       kill_marker     SIGKILL the worker process once (first chunk that sees no marker file)
+      kill_entry      only for the chunk that contains this entry
       sleep           seconds to sleep per chunk (to make runs long enough to interrupt)
       memory_error_above  raise MemoryError for chunks with more events than this
     """
@@ -32,7 +33,7 @@ class DimuonJets(Analysis):
                "optional:Jet_hadronFlavour", "Jet_btagDeepFlavB"]
 
     def __init__(self, fail_event=None, hog_bytes=0, hog_path=None, hog_hold=1.5, kill_marker=None,
-                 sleep=0.0, memory_error_above=None, hog_entry=None, save_arrays=True):
+                 sleep=0.0, memory_error_above=None, hog_entry=None, save_arrays=True, kill_entry=None):
         self.fail_event = tuple(fail_event) if fail_event else None
         self.hog_bytes = hog_bytes
         self.hog_path = hog_path
@@ -42,12 +43,14 @@ class DimuonJets(Analysis):
         self.memory_error_above = memory_error_above
         self.hog_entry = hog_entry
         self.save_arrays = save_arrays
+        self.kill_entry = kill_entry
 
     def process(self, events, chunk):
         n = len(events)
         if self.sleep:
             time.sleep(self.sleep)
-        if self.kill_marker and not os.path.exists(self.kill_marker):
+        kill_here = self.kill_entry is None or chunk.entry_start <= self.kill_entry < chunk.entry_stop
+        if self.kill_marker and kill_here and not os.path.exists(self.kill_marker):
             open(self.kill_marker, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
         if self.memory_error_above is not None and n > self.memory_error_above:

@@ -284,6 +284,7 @@ class Dispatcher:
                                  workers=[addr], allow_other_workers=False, retries=0,
                                  resources={SLOTS: slots, **self.extra_resources}, priority=10 if isolated else 0)
         flight = Flight(chunks, isolated, addr, fut)
+        self.host.stats["tasks"] += 1
         self.flights[fut.key] = flight
         self.load[addr] += 1
         if isolated:

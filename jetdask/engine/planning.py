@@ -178,6 +178,15 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
     return info
 
 
+def _holders(client) -> dict[str, str]:
+    """File path -> a worker that has it open (from the workers' file caches; {} if unknown)."""
+    try:
+        have = client.run(io.cached_paths, on_error="ignore")
+    except Exception:  # an older distributed, or a worker gone: planning just opens the files
+        return {}
+    return {p: w for w, paths in sorted(have.items()) if isinstance(paths, list) for p in paths}
+
+
 def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns=None,
                   memory_limit=None) -> list[dict]:
     """``file_info`` of each (path, tree[, replicas]), or ``{"error": reason}``; order preserved."""
@@ -186,12 +195,17 @@ def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns
     specs = [(s[0], s[1], tuple(s[2]) if len(s) > 2 else ()) for s in specs]
     kw = {"columns": tuple(columns), "memory_limit": memory_limit} if columns else {}
     if client is not None:
-        # spread over the workers, one file each in turn: the opens run in parallel, and each
-        # file stays open on the worker its chunks are then sent to first
+        # on a worker that has the file open already, else spread over the workers one file each
+        # in turn: the opens run in parallel, and each file stays open on the worker its chunks
+        # are then sent to first
         workers = sorted(client.nthreads()) or [None]
-        futures = [client.submit(_inspect, *s, pure=False, **kw,
-                                 **({"workers": [w], "allow_other_workers": True} if w else {}))
-                   for s, w in zip(specs, itertools.cycle(workers))]
+        holder = _holders(client)
+        turn = itertools.cycle(workers)
+        futures = []
+        for s in specs:
+            w = holder.get(s[0]) or next(turn)
+            futures.append(client.submit(_inspect, *s, pure=False, **kw,
+                                         **({"workers": [w], "allow_other_workers": True} if w else {})))
         return client.gather(futures)
     with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
         return list(pool.map(lambda s: _inspect(*s, **kw), specs))

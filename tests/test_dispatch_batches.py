@@ -1,0 +1,88 @@
+"""Batches of short chunks and file locality, on a real 2-worker LocalCluster."""
+from __future__ import annotations
+
+import os
+
+import dask
+import pytest
+from distributed import Client, LocalCluster
+
+from engine_analyses import DimuonJets
+from engine_helpers import assert_same_output, ledger_rows
+from jetdask.engine.runner import Runner
+from jetdask.nanoaod import io
+
+pytestmark = pytest.mark.cluster
+CHUNK = 100
+
+
+@pytest.fixture(scope="module")
+def fine_sample(tmp_path_factory):
+    """One MC and one data file of 4000 events in 100-event baskets: 80 chunks of 100 events."""
+    from jetdask.synthetic import generate_sample
+    return generate_sample(str(tmp_path_factory.mktemp("fine")), events=4000, files=1, seed=5, mismodel=0.5,
+                           basket_events=CHUNK)
+
+
+@pytest.fixture(scope="module")
+def clean(fine_sample, tmp_path_factory):
+    run = tmp_path_factory.mktemp("clean")
+    with Runner(DimuonJets(), fine_sample, str(run), serial=True, chunk_size=CHUNK, progress=False) as r:
+        return r.run()
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", processes=True,
+                           dashboard_address=":0", host="127.0.0.1")
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def run(client, sample, run_dir, batch_seconds, analysis=None):
+    with dask.config.set({"jetdask.batch-seconds": batch_seconds}):
+        with Runner(analysis or DimuonJets(), sample, str(run_dir), client, chunk_size=CHUNK, progress=False) as r:
+            out = r.run()
+            return out, dict(r.stats)
+
+
+def opens(client) -> int:
+    return sum(client.run(lambda: io.stats["opens"]).values())
+
+
+@pytest.mark.parametrize("repeat", range(2))
+def test_short_chunks_run_in_batches_with_the_same_output(client, fine_sample, clean, tmp_path, repeat):
+    one, s_one = run(client, fine_sample, tmp_path / "one", 0)
+    many, s_many = run(client, fine_sample, tmp_path / "many", 0.25)
+    n = ledger_rows(tmp_path / "many", "SELECT COUNT(*) FROM chunks WHERE state='done'")[0][0]
+    assert n == 80 and s_one["tasks"] == 80
+    assert s_many["tasks"] < n / 2, s_many          # several chunks per task
+    assert ledger_rows(tmp_path / "many", "SELECT MAX(attempts) FROM chunks")[0][0] == 1
+    assert one.complete and many.complete
+    assert_same_output(many, one)
+    assert_same_output(many, clean)
+
+
+def test_worker_killed_under_a_batch(client, fine_sample, clean, tmp_path):
+    client.wait_for_workers(2, timeout=30)
+    marker = str(tmp_path / "killed")
+    out, stats = run(client, fine_sample, tmp_path / "run", 0.25, DimuonJets(kill_marker=marker, kill_entry=3000))
+    assert os.path.exists(marker)                   # a worker really died, late in a file: under a batch
+    assert stats["tasks"] < 80 and stats["suspects"] >= 1
+    assert out.complete and not out.failed
+    assert_same_output(out, clean)
+
+
+def test_files_are_opened_once_per_worker_and_not_again_by_the_next_run(client, fine_sample, tmp_path):
+    client.wait_for_workers(2, timeout=30)
+    client.run(io.clear_cache)
+    before = opens(client)
+    run(client, fine_sample, tmp_path / "first", 0.25)
+    first = opens(client) - before
+    # planning opens each file on its own worker; at most one worker helps with the other file's tail
+    assert 2 <= first <= 3, first
+    run(client, fine_sample, tmp_path / "second", 0.25)
+    second = opens(client) - before - first
+    assert second <= 1, second                      # planning and the chunks use the open files
