@@ -18,7 +18,9 @@ so 1M events by default. The analysis is the dimuon+jets selection of the engine
   plus the worker process (idle baseline of a worker and of the client process: ~0.02 s/s each);
   on a machine shared with other jobs the CPU ratio is steadier than the wall-time ratio;
 * scaling: the same runs on 1 and 2 workers (two LocalClusters kept up, runs back to back per
-  round), chunks of the first ``--chunks`` size.
+  round), chunks of the first ``--chunks`` size; beside them the plain loop split over 2
+  processes (one file each, a warm process pool): what this machine gives two processes at
+  once, the ceiling for 2 workers here.
 
 On a machine shared with other jobs wall times vary a lot; compare only ratios of one run.
 """
@@ -59,6 +61,14 @@ def plain(fileset, analysis, step, requested):
                 n += k
             tree.file.close()
     return n
+
+
+def plain_datasets(fileset_path, names, step, requested):
+    """:func:`plain` over the data sets ``names`` of a fileset (in a pool process)."""
+    from engine_analyses import DimuonJets
+    from jetdask.fileset import load_fileset
+    fs = [d for d in load_fileset(fileset_path) if d.name in names]
+    return plain(fs, DimuonJets(save_arrays=False), step, requested)
 
 
 def cpu_seconds(client=None) -> tuple[float, float]:
@@ -185,8 +195,13 @@ def main():
             phases.setdefault(key, []).append(ph.times)
 
     clients = {1: cluster(1)}
+    pool = None
     if not args.no_scaling:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
         clients[2] = cluster(2)
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        names = [[d.name] for d in fs]
     try:
         for rnd in range(args.repeat + 1):  # round 0 warms up (imports, analysis unpickled on workers)
             for size in sizes:
@@ -210,14 +225,22 @@ def main():
                 if rnd:
                     record(("engine", 2, sizes[0]), time.perf_counter() - t, n2)
                     opens.append(file_opens(clients[2]) - o)
+                t = time.perf_counter()
+                n2 = sum(pool.map(plain_datasets, [fs_path] * len(names), names, [sizes[0]] * len(names),
+                                  [requested] * len(names)))
+                if rnd:
+                    record(("plain", sizes[0], 2), time.perf_counter() - t, n2)
         dask_cost = dask_task_cost(clients[1])
     finally:
         for c in clients.values():
             close_cluster(c)
+        if pool is not None:
+            pool.shutdown()
 
     def label(key):
         if key[0] == "plain":
-            return f"plain uproot.iterate, one process, {key[1] // 1000}k steps"
+            procs = "one process" if len(key) == 2 else f"{key[2]} processes (a file each)"
+            return f"plain uproot.iterate, {procs}, {key[1] // 1000}k steps"
         return f"jetdask, {key[1]} worker{'s' if key[1] > 1 else ''}, {key[2] // 1000}k chunks"
 
     def paired(num, den, table=times):
@@ -227,7 +250,7 @@ def main():
     print(f"\n{counts[('plain', sizes[0])]} events in {len(fs.datasets)} files; medians of {args.repeat} rounds "
           f"(each round: every row once, back to back)")
     print(f"{'path':<48}{'time [s]':>10}{'events/s':>12}{'CPU [s]':>10}")
-    for key, ts in sorted(times.items(), key=lambda kv: (kv[0][-1] * -1, str(kv[0]))):
+    for key, ts in sorted(times.items(), key=lambda kv: (-max(k for k in kv[0] if isinstance(k, int)), str(kv[0]))):
         med = statistics.median(ts)
         cs = [c for c in cpu[key] if c is not None]
         c_txt = f"{statistics.median(cs):>10.2f}" if cs else ""
@@ -253,6 +276,9 @@ def main():
         print(f"  2 workers / 1 worker throughput, {sizes[0] // 1000}k chunks: "
               f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()}); "
               f"files opened per run by the 2 workers: {sorted(opens)} for {sum(len(d.files) for d in fs)} files")
+        print(f"  the machine's ceiling, plain loop on 2 processes / 1 process: "
+              f"{paired(('plain', sizes[0]), ('plain', sizes[0], 2))}; "
+              f"2 workers / plain on 2 processes: {paired(('plain', sizes[0], 2), ('engine', 2, sizes[0]))}")
 
 
 if __name__ == "__main__":
