@@ -1,6 +1,7 @@
 """Helpers shared by engine tests: copies of samples, output comparison."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,6 +51,28 @@ def assert_same_output(a, b):
             assert np.isclose(ca[k], cb[k], rtol=1e-12), (ds, k, ca[k], cb[k])
     assert sum(h.sum().value if hasattr(h.sum(), "value") else h.sum()
                for hs in a.hists.values() for h in hs.values()) > 0
+
+
+@contextlib.contextmanager
+def local_client(n_workers: int = 2, memory_limit: str = "1GiB"):
+    """A client of a real LocalCluster of single-threaded worker processes, closed afterwards."""
+    from distributed import Client, LocalCluster
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, memory_limit=memory_limit, processes=True,
+                           dashboard_address=":0", host="127.0.0.1")
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def serial_output(sample: str, run_dir, chunk_size: int):
+    """The reference output: the engine tests' analysis run serially (no cluster) over ``sample``."""
+    from engine_analyses import DimuonJets
+    from jetdask.engine.runner import Runner
+    with Runner(DimuonJets(), sample, str(run_dir), serial=True, chunk_size=chunk_size, progress=False) as r:
+        return r.run()
 
 
 def ledger_rows(run_dir, sql):

@@ -5,10 +5,9 @@ import os
 
 import dask
 import pytest
-from distributed import Client, LocalCluster
 
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output, ledger_rows
+from engine_helpers import assert_same_output, ledger_rows, local_client, serial_output
 from jetdask.engine.runner import Runner
 from jetdask.nanoaod import io
 
@@ -26,19 +25,13 @@ def fine_sample(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clean(fine_sample, tmp_path_factory):
-    run = tmp_path_factory.mktemp("clean")
-    with Runner(DimuonJets(), fine_sample, str(run), serial=True, chunk_size=CHUNK, progress=False) as r:
-        return r.run()
+    return serial_output(fine_sample, tmp_path_factory.mktemp("clean"), CHUNK)
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", processes=True,
-                           dashboard_address=":0", host="127.0.0.1")
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    with local_client() as c:
+        yield c
 
 
 def run(client, sample, run_dir, batch_seconds, analysis=None):

@@ -12,7 +12,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output
+from engine_helpers import assert_same_output, local_client, serial_output
 from jetdask.engine.runner import Runner
 
 pytestmark = pytest.mark.cluster
@@ -21,19 +21,13 @@ HERE = os.path.dirname(__file__)
 
 @pytest.fixture(scope="module")
 def clean(small_sample, tmp_path_factory):
-    run = tmp_path_factory.mktemp("clean")
-    with Runner(DimuonJets(), small_sample, str(run), serial=True, chunk_size=1000, progress=False) as r:
-        return r.run()
+    return serial_output(small_sample, tmp_path_factory.mktemp("clean"), 1000)
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB", processes=True,
-                           dashboard_address=":0", host="127.0.0.1")
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    with local_client() as c:
+        yield c
 
 
 def wait_workers(client, n, timeout=30):
