@@ -79,3 +79,41 @@ def test_files_are_opened_once_per_worker_and_not_again_by_the_next_run(client, 
     run(client, fine_sample, tmp_path / "second", 0.25)
     second = opens(client) - before - first
     assert second <= 1, second                      # planning and the chunks use the open files
+
+
+def _answer():
+    return 42
+
+
+def test_a_result_on_a_killed_worker_is_given_up_at_once(client):
+    """A finished task's result dies with its worker; fetching it must not hold anything up."""
+    import queue
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from jetdask.engine.fetch import Fetcher
+    client.wait_for_workers(2, timeout=30)
+    a, b = sorted(client.nthreads())
+    events = queue.Queue()
+    fetcher = Fetcher(events, timeout=60)
+    try:
+        ok = SimpleNamespace(future=client.submit(_answer, workers=[b], allow_other_workers=False, pure=False), worker=b)
+        fetcher.start(ok)
+        assert fetcher.claim(events.get(timeout=30)[1])[1:] == (42, None)
+        fut = client.submit(_answer, workers=[a], allow_other_workers=False, pure=False)
+        while fut.status != "finished":
+            time.sleep(0.05)
+        os.kill(client.run(os.getpid, workers=[a])[a], signal.SIGKILL)
+        time.sleep(1.0)                                  # the result is gone; the task waits for its worker
+        dead = SimpleNamespace(future=fut, worker=a)
+        t0 = time.monotonic()
+        fetcher.start(dead)
+        assert fetcher.give_up(a) == [dead]
+        kind, key = events.get(timeout=30)
+        assert kind == "fetched" and fetcher.claim(key) is None     # given up: nothing to apply
+        assert time.monotonic() - t0 < 10                # not the 60 s fetch timeout
+        assert len(fetcher) == 0
+    finally:
+        fetcher.close()
+        client.wait_for_workers(2, timeout=60)

@@ -1,8 +1,9 @@
 """The submit/collect loop on dask.distributed: it never waits on nothing.
 
 One thread-safe queue receives everything the loop reacts to: finished futures
-(``add_done_callback``), workers joining and leaving with their reason, and chunk
-tasks reported started (:mod:`jetdask.engine.departures`). The loop
+(``add_done_callback``), results fetched by a few threads (:mod:`jetdask.engine.fetch`),
+workers joining and leaving with their reason, and chunk tasks reported started
+(:mod:`jetdask.engine.departures`). The loop
 
 * keeps ``inflight-per-thread`` tasks per worker thread in flight, each pinned to one
   worker and taking one slot; a task runs a batch of contiguous chunks of one file, handed
@@ -34,19 +35,13 @@ from ..chunk import Chunk
 from ..errors import ClusterLostError
 from . import policy
 from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
+from .fetch import RESULT_TIMEOUT, Fetcher, lost
 from .pending import Pending, batch_size, steal_threshold
 from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
-RESULT_TIMEOUT = 60.0  # seconds to fetch a finished chunk's outcome from its worker
 OPENED = 0.01         # an open that took longer than this (seconds) was not a cache hit
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
-
-
-def _lost(err: BaseException) -> bool:
-    """The result is gone (its worker left) or could not be fetched in time: the chunk runs again."""
-    from distributed.client import FutureCancelledError
-    return isinstance(err, (TimeoutError, FutureCancelledError, OSError)) or type(err).__name__ == "CancelledError"
 
 
 @dataclasses.dataclass
@@ -78,6 +73,7 @@ class Dispatcher:
         self.scale = scale                # callable asking the cluster for its workers back, or None
         self.plugin_name = f"jetdask-run-{token}"
         self.events: queue_mod.Queue = queue_mod.Queue()
+        self.fetcher = Fetcher(self.events)         # results fetched off the loop (engine/fetch.py)
         self.flights: dict[str, Flight] = {}
         self.workers: dict[str, int] = {}
         self.load: collections.Counter = collections.Counter()
@@ -106,6 +102,7 @@ class Dispatcher:
             self.pending.extend(chunks)
             self._loop()
         finally:
+            self.fetcher.close()
             for f in self.flights.values():
                 f.future.cancel()
             for call in (lambda: client.run_on_scheduler(set_allowed_failures, value=old_allowed),
@@ -119,7 +116,8 @@ class Dispatcher:
 
     # -- the loop ------------------------------------------------------------------------------
     def _busy(self) -> bool:
-        return bool(self.pending or self.suspects or self.delayed or self.flights or self.undecided)
+        return bool(self.pending or self.suspects or self.delayed or self.flights or self.undecided
+                    or len(self.fetcher))
 
     def _loop(self) -> None:
         while self._busy():
@@ -154,6 +152,10 @@ class Dispatcher:
             if flight is not None:
                 self._unload(flight)
                 self._collect(flight)
+        elif kind == "fetched":
+            got = self.fetcher.claim(item)
+            if got is not None:          # None: given up when its worker died, the chunks already rerun
+                self._fetched(*got)
         elif kind == "started":
             f = self.flights.get(item.get("key"))
             if f is not None:
@@ -183,6 +185,9 @@ class Dispatcher:
             if self.departed.get(addr) != policy.MEMORY_KILL:
                 self.departed[addr] = msg.get("reason") or policy.DIED
             self.host.stats["workers_" + self.departed[addr]] += 1
+            if self.departed[addr] != policy.RETIRED:   # its results died with it (a retiring worker hands them on)
+                for f in self.fetcher.give_up(addr):
+                    self._rerun_lost(f)
             self.sweeps.append((time.monotonic() + (0 if self.departed[addr] == policy.RETIRED else PINNED_GRACE),
                                 addr))
 
@@ -229,7 +234,8 @@ class Dispatcher:
             except Exception:
                 pass
         if now - self._no_workers_since > self.no_worker_timeout and self._busy():
-            back = ([c for f in self.flights.values() for c in f.chunks] + [c for _, f, _ in self.undecided for c in f.chunks]
+            back = ([c for f in self.flights.values() for c in f.chunks]
+                    + [c for f in self.fetcher.give_up() for c in f.chunks] + [c for _, f, _ in self.undecided for c in f.chunks]
                     + list(self.pending) + list(self.suspects) + [c for _, _, c in self.delayed])
             for f in self.flights.values():
                 f.future.cancel()
@@ -302,19 +308,12 @@ class Dispatcher:
         fut = flight.future
         status = fut.status
         if status == "finished":
-            try:
-                outs = fut.result(timeout=RESULT_TIMEOUT)
-            except Exception as err:
+            if self._died(flight.worker):   # the result died with its worker: never wait for it
+                fut.cancel()
                 fut.release()
-                if _lost(err):             # its worker left with the result before it was fetched
-                    self._rerun_lost(flight)
-                    return
-                self._fail_all(flight, err, f"the result could not be read: {err}")
-                return
-            fut.release()
-            for chunk, out in zip(flight.chunks, outs):
-                self._time(out)
-                self.host.outcome(chunk, out, isolated=flight.isolated)
+                self._rerun_lost(flight)
+            else:
+                self.fetcher.start(flight)
             return
         if status not in ("error", "cancelled"):   # "lost" (data gone with a retired worker) or reset: rerun
             fut.release()
@@ -340,6 +339,20 @@ class Dispatcher:
                                 error_type=type(err).__name__, message=str(err))
         else:
             self._fail_all(flight, err, str(err))
+
+    def _died(self, addr: str) -> bool:
+        return addr not in self.workers and self.departed.get(addr, policy.RETIRED) != policy.RETIRED
+
+    def _fetched(self, flight: Flight, outs, err: BaseException | None) -> None:
+        if err is not None:
+            if lost(err):                 # its worker left with the result before it was fetched
+                self._rerun_lost(flight)
+            else:
+                self._fail_all(flight, err, f"the result could not be read: {err}")
+            return
+        for chunk, out in zip(flight.chunks, outs):
+            self._time(out)
+            self.host.outcome(chunk, out, isolated=flight.isolated)
 
     def _fail_all(self, flight: Flight, err: BaseException, message: str) -> None:
         for chunk in flight.chunks:
