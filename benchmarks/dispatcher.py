@@ -129,9 +129,9 @@ def churn(args):
     same = all(np.array_equal(out.hists[d][h].values(flow=True), clean.hists[d][h].values(flow=True))
                for d in clean.hists for h in clean.hists[d])
     print(f"{'workers':>8} {'killed':>6} {'retired':>7} {'clean s':>8} {'churn s':>8} {'ratio':>6} "
-          f"{'failed':>6} {'suspects':>8} {'bin-exact':>9}")
+          f"{'failed':>6} {'suspects':>8} {'rerun':>6} {'tasks':>6} {'bin-exact':>9}")
     print(f"{n:>8} {k:>6} {k:>7} {clean_wall:>8.1f} {wall:>8.1f} {wall / clean_wall:>6.2f} "
-          f"{len(out.failed):>6} {stats['suspects']:>8} {str(same):>9}")
+          f"{len(out.failed):>6} {stats['suspects']:>8} {stats['rerun']:>6} {stats['tasks']:>6} {str(same):>9}")
 
 
 def main():
