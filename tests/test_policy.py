@@ -100,3 +100,26 @@ def test_retries_run_out_through_spent_counters():
         kinds.append(a.kind)
         h = spend(h, a)
     assert kinds == ["retry"] * LIM.retries + ["fail"]
+
+
+BATCH_CASES = [
+    # (name, attempt, n, running, expected [(started, departure)] per chunk)
+    ("one chunk: unchanged", Attempt("worker-left", departure="died"), 1, 0, [(True, "died")]),
+    ("died at the third of four", Attempt("worker-left", departure="died"), 4, 2,
+     [(True, "retired"), (True, "retired"), (True, "died"), (False, "died")]),
+    ("died at the first", Attempt("worker-left", departure="memory"), 3, 0,
+     [(True, "memory"), (False, "memory"), (False, "memory")]),
+    ("batch had not started", Attempt("worker-left", started=False, departure="died"), 2, 0,
+     [(False, "died"), (False, "died")]),
+    ("retired: all rerun", Attempt("worker-left", departure="retired"), 2, 1,
+     [(True, "retired"), (True, "retired")]),
+]
+
+
+@pytest.mark.parametrize("name,attempt,n,running,expected", BATCH_CASES, ids=[c[0] for c in BATCH_CASES])
+def test_batch_attempts(name, attempt, n, running, expected):
+    from jetdask.engine.policy import batch_attempts
+    got = batch_attempts(attempt, n, running)
+    assert [(a.started, a.departure) for a in got] == expected
+    kinds = [decide(a, BIG, LIM).kind for a in got]
+    assert kinds.count("isolate") == (1 if attempt.started and attempt.departure != "retired" else 0)

@@ -51,6 +51,7 @@ class Flight:
     worker: str
     future: Any
     started: bool = False
+    running: int = 0             # index in ``chunks`` of the chunk the worker reported it started last
 
 
 class Dispatcher:
@@ -160,6 +161,7 @@ class Dispatcher:
             f = self.flights.get(item.get("key"))
             if f is not None:
                 f.started = True
+                f.running = max(f.running, int(item.get("index") or 0))
         elif kind == "worker":
             self._on_worker(item)
 
@@ -300,11 +302,8 @@ class Dispatcher:
 
     # -- collecting ------------------------------------------------------------------------------
     def _collect(self, flight: Flight) -> None:
+        from distributed import KilledWorker
         from distributed.client import FutureCancelledError
-        try:
-            from distributed import KilledWorker
-        except ImportError:  # pragma: no cover
-            from distributed.scheduler import KilledWorker
         fut = flight.future
         status = fut.status
         if status == "finished":
@@ -384,8 +383,8 @@ class Dispatcher:
         self.undecided = keep
 
     def _decide(self, flight: Flight, attempt: policy.Attempt) -> None:
-        for chunk in flight.chunks:
-            action = self.host.decide(chunk, attempt)
+        for chunk, a in zip(flight.chunks, policy.batch_attempts(attempt, len(flight.chunks), flight.running)):
+            action = self.host.decide(chunk, a)
             self.host.apply(chunk, action, error_type="KilledWorker",
                             message=f"worker {flight.worker} left ({attempt.departure}): {action.reason}")
 

@@ -23,6 +23,9 @@ worker died for memory     ran alone                    split, or fail (memory) 
 worker died, other reason  ran alone, crashes left      isolate again (pre-emption, node loss)
 worker died, other reason  ran alone, no crashes left   fail (crash)
 =========================  ===========================  ==========================================
+
+A batch (several chunks in one task) whose worker left: :func:`batch_attempts` gives the
+chunk the worker was running the attempt, and the others "finished" or "not started".
 """
 from __future__ import annotations
 
@@ -68,6 +71,19 @@ class Action:
     failure: str = ""         # fail: the ledger's kind (memory, transient, error, crash)
     reason: str = ""          # human-readable why
     spends: str = ""          # the History counter this action adds one to ("" = none)
+
+
+def batch_attempts(attempt: Attempt, n: int, running: int) -> list[Attempt]:
+    """The attempt of each chunk of a batch of ``n`` whose worker left while it ran chunk ``running``.
+
+    Only the chunk it was running carries the attempt as it is (a suspect if the worker
+    died); those before it had finished there (their results died with the worker: rerun,
+    nothing counted against them), those after it had not started.
+    """
+    if attempt.kind != WORKER_LEFT or not attempt.started or n == 1:
+        return [attempt] * n
+    return [dataclasses.replace(attempt, departure=RETIRED) if i < running
+            else attempt if i == running else dataclasses.replace(attempt, started=False) for i in range(n)]
 
 
 def backoff_delay(n: int, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -61,7 +61,20 @@ def ready_workers(dask_scheduler=None) -> dict:
 
 
 def run_registered(plugin_name: str, chunks: list, options: dict) -> list:
-    """The task on a worker: each chunk of a batch in turn; the analysis comes from the run's plugin."""
+    """The task on a worker: each chunk of a batch in turn; the analysis comes from the run's plugin.
+
+    Each chunk after the first of a batch is reported started (``index``), so that if the
+    worker dies, only the chunk it was running becomes a suspect.
+    """
     from distributed import get_worker
-    plugin = get_worker().plugins[plugin_name]
-    return [run_chunk(plugin.analysis, chunk, options) for chunk in chunks]
+    worker = get_worker()
+    plugin = worker.plugins[plugin_name]
+    out = []
+    for i, chunk in enumerate(chunks):
+        if i:
+            try:
+                worker.log_event(STARTED, {"key": worker.get_current_task(), "index": i})
+            except Exception:  # best effort, as the task's own start report
+                pass
+        out.append(run_chunk(plugin.analysis, chunk, options))
+    return out
