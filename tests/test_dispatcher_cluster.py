@@ -11,7 +11,7 @@ import dask.config
 import pytest
 
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output
+from engine_helpers import assert_same_output, serial_output
 from jetdask.cluster.local import start_local
 from jetdask.engine.runner import Runner
 from jetdask.errors import ClusterLostError
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture(scope="module")
 def clean(small_sample, tmp_path_factory):
-    run = tmp_path_factory.mktemp("clean")
-    with Runner(DimuonJets(), small_sample, str(run), serial=True, chunk_size=1000, progress=False) as r:
-        return r.run()
+    return serial_output(small_sample, tmp_path_factory.mktemp("clean"), 1000)
 
 
 def _close(client):

@@ -11,7 +11,7 @@ import uproot
 
 from engine_analyses import DimuonJets
 from conftest import REPO
-from engine_helpers import assert_same_output, copy_sample
+from engine_helpers import assert_same_output, copy_sample, serial_output
 from jetdask.fileset import load_fileset
 from jetdask.engine.runner import Runner
 from jetdask.engine.status import run_status
@@ -21,9 +21,7 @@ HERE = os.path.dirname(__file__)
 
 @pytest.fixture(scope="module")
 def clean(small_sample, tmp_path_factory):
-    run = tmp_path_factory.mktemp("clean")
-    with Runner(DimuonJets(), small_sample, str(run), serial=True, chunk_size=1000, progress=False) as r:
-        out = r.run()
+    out = serial_output(small_sample, tmp_path_factory.mktemp("clean"), 1000)
     assert out.complete
     return out
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output
+from engine_helpers import assert_same_output, serial_output
 from jetdask.engine.lock import RunLock, filesystem_type, wal_is_safe
 from jetdask.engine.outputs import load_output
 from jetdask.engine.runner import Runner
@@ -32,9 +32,7 @@ def _cli(*args, **kw):
 
 @pytest.fixture(scope="module")
 def clean(small_sample, tmp_path_factory):
-    run = tmp_path_factory.mktemp("clean")
-    with Runner(DimuonJets(), small_sample, str(run), serial=True, chunk_size=1000, progress=False) as r:
-        return r.run()
+    return serial_output(small_sample, tmp_path_factory.mktemp("clean"), 1000)
 
 
 def test_second_lock_is_refused_with_the_holder_named(tmp_path):

@@ -31,6 +31,16 @@ _OTHER_COORDINATES = frozenset({"x", "y", "z", "t", "px", "py", "pz", "rho", "th
 _STORED = {"pt": "azimuthal", "phi": "azimuthal", "eta": "longitudinal", "mass": "temporal"}
 
 
+def _stored_or_computed(name: str) -> property:
+    """The array's own ``name`` field when it has one (read once), else vector's computation."""
+    computed = getattr(_vak.MomentumAwkward4D, name).fget
+
+    def get(self):
+        out = self._jd_stored(name)
+        return computed(self) if out is None else out
+    return property(get)
+
+
 class _CachedCoordinates:
     """Coordinates and stored momentum fields of a ``Momentum4D`` array, computed once per layout."""
 
@@ -83,25 +93,10 @@ class _CachedCoordinates:
     def temporal(self):
         return self._jd_get("temporal", lambda: _vak.MomentumAwkward4D.temporal.fget(self))
 
-    @property
-    def pt(self):
-        out = self._jd_stored("pt")
-        return _vak.MomentumAwkward4D.pt.fget(self) if out is None else out
-
-    @property
-    def phi(self):
-        out = self._jd_stored("phi")
-        return _vak.MomentumAwkward4D.phi.fget(self) if out is None else out
-
-    @property
-    def eta(self):
-        out = self._jd_stored("eta")
-        return _vak.MomentumAwkward4D.eta.fget(self) if out is None else out
-
-    @property
-    def mass(self):
-        out = self._jd_stored("mass")
-        return _vak.MomentumAwkward4D.mass.fget(self) if out is None else out
+    pt = _stored_or_computed("pt")
+    phi = _stored_or_computed("phi")
+    eta = _stored_or_computed("eta")
+    mass = _stored_or_computed("mass")
 
 
 class MomentumArray4D(_CachedCoordinates, _vak.MomentumArray4D):  # type: ignore[misc]
