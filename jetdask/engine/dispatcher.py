@@ -36,11 +36,10 @@ from ..errors import ClusterLostError
 from . import policy
 from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
 from .fetch import RESULT_TIMEOUT, Fetcher, lost
-from .pending import Pending, batch_size, steal_threshold
+from .pending import OPENED, Pending, batch_size, steal_threshold
 from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
-OPENED = 0.01         # an open that took longer than this (seconds) was not a cache hit
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
 
 

@@ -26,7 +26,8 @@ from typing import Iterable, Iterator
 
 from ..chunk import Chunk
 
-BATCH_MAX = 64     # chunks in one task at most: what a worker's death sends to isolation at worst
+BATCH_MAX = 64     # chunks in one task at most
+OPENED = 0.01      # seconds: an open that took longer was not a hit of the worker's file cache
 
 
 def batch_size(chunk_seconds: float | None, target_seconds: float, waiting: int, slots: int,

@@ -26,6 +26,7 @@ from .ledger import Ledger
 from .lock import RunLock
 from .outputs import RunOutput, finalize
 from .partial import Partial
+from .pending import OPENED
 from .planning import plan
 from ..result import Result
 from . import policy
@@ -126,7 +127,7 @@ class Runner:
     def _note_homes(self, p) -> None:
         """Planning left each file open on the worker that inspected it: send its chunks there first."""
         self._plan_homes.update({f["path"]: f["worker"] for f in p.files if f.get("worker")})
-        self._open_seconds += [f["open_seconds"] for f in p.files if f.get("open_seconds", 0) > 0.01]   # not cached
+        self._open_seconds += [f["open_seconds"] for f in p.files if f.get("open_seconds", 0) > OPENED]   # not cached
 
     def _replan_failed_files(self) -> None:
         failed = self.ledger.failed_files()
