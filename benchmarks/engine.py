@@ -9,7 +9,7 @@ so 1M events by default. The analysis is the dimuon+jets selection of the engine
 
 * overhead, per chunk size: ``plain`` = the analysis in this process over ``uproot.iterate``
   steps of that size (opening the files), against jetdask on a LocalCluster of 1 worker
-  (1 thread, started and warmed up beforehand) whose file cache is emptied before each run, so
+  (1 thread, started and warmed up with one run in each round) whose file cache is emptied before each run, so
   that the run opens the files as the plain loop does. Each round runs both back to back; the
   ratio plain/engine is taken per round and quoted as median [min-max]. The fixed cost per run
   is engine minus plain time, per round; the engine's phases (Runner construction, planning,
@@ -17,10 +17,12 @@ so 1M events by default. The analysis is the dimuon+jets selection of the engine
 * CPU time: this process for the plain loop; for the engine this process (client, scheduler)
   plus the worker process (idle baseline of a worker and of the client process: ~0.02 s/s each);
   on a machine shared with other jobs the CPU ratio is steadier than the wall-time ratio;
-* scaling: the same runs on 1 and 2 workers (two LocalClusters kept up, runs back to back per
-  round), chunks of the first ``--chunks`` size; beside them the plain loop split over 2
-  processes (one file each, a warm process pool): what this machine gives two processes at
-  once, the ceiling for 2 workers here.
+* scaling: the same runs on 1 and 2 workers, chunks of the first ``--chunks`` size, back to
+  back per round; each round starts a LocalCluster of 1, then of 2 workers, warms it up with
+  one run and closes it after its rows (only one cluster is up at a time: an idle cluster's
+  scheduler and workers take CPU from the busy ones when every core runs a worker). Beside
+  them the plain loop split over 2 processes (one file each, a warm process pool): what this
+  machine gives two processes at once, the ceiling for 2 workers here.
 
 On a machine shared with other jobs wall times vary a lot; compare only ratios of one run.
 """
@@ -194,46 +196,60 @@ def main():
         if ph is not None:
             phases.setdefault(key, []).append(ph.times)
 
-    clients = {1: cluster(1)}
+    def warm_cluster(n):
+        c = cluster(n)
+        engine(fs_path, analysis, sizes[0], c, runs)   # imports, the analysis unpickled on the workers
+        return c
+
     pool = None
     if not args.no_scaling:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-        clients[2] = cluster(2)
         pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
         names = [[d.name] for d in fs]
+    dask_cost = None
     try:
-        for rnd in range(args.repeat + 1):  # round 0 warms up (imports, analysis unpickled on workers)
-            for size in sizes:
-                t, c = time.perf_counter(), cpu_seconds()[0]
-                n = plain(fs, analysis, size, requested)
-                tp, cp = time.perf_counter() - t, cpu_seconds()[0] - c
-                ph = Phases()
-                t, (cm, cw) = time.perf_counter(), cpu_seconds(clients[1])
-                ne = engine(fs_path, analysis, size, clients[1], runs, ph)
-                te = time.perf_counter() - t
-                cm2, cw2 = cpu_seconds(clients[1])
-                ce = (cm2 - cm) + (cw2 - cw)
-                ph.times["cpu_main"], ph.times["cpu_worker"] = cm2 - cm, cw2 - cw
-                if rnd:
-                    record(("plain", size), tp, n, c=cp)
-                    record(("engine", 1, size), te, ne, ph, c=ce)
+        # only one cluster is up at a time: an idle cluster's scheduler and workers take CPU
+        # from the busy ones when the cores are all in use (the 2-worker runs)
+        for rnd in range(args.repeat + 1):  # round 0 warms up (imports in this process and the pool)
+            c1 = warm_cluster(1)
+            try:
+                for size in sizes:
+                    t, c = time.perf_counter(), cpu_seconds()[0]
+                    n = plain(fs, analysis, size, requested)
+                    tp, cp = time.perf_counter() - t, cpu_seconds()[0] - c
+                    ph = Phases()
+                    t, (cm, cw) = time.perf_counter(), cpu_seconds(c1)
+                    ne = engine(fs_path, analysis, size, c1, runs, ph)
+                    te = time.perf_counter() - t
+                    cm2, cw2 = cpu_seconds(c1)
+                    ce = (cm2 - cm) + (cw2 - cw)
+                    ph.times["cpu_main"], ph.times["cpu_worker"] = cm2 - cm, cw2 - cw
+                    if rnd:
+                        record(("plain", size), tp, n, c=cp)
+                        record(("engine", 1, size), te, ne, ph, c=ce)
+                if rnd == args.repeat:
+                    dask_cost = dask_task_cost(c1)
+            finally:
+                close_cluster(c1)
             if not args.no_scaling:
-                o = file_opens(clients[2])
-                t = time.perf_counter()
-                n2 = engine(fs_path, analysis, sizes[0], clients[2], runs)
-                if rnd:
-                    record(("engine", 2, sizes[0]), time.perf_counter() - t, n2)
-                    opens.append(file_opens(clients[2]) - o)
+                c2 = warm_cluster(2)
+                try:
+                    o = file_opens(c2)
+                    ph2 = Phases()
+                    t = time.perf_counter()
+                    n2 = engine(fs_path, analysis, sizes[0], c2, runs, ph2)
+                    if rnd:
+                        record(("engine", 2, sizes[0]), time.perf_counter() - t, n2, ph2)
+                        opens.append(file_opens(c2) - o)
+                finally:
+                    close_cluster(c2)
                 t = time.perf_counter()
                 n2 = sum(pool.map(plain_datasets, [fs_path] * len(names), names, [sizes[0]] * len(names),
                                   [requested] * len(names)))
                 if rnd:
                     record(("plain", sizes[0], 2), time.perf_counter() - t, n2)
-        dask_cost = dask_task_cost(clients[1])
     finally:
-        for c in clients.values():
-            close_cluster(c)
         if pool is not None:
             pool.shutdown()
 
@@ -276,6 +292,9 @@ def main():
         print(f"  2 workers / 1 worker throughput, {sizes[0] // 1000}k chunks: "
               f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()}); "
               f"files opened per run by the 2 workers: {sorted(opens)} for {sum(len(d.files) for d in fs)} files")
+        ph = {k: statistics.median(p.get(k, 0.0) for p in phases[("engine", 2, sizes[0])]) for k in ("plan", "tasks", "run")}
+        print(f"    2-worker phases (median): planning {ph['plan']:.2f} s, chunk tasks (both workers) {ph['tasks']:.2f} s, "
+              f"run {ph['run']:.2f} s")
         print(f"  the machine's ceiling, plain loop on 2 processes / 1 process: "
               f"{paired(('plain', sizes[0]), ('plain', sizes[0], 2))}; "
               f"2 workers / plain on 2 processes: {paired(('plain', sizes[0], 2), ('engine', 2, sizes[0]))}")

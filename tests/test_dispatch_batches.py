@@ -119,3 +119,23 @@ def test_a_result_on_a_killed_worker_is_given_up_at_once(client):
     finally:
         fetcher.close()
         client.wait_for_workers(2, timeout=60)
+
+
+def test_workers_freeze_what_they_hold_once(client, fine_sample, clean, tmp_path):
+    """A run freezes each worker's import-time objects (out of the collector's reach) once per process."""
+    import gc
+
+    def frozen():
+        from jetdask.engine import memory
+        return memory._frozen, gc.get_freeze_count()
+    first, _ = run(client, fine_sample, tmp_path / "a", 0.25)
+    after_one = client.run(frozen)
+    second, _ = run(client, fine_sample, tmp_path / "b", 0.25)
+    after_two = client.run(frozen)
+    assert all(done and n > 10_000 for done, n in after_one.values()), after_one
+    # not again: a run's data is never frozen (a second freeze would take in 10k+ more objects;
+    # the count itself moves by a few as frozen objects are freed or re-tracked)
+    assert after_two.keys() == after_one.keys()
+    assert all(abs(after_two[w][1] - n) < 1000 for w, (_, n) in after_one.items()), (after_one, after_two)
+    assert_same_output(first, clean)
+    assert_same_output(second, clean)

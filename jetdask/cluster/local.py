@@ -27,7 +27,8 @@ def apply_worker_environ() -> dict:
 
     The nanny sets ``distributed.nanny.pre-spawn-environ`` in this process' ``os.environ``
     before spawning a worker, and a variable already in ``os.environ`` wins over the dask
-    config; so both are set here (as distributed itself does with its own defaults).
+    config; so both are set here (as distributed itself does with its own defaults). The
+    ``DASK_*`` variables among them are also set in this process' dask config.
     """
     import dask.config
     env = worker_environ()
@@ -36,7 +37,22 @@ def apply_worker_environ() -> dict:
         pre = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
         pre.update(env)
         dask.config.set({"distributed.nanny.pre-spawn-environ": pre})
+        # a nanny hands its own dask config to its worker, which sets it over what the worker read
+        # from DASK_* variables: those settings go into this process' config too (the scheduler
+        # and nannies of a LocalCluster live here, and take the same tick setting)
+        dask.config.set(_dotted(dask.config.collect_env(env)))
     return env
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (``dask.config.set`` replaces whole subtrees given nested)."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out.update(_dotted(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
 
 
 def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memory_limit=None,

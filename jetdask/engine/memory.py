@@ -9,6 +9,9 @@ resident memory of the process while a chunk ran (sampled every
 What it does not: a single allocation that jumps past the limit between two
 samples; that kills the worker (nanny), and the runner handles it (quarantine,
 then bisect).
+
+It also keeps the garbage collector off what a worker process holds after its imports
+(:func:`freeze_imports`).
 """
 from __future__ import annotations
 
@@ -19,6 +22,29 @@ import time
 import psutil
 
 from .. import config
+
+_frozen = False
+
+
+def freeze_imports() -> bool:
+    """Collect once, then keep every object alive now out of later collections (once per process).
+
+    A worker holds 100k+ objects after importing dask, distributed, awkward and uproot; every
+    full collection walks them again, and opening an 889-branch file triggers one (0.1 s of a
+    0.3 s open, measured). Called by the first planning task or run set-up in a worker, before
+    it opens any file: what is frozen is modules, classes and dask's state, none of a run's
+    data (objects made later are collected as usual). Returns whether this call froze.
+    """
+    global _frozen
+    if _frozen:
+        return False
+    import gc
+    gc.collect()
+    gc.freeze()
+    _frozen = True
+    return True
+
+
 def chunk_budget(memory_limit: int | None) -> int:
     if not memory_limit:
         return int(config.get("default-budget"))

@@ -151,6 +151,9 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
     With ``columns``: also ``bytes_per_event``, ``budget`` and ``max_events`` (see the module docstring).
     """
     addr = _worker_address()
+    if addr is not None:
+        from .memory import freeze_imports
+        freeze_imports()
     replicas = tuple(replicas or ())
     reasons = []
     for url in (path,) + replicas:

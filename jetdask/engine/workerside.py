@@ -9,13 +9,16 @@ at its end. Workers that join later get it too. It
   takes one slot, a suspect all of one worker's slots, so a suspect runs alone on one
   worker while every other worker keeps working;
 * reports when a jetdask task starts executing (topic ``jetdask-started``), so the
-  dispatcher knows which chunks were really running on a worker that died.
+  dispatcher knows which chunks were really running on a worker that died;
+* freezes what the young worker process holds (:func:`jetdask.engine.memory.freeze_imports`),
+  if planning did not already.
 """
 from __future__ import annotations
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .departures import READY, STARTED
+from .memory import freeze_imports
 from .task import run_chunk
 
 SLOTS = "jetdask-slots"
@@ -32,6 +35,7 @@ class RunPlugin(WorkerPlugin):
 
     async def setup(self, worker) -> None:
         self.worker = worker
+        freeze_imports()
         await worker.set_resources(**{SLOTS: float(worker.state.nthreads)})
         # only now may chunks be pinned here: the scheduler does not look again at a task it found
         # no worker for when a worker's resources change later

@@ -120,7 +120,7 @@ def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
                 "clusters": [int(x) for x in t.common_entry_offsets()]}
     except Exception as err:
         forget(path)
-        raise _classify(path, err, (entry_start, entry_stop)) from None
+        raise _classify(path, err) from None
     finally:
         if not cache:
             _close(t)
