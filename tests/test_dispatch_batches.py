@@ -139,3 +139,29 @@ def test_workers_freeze_what_they_hold_once(client, fine_sample, clean, tmp_path
     assert all(abs(after_two[w][1] - n) < 1000 for w, (_, n) in after_one.items()), (after_one, after_two)
     assert_same_output(first, clean)
     assert_same_output(second, clean)
+
+
+def test_partial_results_while_running_are_read_from_the_ledger(client, fine_sample, clean, tmp_path):
+    """``handle.partial()`` during a run: some of the events, never more; at the end: the output."""
+    import time
+
+    from types import SimpleNamespace
+    with dask.config.set({"jetdask.batch-seconds": 0}):
+        r = Runner(DimuonJets(sleep=0.02), fine_sample, str(tmp_path / "run"), client, chunk_size=CHUNK,
+                   progress=False)
+        handle = r.submit()
+        deadline = time.time() + 120
+        while time.time() < deadline and r.stats["done"] < 10:
+            time.sleep(0.05)
+        during = handle.partial()
+        out = handle.result(timeout=600)
+        after = handle.partial()
+        r.close()
+    total = {ds: c["events"] for ds, c in out.counters.items()}
+    seen = {ds: res.counters["events"] for ds, res in during.items()}
+    assert seen and all(0 < seen[ds] <= total[ds] for ds in seen), (seen, total)
+    assert sum(seen.values()) < sum(total.values())      # read while the run went on
+    as_output = SimpleNamespace(hists={ds: res.hists for ds, res in after.items()},
+                                counters={ds: res.counters for ds, res in after.items()})
+    assert_same_output(as_output, out)
+    assert_same_output(out, clean)

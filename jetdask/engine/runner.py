@@ -25,7 +25,6 @@ from ..fileset import load_fileset
 from .ledger import Ledger
 from .lock import RunLock
 from .outputs import RunOutput, finalize
-from .partial import Partial
 from .pending import OPENED
 from .planning import plan
 from ..result import Result
@@ -62,8 +61,6 @@ class Runner:
         self.client = client
         self._own_client = False
         self._token = uuid.uuid4().hex[:8]
-        self.partial: dict[str, Partial] = {}     # live sums per dataset (UHI form, cheap to add)
-        self._lock = threading.Lock()
         self.stats = collections.Counter()
         self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
         self._open_seconds: list[float] = []   # what opening each file took at planning
@@ -178,9 +175,14 @@ class Runner:
         return RunHandle(self, resubmit)
 
     def partial_result(self) -> dict[str, Result]:
-        """Copy of the histograms merged so far, per dataset (while the run goes on)."""
-        with self._lock:
-            return {ds: p.to_result() for ds, p in self.partial.items()}
+        """The histograms stored so far, per dataset (while the run goes on; earlier runs on the
+        directory included), read from the ledger as ``finalize`` reads them: the loop decodes
+        no result, and a call costs O(files + chunks not folded yet)."""
+        led = Ledger(self.ledger.path, readonly=True)
+        try:
+            return led.merged()
+        finally:
+            led.close()
 
     # -- the loop --------------------------------------------------------------------
     def _options(self) -> dict[str, Any]:
@@ -252,12 +254,9 @@ class Runner:
             self._history[chunk.id] = policy.spend(self._history_of(chunk), action)
         k = action.kind
         if k == "record":
-            # a worker sends its result encoded (histcodec): stored as is, decoded once for the live sum
-            part = Partial.from_blob(out.blob) if out.blob else Partial.from_result(out.result)
+            # a worker sends its result encoded (histcodec): stored as is, not decoded here
             if not self.ledger.mark_done(chunk, out, out.blob or out.result):
                 return  # already done or split: a late duplicate
-            with self._lock:
-                self.partial.setdefault(chunk.dataset, Partial()).add(part)
             self.stats["done"] += 1
             self.progress_bar.update(chunk.num_entries, done=True)
         elif k == "split":
