@@ -40,19 +40,8 @@ def apply_worker_environ() -> dict:
         # a nanny hands its own dask config to its worker, which sets it over what the worker read
         # from DASK_* variables: those settings go into this process' config too (the scheduler
         # and nannies of a LocalCluster live here, and take the same tick setting)
-        dask.config.set(_dotted(dask.config.collect_env(env)))
+        dask.config.update(dask.config.config, dask.config.collect_env(env))
     return env
-
-
-def _dotted(tree: dict, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (``dask.config.set`` replaces whole subtrees given nested)."""
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict) and v:
-            out.update(_dotted(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memory_limit=None,
