@@ -11,6 +11,7 @@ import collections
 import contextlib
 import os
 import random
+import statistics
 import threading
 import time
 import uuid
@@ -226,7 +227,7 @@ class Runner:
             homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")),
             resources=getattr(self.analysis, "resources", None), scale=scale,
             batch_seconds=float(config.get("batch-seconds")),
-            open_seconds=sorted(self._open_seconds)[len(self._open_seconds) // 2] if self._open_seconds else None)
+            open_seconds=statistics.median_high(self._open_seconds) if self._open_seconds else None)
         self._sink.run(chunks)
 
     # -- what the loops call -------------------------------------------------------------------
