@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 
 import cloudpickle
 import numpy as np
@@ -83,3 +84,35 @@ def ledger_rows(run_dir, sql):
         return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+def slow_inspections(match: str, seconds: float, stamp_dir: str, once: bool = False) -> None:
+    """In a worker (``client.run``): this process's file inspections of paths containing ``match``
+    sleep ``seconds`` first (``once``: only the first one of all processes, marked in ``stamp_dir``),
+    and append the time they return to ``stamp_dir/returned``. :func:`unslow_inspections` undoes it."""
+    import time
+
+    from jetdask.nanoaod import io
+    orig = getattr(io, "_unslowed_file_info", io.file_info)
+
+    def file_info(path, *args, **kwargs):
+        if match in path:
+            marker = os.path.join(stamp_dir, "slept")
+            if not (once and os.path.exists(marker)):
+                open(marker, "a").close()
+                time.sleep(seconds)
+            with open(os.path.join(stamp_dir, "returned"), "a") as f:
+                f.write(f"{time.time()}\n")
+        return orig(path, *args, **kwargs)
+    io._unslowed_file_info = orig
+    io.file_info = file_info
+
+
+def unslow_inspections() -> None:
+    from jetdask.nanoaod import io
+    if hasattr(io, "_unslowed_file_info"):
+        io.file_info = io._unslowed_file_info
+        del io._unslowed_file_info
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])   # these run in worker processes

@@ -63,3 +63,16 @@ def test_progress_counts_split_chunks_and_reuse(capsys):
     assert err.count("dashboard") == 1
     assert "run X: 6 chunks done" in err and "2 split by the memory guard" in err
     assert "preprocessing pass 1/2: 14/16 chunks done earlier, 2 to run" in err
+
+
+def test_progress_grows_as_files_are_planned(capsys):
+    p = Progress(0, 0, enabled=True, step="run Y", planning=2)
+    assert p.bar is not None                   # a bar even before the first file is planned
+    p.add(3000, 3)
+    p.update(1000, done=True)
+    p.add(2000, 2)
+    assert (p.n_chunks, p.planning, p.bar.total) == (5, 0, 5000)
+    p.close()
+    err = capsys.readouterr().err
+    assert "run Y: 2 files to plan; each file's chunks start once it is planned" in err
+    assert "run Y: 1 chunks done" in err

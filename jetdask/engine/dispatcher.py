@@ -13,6 +13,7 @@ workers joining and leaving with their reason, and chunk tasks reported started
 * turns every outcome into the next action through the pure :func:`jetdask.engine.policy.decide`;
 * retries transient failures after an exponential backoff with jitter;
 * reruns the chunks of a worker that retired gracefully without suspicion;
+* adds each file's chunks as its planning returns (:mod:`jetdask.engine.planfeed`);
 * with no worker left: asks a cluster jetdask started for replacements, waits
   ``jetdask.no-worker-timeout`` seconds for workers to return, and otherwise puts the
   chunks in flight back to pending and raises :class:`jetdask.errors.ClusterLostError`.
@@ -23,41 +24,28 @@ counted here, one kill per bisection level.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import heapq
 import itertools
 import queue as queue_mod
 import time
-from typing import Any
 
 from .. import config
 from ..chunk import Chunk
 from ..errors import ClusterLostError
 from . import policy
-from .departures import WorkerEvents, set_allowed_failures, PLUGIN_NAME
-from .fetch import RESULT_TIMEOUT, Fetcher, lost
-from .pending import OPENED, Pending, batch_size, steal_threshold
-from .workerside import SLOTS, RunPlugin, ready_workers, run_registered
+from .fetch import RESULT_TIMEOUT, Fetcher, Flight, lost
+from .pending import Pace, Pending
+from .workerside import SLOTS, RunPlugin, installed, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
-
-
-@dataclasses.dataclass
-class Flight:
-    chunks: list[Chunk]          # one chunk when isolated; a batch of one file otherwise
-    isolated: bool
-    worker: str
-    future: Any
-    started: bool = False
-    running: int = 0             # index in ``chunks`` of the chunk the worker reported it started last
 
 
 class Dispatcher:
     def __init__(self, host, client, payload: bytes, options: dict, *, token: str, per_thread: int,
                  max_inflight: int | None, homes: dict[str, str], no_worker_timeout: float,
                  resources: dict | None = None, scale=None, batch_seconds: float = 0.0,
-                 open_seconds: float | None = None):
+                 open_seconds: float | None = None, feed=None):
         self.host = host                  # the Runner: mark_running, attempt, reset_pending
         self.client = client
         self.payload = payload
@@ -66,8 +54,8 @@ class Dispatcher:
         self.per_thread = max(1, per_thread)
         self.max_inflight = max_inflight
         self.batch_seconds = batch_seconds
-        self.chunk_seconds: float | None = None     # running mean of a chunk's time on its worker
-        self.open_seconds = open_seconds            # running mean of a file open (planning, then chunks)
+        self.pace = Pace(open_seconds)              # running means: a chunk's time, a file open
+        self.feed = feed                            # files still being planned (engine/planfeed.py), or None
         self.no_worker_timeout = no_worker_timeout
         self.extra_resources = dict(resources or {})
         self.scale = scale                # callable asking the cluster for its workers back, or None
@@ -91,33 +79,27 @@ class Dispatcher:
 
     # -- setup and teardown ---------------------------------------------------------------
     def run(self, chunks: list[Chunk]) -> None:
-        client = self.client
-        watch = WorkerEvents(client, self.events)
-        client.register_plugin(RunPlugin(self.plugin_name, self.payload), name=self.plugin_name)
-        old_allowed = client.run_on_scheduler(set_allowed_failures, value=0)
-        try:
-            self.workers = client.run_on_scheduler(ready_workers)
-            for addr in set(self.pending.home.values()) - set(self.workers):
-                self.pending.drop_worker(addr)
-            self.pending.extend(chunks)
-            self._loop()
-        finally:
-            self.fetcher.close()
-            for f in self.flights.values():
-                f.future.cancel()
-            for call in (lambda: client.run_on_scheduler(set_allowed_failures, value=old_allowed),
-                         lambda: client.unregister_worker_plugin(self.plugin_name),
-                         lambda: client.unregister_scheduler_plugin(PLUGIN_NAME)):
-                try:
-                    call()
-                except Exception:  # the cluster may be gone; nothing to restore then
-                    pass
-            watch.close()
+        with installed(self.client, RunPlugin(self.plugin_name, self.payload), self.events):
+            try:
+                self.workers = self.client.run_on_scheduler(ready_workers)
+                known = set(self.pending.home.values()) | set(self.feed.target.values() if self.feed else ())
+                for addr in known - set(self.workers) - {None}:   # gone before the run began
+                    self._drop(addr)
+                self.pending.extend(chunks)
+                if self.feed is not None:
+                    self.feed.attach(self.events)
+                self._loop()
+            finally:
+                self.fetcher.close()
+                if self.feed is not None:
+                    self.feed.close()
+                for f in self.flights.values():
+                    f.future.cancel()
 
     # -- the loop ------------------------------------------------------------------------------
     def _busy(self) -> bool:
         return bool(self.pending or self.suspects or self.delayed or self.flights or self.undecided
-                    or len(self.fetcher))
+                    or len(self.fetcher) or (self.feed and len(self.feed)))
 
     def _loop(self) -> None:
         while self._busy():
@@ -163,6 +145,16 @@ class Dispatcher:
                 f.running = max(f.running, int(item.get("index") or 0))
         elif kind == "worker":
             self._on_worker(item)
+        elif kind == "planned":
+            self._add_planned([self.feed.take(item)])
+
+    def _add_planned(self, files) -> None:
+        for got in files:
+            if got is not None:
+                if got.home in self.workers:
+                    self.pending.set_home(got.path, got.home)
+                self.pace.opened(got.open_seconds)
+                self.pending.extend(got.chunks)
 
     def _unload(self, flight: Flight) -> None:
         self.load[flight.worker] -= 1
@@ -182,7 +174,7 @@ class Dispatcher:
             self.departed[addr] = policy.MEMORY_KILL
         elif action == "leave":
             self.workers.pop(addr, None)
-            self.pending.drop_worker(addr)
+            self._drop(addr)
             if self.departed.get(addr) != policy.MEMORY_KILL:
                 self.departed[addr] = msg.get("reason") or policy.DIED
             self.host.stats["workers_" + self.departed[addr]] += 1
@@ -191,6 +183,12 @@ class Dispatcher:
                     self._rerun_lost(f)
             self.sweeps.append((time.monotonic() + (0 if self.departed[addr] == policy.RETIRED else PINNED_GRACE),
                                 addr))
+
+    def _drop(self, addr: str) -> None:
+        """``addr`` is gone: its files have no home, and the files it was inspecting go elsewhere."""
+        self.pending.drop_worker(addr)
+        if self.feed is not None:
+            self._add_planned(self.feed.worker_left(addr))
 
     def _sweep(self) -> None:
         """Tasks pinned to a worker that left and that dask did not err: resubmit them."""
@@ -219,7 +217,7 @@ class Dispatcher:
                 current = {}
             for addr in set(self.workers) - set(current):
                 self.workers.pop(addr)
-                self.pending.drop_worker(addr)
+                self._drop(addr)
                 self.sweeps.append((now + PINNED_GRACE, addr))
             for addr, n in current.items():
                 self.workers.setdefault(addr, n)
@@ -269,11 +267,12 @@ class Dispatcher:
         slots = sum(self._capacity(a) for a in open_workers)
         limit = self.max_inflight or slots
         normal = sum(1 for f in self.flights.values() if not f.isolated)
-        min_steal = steal_threshold(self.open_seconds, self.chunk_seconds)
-        free = [a for a in open_workers if self.load[a] < self._capacity(a)]
+        min_steal = self.pace.min_steal()
+        free = [a for a in open_workers if self.load[a] < self._capacity(a)   # a worker still opening files
+                and not (self.feed and self.feed.planning_on(a) and not self.pending.has_home_work(a))]  # gets its own
         while self.pending and normal < limit and free:
             addr = min(free, key=lambda a: self.load[a])
-            n = batch_size(self.chunk_seconds, self.batch_seconds, len(self.pending), slots)
+            n = self.pace.batch(self.batch_seconds, len(self.pending), slots)
             chunks = self.pending.take(addr, n, min_steal)
             if not chunks:            # nothing worth opening a file for: it waits for the next event
                 free.remove(addr)
@@ -358,13 +357,9 @@ class Dispatcher:
                             error_type=type(err).__name__, message=message)
 
     def _time(self, out) -> None:
-        """Running mean of a chunk's time on its worker (sets the batch size)."""
-        t = out.finished - out.started
-        if out.status == "done" and t > 0:
-            self.chunk_seconds = t if self.chunk_seconds is None else 0.8 * self.chunk_seconds + 0.2 * t
-        o = out.timings.get("open", 0.0)
-        if o > OPENED:
-            self.open_seconds = o if self.open_seconds is None else 0.8 * self.open_seconds + 0.2 * o
+        if out.status == "done":
+            self.pace.chunk(out.finished - out.started)
+        self.pace.opened(out.timings.get("open", 0.0))
 
     def _rerun_lost(self, flight: Flight) -> None:
         self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started=False,

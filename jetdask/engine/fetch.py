@@ -11,10 +11,24 @@ reruns those chunks.
 """
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..chunk import Chunk
+
 RESULT_TIMEOUT = 60.0  # seconds to fetch a finished task's result from its worker
+
+
+@dataclasses.dataclass
+class Flight:
+    """A task the dispatcher sent: what it runs, where, and how far the worker said it got."""
+    chunks: list[Chunk]          # one chunk when isolated; a batch of one file otherwise
+    isolated: bool
+    worker: str
+    future: Any
+    started: bool = False
+    running: int = 0             # index in ``chunks`` of the chunk the worker reported it started last
 
 
 def lost(err: BaseException) -> bool:

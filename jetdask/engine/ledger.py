@@ -113,6 +113,16 @@ class Ledger:
 
     # -- planning ----------------------------------------------------------
     def add_files(self, files: Iterable[dict], failures: Iterable) -> None:
+        self.add_plan(files, failures, ())
+
+    def add_chunks(self, chunks: Iterable[Chunk], parent: str | None = None) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self._insert_chunks(chunks, parent)
+
+    def add_plan(self, files: Iterable[dict], failures: Iterable, chunks: Iterable[Chunk]) -> None:
+        """Files (planned or failed) and their chunks in one transaction: a file is never
+        recorded without its chunks."""
         with self.db:
             self.db.execute("BEGIN")
             cols = "INSERT OR REPLACE INTO files (dataset, path, tree, uuid, num_entries, state, reason, " \
@@ -126,15 +136,18 @@ class Ledger:
             for x in failures:
                 self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason,
                                        json.dumps(list(getattr(x, "replicas", ()))), None))
+            self._insert_chunks(chunks, None)
 
-    def add_chunks(self, chunks: Iterable[Chunk], parent: str | None = None) -> None:
-        with self.db:
-            self.db.execute("BEGIN")
-            for c in chunks:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO chunks (id, dataset, path, tree, uuid, entry_start, entry_stop, parent, state)"
-                    " VALUES (?,?,?,?,?,?,?,?, 'pending')",
-                    (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, parent))
+    def _insert_chunks(self, chunks: Iterable[Chunk], parent: str | None) -> None:
+        for c in chunks:
+            self.db.execute(
+                "INSERT OR IGNORE INTO chunks (id, dataset, path, tree, uuid, entry_start, entry_stop, parent, state)"
+                " VALUES (?,?,?,?,?,?,?,?, 'pending')",
+                (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, parent))
+
+    def planned(self) -> set[tuple[str, str]]:
+        """``(dataset, path)`` of every file planned so far, readable or not."""
+        return set(self.db.execute("SELECT dataset, path FROM files").fetchall())
 
     def failed_files(self) -> list[dict]:
         rows = self.db.execute(f"SELECT dataset, path, tree, reason, {self._replicas_col} FROM files"

@@ -57,6 +57,29 @@ def steal_threshold(open_seconds: float | None, chunk_seconds: float | None) -> 
     return max(1, math.ceil(open_seconds / chunk_seconds))
 
 
+class Pace:
+    """Running means of a chunk's time and of a file open on the workers (the batch size and the
+    steal threshold follow them)."""
+
+    def __init__(self, open_seconds: float | None = None):
+        self.chunk_seconds: float | None = None
+        self.open_seconds = open_seconds
+
+    def chunk(self, seconds: float) -> None:
+        if seconds > 0:
+            self.chunk_seconds = seconds if self.chunk_seconds is None else 0.8 * self.chunk_seconds + 0.2 * seconds
+
+    def opened(self, seconds: float) -> None:
+        if seconds > OPENED:    # not a hit of the worker's file cache
+            self.open_seconds = seconds if self.open_seconds is None else 0.8 * self.open_seconds + 0.2 * seconds
+
+    def batch(self, target_seconds: float, waiting: int, slots: int) -> int:
+        return batch_size(self.chunk_seconds, target_seconds, waiting, slots)
+
+    def min_steal(self) -> int:
+        return steal_threshold(self.open_seconds, self.chunk_seconds)
+
+
 class Pending:
     """The waiting chunks, per file in first-seen order, with each file's home worker."""
 
@@ -111,6 +134,18 @@ class Pending:
         self._index(path)
 
     # -- workers --------------------------------------------------------------------------------
+    def set_home(self, path: str, worker: str) -> None:
+        """``worker`` opened ``path`` (it planned the file while the run went): its home."""
+        if path in self.files:
+            self._move(path, worker)
+        else:
+            self.home[path] = worker
+        self._opened(worker, path)
+
+    def has_home_work(self, worker: str) -> bool:
+        """Chunks of a file whose home is ``worker`` are waiting."""
+        return bool(self.at.get(worker))
+
     def note_open(self, worker: str, paths: Iterable[str]) -> None:
         """``worker`` has these files open (it said so when it joined the run)."""
         for path in paths:

@@ -52,6 +52,14 @@ class Plan:
     failures: list[FileFailure]
     chunk_size: int = 0            # the requested largest chunk
 
+    def add(self, info: dict | None, failure: FileFailure | None, chunks: list[Chunk]) -> None:
+        """One file's part (:func:`planned_file`)."""
+        if info is not None:
+            self.files.append(info)
+        if failure is not None:
+            self.failures.append(failure)
+        self.chunks.extend(chunks)
+
     def describe(self) -> str:
         """One line: the chunk sizes chosen and why (memory per event, budget)."""
         sized = [f for f in self.files if f.get("max_events")]
@@ -190,26 +198,37 @@ def _holders(client) -> dict[str, str]:
     return {p: w for w, paths in sorted(have.items()) if isinstance(paths, list) for p in paths}
 
 
+def inspection_kwargs(columns=None, memory_limit=None) -> dict:
+    return {"columns": tuple(columns), "memory_limit": memory_limit} if columns else {}
+
+
+def submit_inspections(client, specs: list[tuple], **kw) -> list[tuple]:
+    """``(future, worker)`` of each (path, tree, replicas) inspected on ``client``.
+
+    On a worker that has the file open already, else spread over the workers one file each in
+    turn: the opens run in parallel, and each file stays open on the worker its chunks are then
+    sent to first. ``worker``: where it was sent (``None``: anywhere).
+    """
+    workers = sorted(client.nthreads()) or [None]
+    holder = _holders(client)
+    turn = itertools.cycle(workers)
+    out = []
+    for s in specs:
+        w = holder.get(s[0]) or next(turn)
+        out.append((client.submit(_inspect, *s, pure=False, **kw,
+                                  **({"workers": [w], "allow_other_workers": True} if w else {})), w))
+    return out
+
+
 def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns=None,
                   memory_limit=None) -> list[dict]:
     """``file_info`` of each (path, tree[, replicas]), or ``{"error": reason}``; order preserved."""
     if not specs:
         return []
     specs = [(s[0], s[1], tuple(s[2]) if len(s) > 2 else ()) for s in specs]
-    kw = {"columns": tuple(columns), "memory_limit": memory_limit} if columns else {}
+    kw = inspection_kwargs(columns, memory_limit)
     if client is not None:
-        # on a worker that has the file open already, else spread over the workers one file each
-        # in turn: the opens run in parallel, and each file stays open on the worker its chunks
-        # are then sent to first
-        workers = sorted(client.nthreads()) or [None]
-        holder = _holders(client)
-        turn = itertools.cycle(workers)
-        futures = []
-        for s in specs:
-            w = holder.get(s[0]) or next(turn)
-            futures.append(client.submit(_inspect, *s, pure=False, **kw,
-                                         **({"workers": [w], "allow_other_workers": True} if w else {})))
-        return client.gather(futures)
+        return client.gather([f for f, _ in submit_inspections(client, specs, **kw)])
     with ThreadPoolExecutor(max_workers=min(max_workers, len(specs))) as pool:
         return list(pool.map(lambda s: _inspect(*s, **kw), specs))
 
@@ -238,37 +257,48 @@ def analysis_columns(analysis) -> tuple:
     return tuple(getattr(analysis, "columns", ()) or ()) + tuple(ID_COLUMNS)
 
 
+def plan_entries(fileset: Fileset, datasets=None, skip=frozenset()) -> tuple[list[tuple], list[FileFailure]]:
+    """The files to plan, as ``(dataset, (path, tree, replicas), pattern)``, and listing failures.
+
+    ``skip``: ``(dataset, path)`` pairs planned already (a run that stopped while planning).
+    """
+    entries, failures = [], []
+    for ds in fileset:
+        if datasets is not None and ds.name not in datasets:
+            continue
+        expanded, failed = expand_patterns(ds.files, ds.name)
+        failures.extend(x for x in failed if (ds.name, x.path) not in skip)
+        entries.extend((ds, (f.path, f.tree, tuple(f.replicas)), pattern) for f, pattern in expanded
+                       if (ds.name, f.path) not in skip)
+    return entries, failures
+
+
+def planned_file(ds, info: dict, pattern, chunk_size: int) -> tuple[dict | None, FileFailure | None, list[Chunk]]:
+    """What one file's inspection gives the plan: its ledger row, or its failure; its chunks."""
+    if "error" in info:
+        return None, FileFailure(ds.name, info["path"], info["tree"], info["error"],
+                                 tuple(info.get("replicas") or ())), []
+    info = dict(info, dataset=ds.name)
+    if pattern:
+        info["pattern"] = pattern
+    chunks = file_chunks(info, ds.name, chunk_size, ds.metadata) if info["num_entries"] > 0 else []
+    return info, None, chunks
+
+
 def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None, analysis=None,
-         memory_limit: int | None = None) -> Plan:
-    """Plan chunks for ``fileset`` (optionally only ``datasets``).
+         memory_limit: int | None = None, skip=frozenset()) -> Plan:
+    """Plan chunks for ``fileset`` (optionally only ``datasets``; not the files in ``skip``).
 
     With ``analysis``, chunks are sized to fit the memory budget (module docstring);
     ``memory_limit``: the workers' limit in bytes when not planned on a worker (serial runs).
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    specs, owners, patterns, failures = [], [], [], []
-    for ds in fileset:
-        if datasets is not None and ds.name not in datasets:
-            continue
-        expanded, failed = expand_patterns(ds.files, ds.name)
-        failures.extend(failed)
-        for f, pattern in expanded:
-            specs.append((f.path, f.tree, f.replicas))
-            owners.append(ds)
-            patterns.append(pattern)
-    infos = inspect_files(specs, client, columns=analysis_columns(analysis) if analysis is not None else None,
+    entries, failures = plan_entries(fileset, datasets, skip)
+    infos = inspect_files([spec for _, spec, _ in entries], client,
+                          columns=analysis_columns(analysis) if analysis is not None else None,
                           memory_limit=memory_limit)
-    chunks, files = [], []
-    for ds, info, pattern in zip(owners, infos, patterns):
-        if "error" in info:
-            failures.append(FileFailure(ds.name, info["path"], info["tree"], info["error"],
-                                        tuple(info.get("replicas") or ())))
-            continue
-        info = dict(info, dataset=ds.name)
-        if pattern:
-            info["pattern"] = pattern
-        files.append(info)
-        if info["num_entries"] > 0:
-            chunks.extend(file_chunks(info, ds.name, chunk_size, ds.metadata))
-    return Plan(chunks, files, failures, chunk_size)
+    p = Plan([], [], failures, chunk_size)
+    for (ds, _, pattern), info in zip(entries, infos):
+        p.add(*planned_file(ds, info, pattern, chunk_size))
+    return p

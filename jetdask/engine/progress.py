@@ -43,10 +43,11 @@ def step(name: str, enabled: bool = True):
 
 class Progress:
     def __init__(self, total_events: int, n_chunks: int, enabled: bool = True, dashboard: str | None = None,
-                 step: str = "run", done_before: int = 0, planned: str | None = None):
+                 step: str = "run", done_before: int = 0, planned: str | None = None, planning: int = 0):
         self.step = step
         self.n_chunks = int(n_chunks)         # chunks of this call (grows when the memory guard splits)
         self.done_before = int(done_before)
+        self.planning = int(planning)         # files still being planned: their chunks are added as they come
         self.failed = 0
         self.done = 0
         self.splits = 0
@@ -57,15 +58,16 @@ class Progress:
             return
         announce_dashboard(dashboard)
         say(f"{self.step}: {planned}" if planned else self.plan_text())
-        if total_events <= 0 or n_chunks <= 0:
+        if (total_events <= 0 or n_chunks <= 0) and not planning:
             return
         from tqdm.auto import tqdm
         self.bar = tqdm(total=total_events, unit="ev", unit_scale=True, desc=self._desc(), dynamic_ncols=True,
                         smoothing=0.1, file=sys.stderr)
 
     @classmethod
-    def for_run(cls, runner, chunks) -> "Progress":
-        """The progress of ``runner`` about to run ``chunks`` (the rest of its plan is done or failed)."""
+    def for_run(cls, runner, chunks, planning: int = 0) -> "Progress":
+        """The progress of ``runner`` about to run ``chunks`` (the rest of its plan is done or failed),
+        and the chunks of ``planning`` files still being planned."""
         try:
             done_before = int(runner.ledger.counts().get("done", 0))
         except Exception:  # a ledger without counts: say nothing about earlier runs
@@ -78,9 +80,13 @@ class Progress:
         except Exception:
             planned = None
         return cls(sum(c.num_entries for c in chunks), len(chunks), enabled=runner.progress, dashboard=dashboard,
-                   step=name, done_before=done_before, planned=planned)
+                   step=name, done_before=done_before, planned=None if planning else planned, planning=planning)
 
     def plan_text(self) -> str:
+        if self.planning:
+            head = f"{self.done_before} chunks done earlier, " if self.done_before else ""
+            more = f"{self.n_chunks} chunks and " if self.n_chunks else ""
+            return f"{self.step}: {head}{more}{self.planning} files to plan; each file's chunks start once it is planned"
         if self.done_before:
             total = self.done_before + self.n_chunks
             return f"{self.step}: {self.done_before}/{total} chunks done earlier, {self.n_chunks} to run"
@@ -94,6 +100,14 @@ class Progress:
         self.n_chunks += int(n_new_chunks) - 1
         self.splits += 1
         if self.bar is not None:
+            self.bar.set_description(self._desc(), refresh=False)
+
+    def add(self, n_events: int, n_chunks: int) -> None:
+        """A file was planned while the run goes: its chunks join the bar."""
+        self.n_chunks += int(n_chunks)
+        self.planning = max(0, self.planning - 1)
+        if self.bar is not None:
+            self.bar.total += int(n_events)
             self.bar.set_description(self._desc(), refresh=False)
 
     def update(self, n_events: int, done: bool) -> None:

@@ -27,7 +27,8 @@ from .ledger import Ledger
 from .lock import RunLock
 from .outputs import RunOutput, finalize
 from .pending import OPENED
-from .planning import plan
+from .planfeed import PlanFeed
+from .planning import Plan, analysis_columns, plan, plan_entries
 from ..result import Result
 from . import policy
 from .task import Outcome, run_chunk
@@ -73,7 +74,7 @@ class Runner:
 
     # -- setup ---------------------------------------------------------------
     def _check_fileset(self) -> None:
-        stored = self.ledger.get_meta("fileset")
+        stored = self.ledger.get_meta("fileset") or self.ledger.get_meta("fileset_planning")
         if self.fileset is None:
             if stored is None:
                 raise ConfigError(f"{self.run_dir} is not a jetdask run directory and no fileset was given", "fileset")
@@ -104,22 +105,48 @@ class Runner:
     def __exit__(self, *exc):
         self.close()
 
-    def _plan_if_new(self) -> None:
+    def _plan_start(self):
+        """Plan the files not in the ledger yet (all of them in a new run directory; those a run
+        that stopped while planning left out). On a cluster the files are planned while the
+        run goes: the :class:`~jetdask.engine.planfeed.PlanFeed` returned feeds the dispatcher;
+        ``None`` when nothing is left to plan or it was planned here (serial runs)."""
         if self.ledger.get_meta("fileset") is not None:
             n = self.ledger.reset_running()
             if n:
                 self.stats["resumed_running"] = n
-            return
-        p = plan(self.fileset, self.chunk_size, client=None if self.serial else self.client,
-                 analysis=self.analysis, memory_limit=self.memory_limit)
-        self._note_homes(p)
-        self.ledger.add_files(p.files, p.failures)
-        self.ledger.add_chunks(p.chunks)
-        self.ledger.set_meta("chunk_size", self.chunk_size)
+            return None
+        known = self.ledger.planned()
+        if known:   # a run stopped while planning: its chunks of the files it planned
+            n = self.ledger.reset_running()
+            if n:
+                self.stats["resumed_running"] = n
+        else:
+            for key, value in (("chunk_size", self.chunk_size), ("analysis", getattr(self.analysis, "_spec", None)),
+                               ("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {})),
+                               ("created", time.time()), ("fileset_planning", self.fileset.to_dict())):
+                self.ledger.set_meta(key, value)
+        columns = analysis_columns(self.analysis)
+        if self.serial:
+            p = plan(self.fileset, self.chunk_size, analysis=self.analysis, memory_limit=self.memory_limit, skip=known)
+            self.ledger.add_plan(p.files, p.failures, p.chunks)
+            self._planned(p)
+            return None
+        entries, failures = plan_entries(self.fileset, skip=known)
+        self.ledger.add_plan((), failures, ())
+        if not entries:
+            self._planned(Plan([], [], failures, self.chunk_size))
+            return None
+        return PlanFeed(self.client, entries, self.chunk_size, record=self._record_file, complete=self._planned,
+                        columns=columns, memory_limit=self.memory_limit, tries=self.retries)
+
+    def _record_file(self, files, failures, chunks) -> None:
+        """One file planned while the run goes: into the ledger, and onto the progress bar."""
+        self.ledger.add_plan(files, failures, chunks)
+        self.progress_bar.add(sum(c.num_entries for c in chunks), len(chunks))
+
+    def _planned(self, p: Plan) -> None:
+        """Every file is planned: the plan's summary, and the mark that planning is complete."""
         self.ledger.set_meta("chunk_plan", p.describe())
-        self.ledger.set_meta("analysis", getattr(self.analysis, "_spec", None))
-        self.ledger.set_meta("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {}))
-        self.ledger.set_meta("created", time.time())
         self.ledger.set_meta("fileset", self.fileset.to_dict())  # last: marks planning complete
 
     def _note_homes(self, p) -> None:
@@ -140,8 +167,7 @@ class Runner:
         p = plan(sub, self.chunk_size, client=None if self.serial else self.client,
                  analysis=self.analysis, memory_limit=self.memory_limit)
         self._note_homes(p)
-        self.ledger.add_files(p.files, p.failures)
-        self.ledger.add_chunks(p.chunks)
+        self.ledger.add_plan(p.files, p.failures, p.chunks)
 
     @contextlib.contextmanager
     def _lock_run(self):
@@ -160,16 +186,16 @@ class Runner:
         """Plan (or resume) and run every chunk not done yet; failed chunks stay failed."""
         with self._lock_run():
             self._ensure_client()
-            self._plan_if_new()
-            return self._execute(self.ledger.chunks(("pending",), self.metadata))
+            feed = self._plan_start()
+            return self._execute(self.ledger.chunks(("pending",), self.metadata), feed)
 
     def resubmit(self) -> RunOutput:
         """Run only what is not done: failed chunks, never-finished chunks, unreadable files."""
         with self._lock_run():
             self._ensure_client()
-            self._plan_if_new()
+            feed = self._plan_start()
             self._replan_failed_files()
-            return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata))
+            return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata), feed)
 
     def submit(self, resubmit: bool = False) -> "RunHandle":
         """Start the run in a background thread (notebooks): see :class:`RunHandle`."""
@@ -193,16 +219,18 @@ class Runner:
                 "bisect_min_events": int(config.get("bisect-min-events")),
                 "encode": not self.serial}   # workers encode results (histcodec): the client stores bytes
 
-    def _execute(self, chunks: list[Chunk]) -> RunOutput:
+    def _execute(self, chunks: list[Chunk], feed=None) -> RunOutput:
         from .progress import Progress
-        self.progress_bar = Progress.for_run(self, chunks)
+        self.progress_bar = Progress.for_run(self, chunks, planning=len(feed) if feed else 0)
         try:
             if self.serial:
                 self._loop_serial(chunks)
             else:
-                self._loop_distributed(chunks)
+                self._loop_distributed(chunks, feed)
         finally:
             self.progress_bar.close()
+            if feed is not None:
+                feed.close()
         return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
             "analysis": getattr(self.analysis, "label", None), "fileset": self.fileset.to_dict(),
             "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {})})
@@ -214,7 +242,7 @@ class Runner:
             self.mark_running([chunk])
             self.outcome(chunk, run_chunk(self.analysis, chunk, self._options()), isolated=False)
 
-    def _loop_distributed(self, chunks: list[Chunk]) -> None:
+    def _loop_distributed(self, chunks: list[Chunk], feed=None) -> None:
         import cloudpickle
 
         from .dispatcher import Dispatcher
@@ -227,7 +255,7 @@ class Runner:
             homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")),
             resources=getattr(self.analysis, "resources", None), scale=scale,
             batch_seconds=float(config.get("batch-seconds")),
-            open_seconds=statistics.median_high(self._open_seconds) if self._open_seconds else None)
+            open_seconds=statistics.median_high(self._open_seconds) if self._open_seconds else None, feed=feed)
         self._sink.run(chunks)
 
     # -- what the loops call -------------------------------------------------------------------

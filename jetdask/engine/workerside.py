@@ -15,9 +15,12 @@ at its end. Workers that join later get it too. It
 """
 from __future__ import annotations
 
+import contextlib
+import time
+
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .departures import READY, STARTED
+from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents, set_allowed_failures
 from .memory import freeze_imports
 from .task import run_chunk
 
@@ -56,6 +59,42 @@ class RunPlugin(WorkerPlugin):
             import cloudpickle
             self._analysis = cloudpickle.loads(self.payload)
         return self._analysis
+
+
+def register(client, plugin: RunPlugin, tries: int = 3) -> None:
+    """Register ``plugin`` on every worker. A worker that dies while the scheduler sends it the
+    plugin makes the scheduler drop the client's call (the plugin stays registered for the other
+    workers and those that join later): it is registered again, at most ``tries`` times in all."""
+    from distributed.comm.core import CommClosedError
+    for i in range(tries):
+        try:
+            client.register_plugin(plugin, name=plugin.name)
+            return
+        except (CommClosedError, OSError):
+            if i == tries - 1:
+                raise
+            time.sleep(0.5 * (i + 1))
+
+
+@contextlib.contextmanager
+def installed(client, plugin: RunPlugin, events):
+    """For the length of a run: workers' comings and goings and chunk starts on ``events``
+    (:mod:`jetdask.engine.departures`), ``plugin`` on every worker, and the scheduler's
+    ``allowed-failures`` at 0; all undone at the end, where the cluster is still there."""
+    watch = WorkerEvents(client, events)
+    register(client, plugin)
+    old_allowed = client.run_on_scheduler(set_allowed_failures, value=0)
+    try:
+        yield
+    finally:
+        for call in (lambda: client.run_on_scheduler(set_allowed_failures, value=old_allowed),
+                     lambda: client.unregister_worker_plugin(plugin.name),
+                     lambda: client.unregister_scheduler_plugin(PLUGIN_NAME)):
+            try:
+                call()
+            except Exception:  # the cluster may be gone; nothing to restore then
+                pass
+        watch.close()
 
 
 def ready_workers(dask_scheduler=None) -> dict:
