@@ -24,7 +24,6 @@ inspected at the first URL that answers.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -205,16 +204,18 @@ def inspection_kwargs(columns=None, memory_limit=None) -> dict:
 def submit_inspections(client, specs: list[tuple], **kw) -> list[tuple]:
     """``(future, worker)`` of each (path, tree, replicas) inspected on ``client``.
 
-    On a worker that has the file open already, else spread over the workers one file each in
-    turn: the opens run in parallel, and each file stays open on the worker its chunks are then
-    sent to first. ``worker``: where it was sent (``None``: anywhere).
+    A file a worker has open already is inspected there; the first files go one to each
+    worker in turn, so the opens run in parallel; the rest go to whichever worker is free
+    first (the scheduler's queue), so a file that opens slowly holds up one worker, not every
+    file dealt to it. Each file stays open on the worker that inspected it, where its chunks
+    are then sent first. ``worker``: where it was sent (``None``: anywhere).
     """
-    workers = sorted(client.nthreads()) or [None]
+    workers = sorted(client.nthreads())
     holder = _holders(client)
-    turn = itertools.cycle(workers)
+    turn = iter(workers)
     out = []
     for s in specs:
-        w = holder.get(s[0]) or next(turn)
+        w = holder.get(s[0]) or next(turn, None)
         out.append((client.submit(_inspect, *s, pure=False, **kw,
                                   **({"workers": [w], "allow_other_workers": True} if w else {})), w))
     return out
