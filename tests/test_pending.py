@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from jetdask.chunk import Chunk
-from jetdask.engine.pending import BATCH_MAX, Pending, batch_size, steal_threshold
+from jetdask.engine.pending import BATCH_MAX, NEVER, Pending, batch_size, steal_threshold
 
 
 def chunks(path: str, n: int, size: int = 100) -> list[Chunk]:
@@ -114,8 +114,9 @@ def test_open_files_are_remembered_up_to_the_cache_size():
 
 STEAL_CASES = [
     # (name, open_seconds, chunk_seconds, expected)
-    ("nothing measured: any file", None, None, 1),
-    ("open not measured", None, 0.1, 1),
+    ("nothing measured: no file, until the first chunk's time is known", None, None, NEVER),
+    ("chunk time not measured", 0.4, None, NEVER),
+    ("open not measured: 0.5 s", None, 0.1, 5),
     ("cheap open, long chunks", 0.01, 1.0, 1),
     ("open of 0.4 s, chunks of 0.14 s", 0.4, 0.14, 3),
 ]
@@ -131,3 +132,14 @@ def test_no_steal_of_a_short_tail_from_a_file_the_worker_has_not_open():
     assert p.take("w1", 1, min_steal=4) == []
     assert ranges(p.take("w1", 1, min_steal=3)) == [("a", 200)]
     assert p.take("w1", 1, min_steal=4) != []          # now it has the file open: no threshold
+
+
+def test_a_file_many_workers_help_with_is_not_opened_again():
+    p = make({"a": 12, "b": 8}, {"a": "w0", "b": "w1"})
+    p.note_open("w2", ["a"])
+    p.note_open("w3", ["a"])
+    # a: 12 waiting for 3 workers (4 each), b: 8 for 1: b is where an open helps most
+    assert ranges(p.take("w4", 1, min_steal=5))[0][0] == "b"
+    # 7 left of b for its 2 workers (3.5 each), 4 each of a: neither is worth an open of 5 chunks' time
+    assert p.take("w5", 1, min_steal=5) == []
+    assert ranges(p.take("w5", 1, min_steal=4))[0][0] == "a"

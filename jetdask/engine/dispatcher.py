@@ -83,7 +83,7 @@ class Dispatcher:
             try:
                 self.workers = self.client.run_on_scheduler(ready_workers)
                 known = set(self.pending.home.values()) | set(self.feed.target.values() if self.feed else ())
-                for addr in known - set(self.workers) - {None}:   # gone before the run began
+                for addr in known - set(self.client.nthreads()) - {None}:   # gone (not merely not ready yet)
                     self._drop(addr)
                 self.pending.extend(chunks)
                 if self.feed is not None:
@@ -170,6 +170,7 @@ class Dispatcher:
             if addr not in self.departed:
                 self.workers[addr] = int(msg.get("nthreads") or 1)
                 self.pending.note_open(addr, msg.get("files") or ())
+                self.pace.opened(float(msg.get("open_seconds") or 0.0))   # its opens in earlier runs
         elif action == "memory-kill":
             self.departed[addr] = policy.MEMORY_KILL
         elif action == "leave":
@@ -267,7 +268,7 @@ class Dispatcher:
         slots = sum(self._capacity(a) for a in open_workers)
         limit = self.max_inflight or slots
         normal = sum(1 for f in self.flights.values() if not f.isolated)
-        min_steal = self.pace.min_steal()
+        min_steal = self.pace.min_steal(planning=bool(self.feed and len(self.feed)))
         free = [a for a in open_workers if self.load[a] < self._capacity(a)   # a worker still opening files
                 and not (self.feed and self.feed.planning_on(a) and not self.pending.has_home_work(a))]  # gets its own
         while self.pending and normal < limit and free:

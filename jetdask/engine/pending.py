@@ -10,8 +10,9 @@ gives a worker with a free slot, in this order:
 1. the next chunks of a file it is the home of;
 2. a file with no home, one it has open first (the worker becomes its home);
 3. a file of the home with most files waiting, one it has open first (the file moves to it);
-4. the last chunks of the file with most chunks waiting among those it has open, else among
-   all if that file has enough chunks waiting to be worth an open (:func:`steal_threshold`);
+4. the last chunks of the file with most chunks waiting among those it has open, else of
+   the file with most chunks waiting per worker that has it open, if those are enough to be
+   worth an open (:func:`steal_threshold`): the workers on it would not finish sooner alone;
    stealing from the back, so the home worker and the helper do not read the same baskets.
 
 What one dask task runs is a *batch*: contiguous chunks of one file, as many as take about
@@ -28,6 +29,8 @@ from ..chunk import Chunk
 
 BATCH_MAX = 64     # chunks in one task at most
 OPENED = 0.01      # seconds: an open that took longer was not a hit of the worker's file cache
+NEVER = 2**62      # a steal threshold no file reaches
+DEFAULT_OPEN = 0.5  # seconds an open takes before one was measured (889-branch PFNano: 0.3-1 s)
 
 
 def batch_size(chunk_seconds: float | None, target_seconds: float, waiting: int, slots: int,
@@ -50,11 +53,14 @@ def steal_threshold(open_seconds: float | None, chunk_seconds: float | None) -> 
 
     Helping a file's home worker with its last chunks costs the helper a file open first:
     with less waiting work than one open takes, the home worker finishes it as soon alone.
-    Before both times are known, any file is worth it.
+    Before a chunk's time is known, no file is (the first result comes within one chunk's
+    time; an open of a PFNano file costs 0.3-1 s, on every idle worker at once); before an
+    open's time is known (every open so far hit a worker's file cache), one costs
+    ``DEFAULT_OPEN`` seconds.
     """
-    if not open_seconds or not chunk_seconds or chunk_seconds <= 0:
-        return 1
-    return max(1, math.ceil(open_seconds / chunk_seconds))
+    if not chunk_seconds or chunk_seconds <= 0:
+        return NEVER
+    return max(1, math.ceil((open_seconds or DEFAULT_OPEN) / chunk_seconds))
 
 
 class Pace:
@@ -76,8 +82,10 @@ class Pace:
     def batch(self, target_seconds: float, waiting: int, slots: int) -> int:
         return batch_size(self.chunk_seconds, target_seconds, waiting, slots)
 
-    def min_steal(self) -> int:
-        return steal_threshold(self.open_seconds, self.chunk_seconds)
+    def min_steal(self, planning: bool = False) -> int:
+        """:func:`steal_threshold`; while files are still being planned, no file is worth an open
+        for its tail: the files to come give an idle worker a file of its own."""
+        return NEVER if planning else steal_threshold(self.open_seconds, self.chunk_seconds)
 
 
 class Pending:
@@ -189,10 +197,17 @@ class Pending:
             self._move(path, worker)
             return self._front(worker, path, n)
         known = [p for p in self.files if p in has]     # every file has a home of its own: few files
-        path = max(known or self.files, key=lambda p: len(self.files[p]))
-        if not known and len(self.files[path]) < min_steal:
+        if known:
+            return self._back(worker, max(known, key=lambda p: len(self.files[p])), n)
+        per = {p: len(q) / self._holders(p) for p, q in self.files.items()}   # waiting per worker on it
+        path = max(per, key=per.get)
+        if per[path] < min_steal:
             return []
         return self._back(worker, path, n)
+
+    def _holders(self, path: str) -> int:
+        """Workers that have ``path`` open (at least 1: its home)."""
+        return max(1, sum(1 for lru in self.open.values() if path in lru))
 
     def _front(self, worker: str, path: str, n: int) -> list[Chunk]:
         dq = self.files[path]

@@ -42,9 +42,10 @@ class RunPlugin(WorkerPlugin):
         await worker.set_resources(**{SLOTS: float(worker.state.nthreads)})
         # only now may chunks be pinned here: the scheduler does not look again at a task it found
         # no worker for when a worker's resources change later
-        from ..nanoaod.io import cached_paths
+        from ..nanoaod.io import cached_paths, stats
         worker.log_event(READY, {"action": "ready", "worker": worker.address, "nthreads": worker.state.nthreads,
-                                 "files": cached_paths()})     # the dispatcher sends their chunks here first
+                                 "files": cached_paths(),     # the dispatcher sends their chunks here first
+                                 "open_seconds": stats["open_seconds"] / max(1, stats["opens"])})
 
     def transition(self, key, start, finish, **kwargs) -> None:
         if finish == "executing" and isinstance(key, str) and key.startswith(KEY_PREFIX):
