@@ -117,6 +117,9 @@ def test_killed_while_planning_resumes_with_the_files_left(clean, small_sample, 
     before = dict(ledger_rows(run, "SELECT id, finished FROM chunks WHERE state='done'"))
     assert slow not in {p for (p,) in ledger_rows(run, "SELECT path FROM files")}
     assert not ledger_rows(run, "SELECT value FROM meta WHERE key='fileset'")     # planning was not complete
+    from jetdask.engine.status import run_status
+    st = run_status(run)
+    assert not st["complete"] and st["chunks"]["done"] == len(before)             # status reads it as is
 
     with local_client() as client, Runner(DimuonJets(), small_sample, run, client, progress=False) as r:
         out = r.run()
