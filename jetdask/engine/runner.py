@@ -110,22 +110,19 @@ class Runner:
         that stopped while planning left out). On a cluster the files are planned while the
         run goes: the :class:`~jetdask.engine.planfeed.PlanFeed` returned feeds the dispatcher;
         ``None`` when nothing is left to plan or it was planned here (serial runs)."""
-        if self.ledger.get_meta("fileset") is not None:
+        complete = self.ledger.get_meta("fileset") is not None
+        known = set() if complete else self.ledger.planned()
+        if complete or known:   # an earlier run (or one stopped while planning): its chunks left running
             n = self.ledger.reset_running()
             if n:
                 self.stats["resumed_running"] = n
+        if complete:
             return None
-        known = self.ledger.planned()
-        if known:   # a run stopped while planning: its chunks of the files it planned
-            n = self.ledger.reset_running()
-            if n:
-                self.stats["resumed_running"] = n
-        else:
+        if not known:
             for key, value in (("chunk_size", self.chunk_size), ("analysis", getattr(self.analysis, "_spec", None)),
                                ("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {})),
                                ("created", time.time()), ("fileset_planning", self.fileset.to_dict())):
                 self.ledger.set_meta(key, value)
-        columns = analysis_columns(self.analysis)
         if self.serial:
             p = plan(self.fileset, self.chunk_size, analysis=self.analysis, memory_limit=self.memory_limit, skip=known)
             self.ledger.add_plan(p.files, p.failures, p.chunks)
@@ -137,7 +134,8 @@ class Runner:
             self._planned(Plan([], [], failures, self.chunk_size))
             return None
         return PlanFeed(self.client, entries, self.chunk_size, record=self._record_file, complete=self._planned,
-                        columns=columns, memory_limit=self.memory_limit, tries=self.retries)
+                        columns=analysis_columns(self.analysis), memory_limit=self.memory_limit,
+                        tries=self.retries)
 
     def _record_file(self, files, failures, chunks) -> None:
         """One file planned while the run goes: into the ledger, and onto the progress bar."""
