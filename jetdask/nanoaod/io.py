@@ -1,9 +1,9 @@
 """Opening files and reading a chunk's branches, with a per-process file cache.
 
-Opening a PFNano file costs 0.1–0.4 s (TTree metadata of 300–1800 branches);
-reading a 2k-event chunk costs tens of ms. Each worker process therefore keeps
-its opened trees in a small LRU cache keyed by (path, tree), so the second
-chunk of a file skips the open. Errors are translated once, here, into
+Opening a PFNano file costs 0.1–0.4 s (TTree metadata of 300–1800 branches, with
+:mod:`jetdask.nanoaod.uproot_speedups`); reading a 2k-event chunk costs tens of ms. Each
+worker process therefore keeps its opened trees in a small LRU cache keyed by (path, tree),
+so the second chunk of a file skips the open. Errors are translated once, here, into
 :class:`~jetdask.errors.FileAccessError` with the path and the reason, or
 :class:`~jetdask.errors.TransientFileError` when :func:`remote.classify` says
 retrying may help (server unreachable, timeouts); missing, truncated or corrupt
@@ -20,7 +20,7 @@ import uproot
 
 from .. import config
 from ..errors import FileAccessError, TransientFileError
-from . import remote
+from . import remote, uproot_speedups
 
 _cache: "collections.OrderedDict[tuple[str, str], object]" = collections.OrderedDict()
 _lock = threading.Lock()
@@ -142,42 +142,7 @@ def estimate_bytes(tree, branches, entry_start: int, entry_stop: int) -> int:
     return int(total * frac)
 
 
-def _memoize_branch_names() -> bool:
-    """Make uproot list a tree's branch names once per tree instead of on every read.
-
-    ``TTree.arrays`` starts by collecting every branch name of the tree (uproot's
-    ``_keys_deep``), which costs 14 ms on a 900-branch PFNano tree: more than reading
-    20 branches of 2k events (8 ms). A TTree read from a file does not change, so the
-    set is kept on the tree object. Only membership is tested on it (a frozenset is
-    safe). Returns False (nothing changed) when this uproot has no such function.
-    """
-    try:
-        from uproot.behaviors import TBranch as tbranch
-    except ImportError:  # pragma: no cover
-        return False
-    original = getattr(tbranch, "_keys_deep", None)
-    if original is None:  # pragma: no cover - uproot changed its internals
-        return False
-    if getattr(original, "_jetdask_memoized", False):
-        return True
-
-    def keys_deep(hasbranches):
-        try:
-            return hasbranches.__dict__["_jetdask_keys_deep"]
-        except (KeyError, AttributeError):
-            keys = frozenset(original(hasbranches))
-            try:
-                hasbranches.__dict__["_jetdask_keys_deep"] = keys
-            except AttributeError:  # pragma: no cover - no instance dict
-                pass
-            return keys
-
-    keys_deep._jetdask_memoized = True
-    tbranch._keys_deep = keys_deep
-    return True
-
-
-_BATCHED = _memoize_branch_names()
+_BATCHED = uproot_speedups.APPLIED["branch_names"]
 
 
 def read_arrays(tree, branches, entry_start: int, entry_stop: int, path: str) -> dict:
@@ -185,7 +150,7 @@ def read_arrays(tree, branches, entry_start: int, entry_stop: int, path: str) ->
 
     One ``TTree.arrays`` call for all branches (one pass over their baskets, as
     ``uproot.iterate`` does), with the branch-name listing memoized per tree (see
-    :func:`_memoize_branch_names`). Without that memo, branch by branch is cheaper.
+    :mod:`jetdask.nanoaod.uproot_speedups`). Without that memo, branch by branch is cheaper.
     """
     try:
         if _BATCHED:
