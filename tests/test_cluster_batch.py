@@ -111,10 +111,14 @@ def test_local_workers_get_the_worker_environ(monkeypatch):
                                   ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX")})
         # the worker's own dask reads the DASK_* variables: no statistical profiler, a slow tick
         worker_dask = client.run(lambda: (dask.config.get("distributed.worker.profile.enabled"),
-                                          dask.config.get("distributed.admin.tick.interval")))
+                                          dask.config.get("distributed.admin.tick.interval"),
+                                          dask.config.get("distributed.admin.system-monitor.interval")))
+        # chunk tasks are pinned: the scheduler here runs without work stealing
+        extensions = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.extensions))
     finally:
         close_cluster(client)
-    assert set(worker_dask.values()) == {(False, "1s")}
+    assert set(worker_dask.values()) == {(False, "1s", "2s")}
+    assert "stealing" not in extensions and "amm" in extensions
     assert dask.config.get("distributed.admin.tick.interval") == "1s"   # the scheduler and nannies here
     from jetdask import config
     want = {k: str(v) for k, v in config.get("worker-environ").items()}

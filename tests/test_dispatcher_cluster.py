@@ -101,6 +101,42 @@ def test_retired_worker_makes_no_suspects(small_sample, clean, tmp_path):
     assert r.stats["suspects"] == 0 and r.stats["workers_died"] == 0, dict(r.stats)
 
 
+def _hold(x):
+    return x
+
+
+def _close_gracefully_and_restart(dask_worker=None):
+    """What ``lifetime`` with ``lifetime_restart`` does, started on the worker's loop."""
+    import asyncio
+    asyncio.get_running_loop().create_task(dask_worker.close_gracefully(restart=True, reason="lifetime-reached"))
+
+
+@pytest.mark.timeout(600)
+def test_retirement_given_up_makes_no_suspects(small_sample, clean, tmp_path):
+    """Both workers end their lifetime together while each holds a result no other worker has:
+    the scheduler gives up their retirement (nowhere to move it) and removes them as if they
+    died, erring their chunks. They retired: the chunks are rerun, none is a suspect."""
+    client = start_local(n_workers=2, memory_limit="600MiB")
+    try:
+        r = Runner(DimuonJets(sleep=0.4), small_sample, str(tmp_path / "run"), client, chunk_size=250,
+                   progress=False)
+        handle = r.submit()
+        deadline = time.time() + 120
+        while time.time() < deadline and r.stats["done"] < 4:
+            time.sleep(0.1)
+        held = [client.submit(_hold, i, workers=[w], pure=False) for i, w in enumerate(client.nthreads())]
+        client.gather(held)
+        client.run(_close_gracefully_and_restart)
+        out = handle.result(timeout=600)
+        del held
+    finally:
+        _close(client)
+    assert out.complete
+    assert_same_output(out, clean)
+    assert r.stats["workers_retired"] >= 1, dict(r.stats)
+    assert r.stats["suspects"] == 0 and r.stats["workers_died"] == 0, dict(r.stats)
+
+
 @pytest.mark.timeout(600)
 def test_no_workers_ends_the_run_then_resubmit_completes(small_sample, clean, tmp_path):
     from distributed import Client, LocalCluster

@@ -210,6 +210,8 @@ def start_batch(kind: str, jobs: int | None = None, minimum: int = 0, maximum: i
         raise ConfigError("HTCondor is not available on this machine (no condor_submit on PATH)", "cluster")
     if kind == "slurm":
         options.setdefault("job_name", f"jetdask-{os.getpid()}")
+    from .local import apply_scheduler_settings
+    apply_scheduler_settings()
     cluster = build_cluster(kind, **options)
     if jobs is not None:
         cluster.scale(jobs=jobs)

@@ -44,12 +44,27 @@ def apply_worker_environ() -> dict:
     return env
 
 
+SCHEDULER_SETTINGS = {
+    # every chunk task is pinned to its worker (jetdask's dispatcher places them and helps with
+    # tails itself), so dask's work stealing moves nothing; its balancing pass (every second)
+    # and per-task bookkeeping only take CPU from the process that also runs the client
+    "distributed.scheduler.work-stealing": False,
+}
+
+
+def apply_scheduler_settings() -> None:
+    """Settings of a scheduler that jetdask starts in this process (LocalCluster, batch jobs)."""
+    import dask.config
+    dask.config.set(SCHEDULER_SETTINGS)
+
+
 def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memory_limit=None,
                 dashboard_address: str = "127.0.0.1:0", **options):
     """A LocalCluster on this machine: one single-threaded worker process per core by default."""
     import dask.config
     from distributed import Client, LocalCluster
     apply_worker_environ()
+    apply_scheduler_settings()
     # a worker slot whose process keeps dying (a memory culprit) must come back, not be closed
     # after distributed's 15 s lost-worker-timeout (the run would then wait on zero workers)
     dask.config.set({"distributed.deploy.lost-worker-timeout": "24h"})

@@ -2,10 +2,16 @@
 
 :class:`WorkerWatch` is a scheduler plugin. It reads the scheduler's own events —
 ``remove-worker`` (with ``expected``: a graceful retirement, e.g. ``lifetime``,
-adaptive scale-down, ``retire_workers``) and the nanny's ``worker-restart-memory``
+adaptive scale-down, ``retire_workers``), a worker's status change to
+``closing_gracefully`` (it started retiring) and the nanny's ``worker-restart-memory``
 (the nanny killed the worker for exceeding its memory limit) — and publishes one
 message per worker joining or leaving on the topic ``jetdask-workers``, with the
-reason: ``retired``, ``memory`` or ``died``. :class:`WorkerEvents` subscribes the
+reason (:func:`departure_reason`): ``retired``, ``memory`` or ``died``. A worker that
+started retiring and then left without the scheduler calling it expected (its
+retirement was given up, e.g. two workers whose ``lifetime`` ended together had nowhere
+to move their results, and each closed anyway) retired: its chunks are rerun, never
+suspected; a worker that started retiring more than ``retire_window`` (30 s) before it
+left without notice died. :class:`WorkerEvents` subscribes the
 client to it and to ``jetdask-started`` (sent by the worker plugin when a chunk task
 starts executing) and hands the messages to the dispatcher through a queue.
 """
@@ -23,17 +29,33 @@ PLUGIN_NAME = "jetdask-worker-watch"
 MEMORY_EVENT = "worker-restart-memory"
 
 
+RETIRING = "closing_gracefully"
+
+
+def departure_reason(expected: bool, memory_killed: bool, was_retiring: bool) -> str:
+    """Why a worker left: the nanny's memory kill first (a retiring worker can still run out
+    of memory), then a retirement (the scheduler's ``expected``, or a worker that had started
+    retiring), else it died."""
+    if memory_killed and not expected:
+        return "memory"
+    if expected or was_retiring:
+        return "retired"
+    return "died"
+
+
 class WorkerWatch(SchedulerPlugin):
     """Publishes joins and departures with their reason on :data:`TOPIC`."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, memory_window: float = 30.0):
+    def __init__(self, memory_window: float = 30.0, retire_window: float = 30.0):
         self.memory_window = memory_window
+        self.retire_window = retire_window
 
     async def start(self, scheduler) -> None:
         self.scheduler = scheduler
         self.memory_kills: dict[str, float] = {}
+        self.retiring: dict[str, float] = {}   # worker -> when it started retiring
 
     def add_worker(self, scheduler, worker: str) -> None:
         ws = scheduler.workers.get(worker)
@@ -41,20 +63,27 @@ class WorkerWatch(SchedulerPlugin):
                                     "nthreads": int(ws.nthreads) if ws is not None else 1})
 
     def log_event(self, topic, msg) -> None:
-        if topic == MEMORY_EVENT and isinstance(msg, dict) and msg.get("worker"):
+        if not isinstance(msg, dict):
+            return
+        if msg.get("action") == "worker-status-change" and isinstance(topic, str):
+            # kept when the status goes back to running: a retirement that is given up sets it
+            # back just before the worker closes anyway (``lifetime``)
+            if msg.get("status") == RETIRING:
+                self.retiring[topic] = time.time()
+        elif topic == MEMORY_EVENT and msg.get("worker"):
             self.memory_kills[msg["worker"]] = time.time()
             self.scheduler.log_event(TOPIC, {"action": "memory-kill", "worker": msg["worker"],
                                              "rss": msg.get("rss")})
-        elif topic == "all" and isinstance(msg, dict) and msg.get("action") == "remove-worker":
+        elif topic == "all" and msg.get("action") == "remove-worker":
             worker = msg.get("worker")
             killed = self.memory_kills.pop(worker, None)
-            if msg.get("expected"):
-                reason = "retired"
-            elif killed is not None and time.time() - killed < self.memory_window:
-                reason = "memory"
-            else:
-                reason = "died"
+            began = self.retiring.pop(worker, None)
+            was_retiring = began is not None and time.time() - began < self.retire_window
+            reason = departure_reason(bool(msg.get("expected")),
+                                      killed is not None and time.time() - killed < self.memory_window,
+                                      was_retiring)
             self.scheduler.log_event(TOPIC, {"action": "leave", "worker": worker, "reason": reason,
+                                             "handed_on": bool(msg.get("expected")),   # its results moved
                                              "stimulus_id": msg.get("stimulus_id", ""),
                                              "processing": sorted(str(k) for k in msg.get("processing-tasks", ()))})
 

@@ -37,7 +37,7 @@ from .fetch import RESULT_TIMEOUT, Fetcher, Flight, lost
 from .pending import Pace, Pending
 from .workerside import SLOTS, RunPlugin, installed, ready_workers, run_registered
 
-DEATH_GRACE = 3.0     # seconds to wait for the nanny's memory report after a lone chunk's worker died
+DEATH_GRACE = 3.0     # seconds a task erred with its worker waits for why it left (a lone chunk: for a memory report)
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
 
 
@@ -67,7 +67,8 @@ class Dispatcher:
         self.load: collections.Counter = collections.Counter()
         self.suspect_on: dict[str, str] = {}        # worker -> key of the suspect it runs
         self.departed: dict[str, str] = {}          # worker -> reason it left
-        self.undecided: list[tuple[float, Flight, str]] = []   # lone deaths awaiting the reason
+        self.lost_with: set[str] = set()            # workers that left without handing on their results
+        self.undecided: list[tuple[float, Flight, str]] = []   # deaths awaiting the worker's reason
         self.sweeps: list[tuple[float, str]] = []   # (when, worker) to resubmit its stuck pinned tasks
         self.delayed: list = []                     # heap of (ready time, seq, chunk)
         self.pending = Pending(homes, cache_size=int(config.get("file-cache-size")))
@@ -120,13 +121,8 @@ class Dispatcher:
             self._check_workers()
 
     def _timeout(self) -> float:
-        now = time.monotonic()
-        t = 1.0
-        if self.delayed:
-            t = min(t, self.delayed[0][0] - now)
-        for deadline, _, _ in self.undecided:
-            t = min(t, deadline - now)
-        return max(0.01, t)
+        due = [d for d, _, _ in self.undecided] + ([self.delayed[0][0]] if self.delayed else [])
+        return max(0.01, min([1.0] + [d - time.monotonic() for d in due]))
 
     def _handle(self, kind: str, item) -> None:
         if kind == "future":
@@ -166,6 +162,7 @@ class Dispatcher:
         action, addr = msg.get("action"), msg.get("worker")
         if action == "join":
             self.departed.pop(addr, None)
+            self.lost_with.discard(addr)
         elif action == "ready":      # the run's plugin is set up there: chunks may be pinned to it
             if addr not in self.departed:
                 self.workers[addr] = int(msg.get("nthreads") or 1)
@@ -179,7 +176,8 @@ class Dispatcher:
             if self.departed.get(addr) != policy.MEMORY_KILL:
                 self.departed[addr] = msg.get("reason") or policy.DIED
             self.host.stats["workers_" + self.departed[addr]] += 1
-            if self.departed[addr] != policy.RETIRED:   # its results died with it (a retiring worker hands them on)
+            if not msg.get("handed_on", self.departed[addr] == policy.RETIRED):   # its results died with it
+                self.lost_with.add(addr)
                 for f in self.fetcher.give_up(addr):
                     self._rerun_lost(f)
             self.sweeps.append((time.monotonic() + (0 if self.departed[addr] == policy.RETIRED else PINNED_GRACE),
@@ -325,12 +323,11 @@ class Dispatcher:
         if isinstance(err, KilledWorker) or fut.status == "lost":
             addr = getattr(getattr(err, "last_worker", None), "address", None) or flight.worker
             flight.worker = addr
-            reason = self.departed.get(addr)
-            if flight.isolated and flight.started and reason != policy.MEMORY_KILL:
+            if not self._reason_known(flight, self.departed.get(addr)):
                 self.undecided.append((time.monotonic() + DEATH_GRACE, flight, addr))
                 return
             self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, flight.started,
-                                                departure=reason or policy.DIED))
+                                                departure=self.departed[addr]))
         elif isinstance(err, (FutureCancelledError, TimeoutError, OSError)) or fut.status == "cancelled":
             for chunk in flight.chunks:
                 self.host.apply(chunk, self.host.decide(chunk, policy.Attempt(policy.CANCELLED)),
@@ -339,7 +336,7 @@ class Dispatcher:
             self._fail_all(flight, err, str(err))
 
     def _died(self, addr: str) -> bool:
-        return addr not in self.workers and self.departed.get(addr, policy.RETIRED) != policy.RETIRED
+        return addr not in self.workers and addr in self.lost_with
 
     def _fetched(self, flight: Flight, outs, err: BaseException | None) -> None:
         if err is not None:
@@ -366,13 +363,20 @@ class Dispatcher:
         self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, started=False,
                                             departure=policy.RETIRED))
 
+    @staticmethod
+    def _reason_known(flight: Flight, reason: str | None) -> bool:
+        """A task erred with its worker before the scheduler said why it left (a retirement it
+        gave up is only known then); a lone chunk that ran also waits for a memory report."""
+        return reason == policy.MEMORY_KILL or (reason is not None and not (flight.isolated and flight.started))
+
     def _resolve_undecided(self) -> None:
         now = time.monotonic()
         keep = []
         for deadline, flight, addr in self.undecided:
             reason = self.departed.get(addr)
-            if reason == policy.MEMORY_KILL or now >= deadline:
-                self._decide(flight, policy.Attempt(policy.WORKER_LEFT, True, True, departure=reason or policy.DIED))
+            if self._reason_known(flight, reason) or now >= deadline:
+                self._decide(flight, policy.Attempt(policy.WORKER_LEFT, flight.isolated, flight.started,
+                                                    departure=reason or policy.DIED))
             else:
                 keep.append((deadline, flight, addr))
         self.undecided = keep
