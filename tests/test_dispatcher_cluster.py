@@ -80,21 +80,27 @@ def test_worker_killed_on_16_workers_costs_only_its_chunks(small_sample, clean, 
     assert len(beside) + len(others_went_on) > 0
 
 
-@pytest.mark.timeout(600)
-def test_retired_worker_makes_no_suspects(small_sample, clean, tmp_path):
-    client = start_local(n_workers=4, memory_limit="600MiB")
+def _run_disturbed(small_sample, tmp_path, n_workers: int, disturb):
+    """A run on a fresh LocalCluster; ``disturb(client)`` once 4 chunks are done (what it
+    returns is kept until the run ends)."""
+    client = start_local(n_workers=n_workers, memory_limit="600MiB")
     try:
         r = Runner(DimuonJets(sleep=0.4), small_sample, str(tmp_path / "run"), client, chunk_size=250,
                    progress=False)
         handle = r.submit()
-        deadline = time.time() + 120
-        while time.time() < deadline and r.stats["done"] < 4:
-            time.sleep(0.1)
-        victims = list(client.nthreads())[:2]
-        client.retire_workers(victims, close_workers=True)
+        _wait_done(r, 4)
+        kept = disturb(client)
         out = handle.result(timeout=600)
+        del kept
+        return r, out
     finally:
         _close(client)
+
+
+@pytest.mark.timeout(600)
+def test_retired_worker_makes_no_suspects(small_sample, clean, tmp_path):
+    r, out = _run_disturbed(small_sample, tmp_path, 4,
+                            lambda client: client.retire_workers(list(client.nthreads())[:2], close_workers=True))
     assert out.complete
     assert_same_output(out, clean)
     assert r.stats["workers_retired"] >= 1, dict(r.stats)
@@ -116,21 +122,13 @@ def test_retirement_given_up_makes_no_suspects(small_sample, clean, tmp_path):
     """Both workers end their lifetime together while each holds a result no other worker has:
     the scheduler gives up their retirement (nowhere to move it) and removes them as if they
     died, erring their chunks. They retired: the chunks are rerun, none is a suspect."""
-    client = start_local(n_workers=2, memory_limit="600MiB")
-    try:
-        r = Runner(DimuonJets(sleep=0.4), small_sample, str(tmp_path / "run"), client, chunk_size=250,
-                   progress=False)
-        handle = r.submit()
-        deadline = time.time() + 120
-        while time.time() < deadline and r.stats["done"] < 4:
-            time.sleep(0.1)
+    def lifetimes_end_together(client):
         held = [client.submit(_hold, i, workers=[w], pure=False) for i, w in enumerate(client.nthreads())]
-        client.gather(held)
+        client.gather(held)   # kept by the cluster until the run ends
         client.run(_close_gracefully_and_restart)
-        out = handle.result(timeout=600)
-        del held
-    finally:
-        _close(client)
+        return held
+
+    r, out = _run_disturbed(small_sample, tmp_path, 2, lifetimes_end_together)
     assert out.complete
     assert_same_output(out, clean)
     assert r.stats["workers_retired"] >= 1, dict(r.stats)
