@@ -115,4 +115,16 @@ def unslow_inspections() -> None:
         del io._unslowed_file_info
 
 
+def hold(x):
+    """A task whose result stays on its worker (the only copy, while its future is kept)."""
+    return x
+
+
+def close_gracefully_soon(dask_worker=None, restart: bool = False) -> None:
+    """In a worker (``client.run``): start its own graceful close, as ``lifetime`` does (with
+    ``restart``: as ``lifetime_restart``, its nanny starts it again), and return at once."""
+    import asyncio
+    asyncio.get_running_loop().create_task(dask_worker.close_gracefully(restart=restart, reason="lifetime-reached"))
+
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # these run in worker processes

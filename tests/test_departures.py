@@ -1,12 +1,12 @@
 """jetdask.engine.departures: why a worker left, from the scheduler's events (real processes)."""
 from __future__ import annotations
 
-import asyncio
 import queue
 import time
 
 import pytest
 
+from engine_helpers import close_gracefully_soon, hold
 from jetdask.engine import departures
 from jetdask.engine.departures import departure_reason
 
@@ -28,15 +28,6 @@ def test_departure_reason(args, reason):
     assert departure_reason(*args) == reason
 
 
-def _hold(x):
-    return x
-
-
-def _close_gracefully(dask_worker=None):
-    """Start the worker's own graceful close (what ``lifetime`` does) and return at once."""
-    asyncio.get_running_loop().create_task(dask_worker.close_gracefully(reason="worker-lifetime-reached"))
-
-
 def _sleep(t):
     time.sleep(t)
     return t
@@ -54,13 +45,13 @@ def test_workers_whose_retirement_is_given_up_retired():
         q: queue.Queue = queue.Queue()
         events = departures.WorkerEvents(client, q)
         try:
-            held = [client.submit(_hold, i, workers=[w], pure=False) for i, w in enumerate(workers)]
+            held = [client.submit(hold, i, workers=[w], pure=False) for i, w in enumerate(workers)]
             client.gather(held)   # a result on each worker that only it has
             running = [client.submit(_sleep, 30, workers=[w], pure=False) for w in workers]
             deadline = time.time() + 30
             while time.time() < deadline and sum(map(len, client.processing().values())) < 2:
                 time.sleep(0.05)
-            client.run(_close_gracefully)
+            client.run(close_gracefully_soon)
             left = {}
             deadline = time.time() + 60
             while time.time() < deadline and len(left) < 2:

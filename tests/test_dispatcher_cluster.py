@@ -11,7 +11,7 @@ import dask.config
 import pytest
 
 from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output, serial_output
+from engine_helpers import assert_same_output, close_gracefully_soon, hold, serial_output
 from jetdask.cluster.local import start_local
 from jetdask.engine.runner import Runner
 from jetdask.errors import ClusterLostError
@@ -97,38 +97,27 @@ def _run_disturbed(small_sample, tmp_path, n_workers: int, disturb):
         _close(client)
 
 
-@pytest.mark.timeout(600)
-def test_retired_worker_makes_no_suspects(small_sample, clean, tmp_path):
-    r, out = _run_disturbed(small_sample, tmp_path, 4,
-                            lambda client: client.retire_workers(list(client.nthreads())[:2], close_workers=True))
-    assert out.complete
-    assert_same_output(out, clean)
-    assert r.stats["workers_retired"] >= 1, dict(r.stats)
-    assert r.stats["suspects"] == 0 and r.stats["workers_died"] == 0, dict(r.stats)
+def _retire_two(client):
+    client.retire_workers(list(client.nthreads())[:2], close_workers=True)
 
 
-def _hold(x):
-    return x
-
-
-def _close_gracefully_and_restart(dask_worker=None):
-    """What ``lifetime`` with ``lifetime_restart`` does, started on the worker's loop."""
-    import asyncio
-    asyncio.get_running_loop().create_task(dask_worker.close_gracefully(restart=True, reason="lifetime-reached"))
-
-
-@pytest.mark.timeout(600)
-def test_retirement_given_up_makes_no_suspects(small_sample, clean, tmp_path):
+def _lifetimes_end_together(client):
     """Both workers end their lifetime together while each holds a result no other worker has:
     the scheduler gives up their retirement (nowhere to move it) and removes them as if they
-    died, erring their chunks. They retired: the chunks are rerun, none is a suspect."""
-    def lifetimes_end_together(client):
-        held = [client.submit(_hold, i, workers=[w], pure=False) for i, w in enumerate(client.nthreads())]
-        client.gather(held)   # kept by the cluster until the run ends
-        client.run(_close_gracefully_and_restart)
-        return held
+    died, erring their chunks."""
+    held = [client.submit(hold, i, workers=[w], pure=False) for i, w in enumerate(client.nthreads())]
+    client.gather(held)   # kept by the cluster until the run ends
+    client.run(close_gracefully_soon, restart=True)
+    return held
 
-    r, out = _run_disturbed(small_sample, tmp_path, 2, lifetimes_end_together)
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("n_workers,disturb", [(4, _retire_two), (2, _lifetimes_end_together)],
+                         ids=["retired", "retirement-given-up"])
+def test_retired_workers_make_no_suspects(small_sample, clean, tmp_path, n_workers, disturb):
+    """Retired workers' chunks are rerun, none is a suspect: also when the scheduler gave the
+    retirement up and removed the workers as if they died."""
+    r, out = _run_disturbed(small_sample, tmp_path, n_workers, disturb)
     assert out.complete
     assert_same_output(out, clean)
     assert r.stats["workers_retired"] >= 1, dict(r.stats)

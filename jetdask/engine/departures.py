@@ -22,6 +22,8 @@ import time
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from .policy import DIED, MEMORY_KILL, RETIRED
+
 TOPIC = "jetdask-workers"
 STARTED = "jetdask-started"
 READY = "jetdask-ready"
@@ -37,10 +39,10 @@ def departure_reason(expected: bool, memory_killed: bool, was_retiring: bool) ->
     of memory), then a retirement (the scheduler's ``expected``, or a worker that had started
     retiring), else it died."""
     if memory_killed and not expected:
-        return "memory"
+        return MEMORY_KILL
     if expected or was_retiring:
-        return "retired"
-    return "died"
+        return RETIRED
+    return DIED
 
 
 class WorkerWatch(SchedulerPlugin):
@@ -75,13 +77,12 @@ class WorkerWatch(SchedulerPlugin):
             self.scheduler.log_event(TOPIC, {"action": "memory-kill", "worker": msg["worker"],
                                              "rss": msg.get("rss")})
         elif topic == "all" and msg.get("action") == "remove-worker":
-            worker = msg.get("worker")
+            worker, now = msg.get("worker"), time.time()
             killed = self.memory_kills.pop(worker, None)
             began = self.retiring.pop(worker, None)
-            was_retiring = began is not None and time.time() - began < self.retire_window
             reason = departure_reason(bool(msg.get("expected")),
-                                      killed is not None and time.time() - killed < self.memory_window,
-                                      was_retiring)
+                                      killed is not None and now - killed < self.memory_window,
+                                      began is not None and now - began < self.retire_window)
             self.scheduler.log_event(TOPIC, {"action": "leave", "worker": worker, "reason": reason,
                                              "handed_on": bool(msg.get("expected")),   # its results moved
                                              "stimulus_id": msg.get("stimulus_id", ""),

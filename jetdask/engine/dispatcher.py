@@ -176,7 +176,7 @@ class Dispatcher:
             if self.departed.get(addr) != policy.MEMORY_KILL:
                 self.departed[addr] = msg.get("reason") or policy.DIED
             self.host.stats["workers_" + self.departed[addr]] += 1
-            if not msg.get("handed_on", self.departed[addr] == policy.RETIRED):   # its results died with it
+            if not msg.get("handed_on"):   # its results died with it (a retirement hands them on)
                 self.lost_with.add(addr)
                 for f in self.fetcher.give_up(addr):
                     self._rerun_lost(f)

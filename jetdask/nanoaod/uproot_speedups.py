@@ -112,7 +112,7 @@ def memoize_classname_regularize() -> bool:
     cached = functools.lru_cache(maxsize=4096)(original)
 
     def regularize(classname):
-        if classname is None or not isinstance(classname, str):
+        if not isinstance(classname, str):   # None, or bytes: as uproot does
             return original(classname)
         return cached(classname)
 
