@@ -48,10 +48,12 @@ def opens(client) -> int:
 @pytest.mark.parametrize("repeat", range(2))
 def test_short_chunks_run_in_batches_with_the_same_output(client, fine_sample, clean, tmp_path, repeat):
     one, s_one = run(client, fine_sample, tmp_path / "one", 0)
-    many, s_many = run(client, fine_sample, tmp_path / "many", 0.25)
+    many, s_many = run(client, fine_sample, tmp_path / "many", 1.0)
     n = ledger_rows(tmp_path / "many", "SELECT COUNT(*) FROM chunks WHERE state='done'")[0][0]
     assert n == 80 and s_one["tasks"] == 80
-    assert s_many["tasks"] < n / 2, s_many          # several chunks per task
+    # a thread takes its share of the chunks left, those in flight counted: each file goes in a few
+    # large batches (7 tasks here; sharing out only the waiting chunks made 21)
+    assert s_many["tasks"] <= n / 5, s_many
     assert ledger_rows(tmp_path / "many", "SELECT MAX(attempts) FROM chunks")[0][0] == 1
     assert one.complete and many.complete
     assert_same_output(many, one)

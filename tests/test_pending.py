@@ -16,20 +16,24 @@ def ranges(cs):
 
 
 BATCH_CASES = [
-    # (name, chunk_seconds, target, waiting, slots, expected)
-    ("no measurement yet: one chunk", None, 0.25, 1000, 16, 1),
-    ("batching off", 0.001, 0.0, 1000, 16, 1),
-    ("long chunks: one", 2.0, 0.25, 1000, 16, 1),
-    ("short chunks: target / duration", 0.05, 0.25, 1000, 16, 5),
-    ("tiny chunks: capped", 0.0001, 0.25, 10**6, 16, BATCH_MAX),
-    ("queue nearly empty: spread over slots", 0.001, 0.25, 40, 16, 2),
-    ("fewer waiting than slots: one", 0.001, 0.25, 10, 16, 1),
+    # (name, chunk_seconds, target, unfinished, threads, held by the worker, its threads, expected)
+    ("no measurement yet: one chunk", None, 0.25, 1000, 16, 0, 1, 1),
+    ("batching off", 0.001, 0.0, 1000, 16, 0, 1, 1),
+    ("long chunks: one", 2.0, 0.25, 1000, 16, 0, 1, 1),
+    ("short chunks: target / duration", 0.05, 0.25, 1000, 16, 0, 1, 5),
+    ("tiny chunks: capped", 0.0001, 0.25, 10**6, 16, 0, 1, BATCH_MAX),
+    ("run ending: a thread's share", 0.001, 0.25, 40, 16, 0, 1, 2),
+    ("fewer unfinished than threads: one", 0.001, 0.25, 10, 16, 0, 1, 1),
+    ("two files, two workers: a file's rest in one task", 0.09, 1.0, 19, 2, 0, 1, 9),
+    ("a worker that holds its share gets one", 0.09, 1.0, 19, 2, 9, 1, 1),
+    ("a worker's threads share what it holds", 0.001, 0.25, 80, 8, 8, 4, 8),
 ]
 
 
-@pytest.mark.parametrize("name,secs,target,waiting,slots,expected", BATCH_CASES, ids=[c[0] for c in BATCH_CASES])
-def test_batch_size(name, secs, target, waiting, slots, expected):
-    assert batch_size(secs, target, waiting, slots) == expected
+@pytest.mark.parametrize("name,secs,target,unfinished,threads,mine,own,expected", BATCH_CASES,
+                         ids=[c[0] for c in BATCH_CASES])
+def test_batch_size(name, secs, target, unfinished, threads, mine, own, expected):
+    assert batch_size(secs, target, unfinished, threads, mine, own) == expected
 
 
 def make(files: dict[str, int], homes: dict[str, str] | None = None) -> Pending:

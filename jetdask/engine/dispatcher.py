@@ -5,9 +5,10 @@ One thread-safe queue receives everything the loop reacts to: finished futures
 workers joining and leaving with their reason, and chunk tasks reported started
 (:mod:`jetdask.engine.departures`). The loop
 
-* keeps ``inflight-per-thread`` tasks per worker thread in flight, each pinned to one
-  worker and taking one slot; a task runs a batch of contiguous chunks of one file, handed
-  out so that a file stays on the worker that has it open (:mod:`jetdask.engine.pending`);
+* keeps ``inflight-per-thread`` tasks per worker thread in flight (one until the first
+  result), each pinned to one worker and taking one slot; a task runs a batch of contiguous
+  chunks of one file, handed out so that a file stays on the worker that has it open, and
+  only an idle worker helps with another's file (:mod:`jetdask.engine.pending`);
 * runs a suspect (a chunk whose worker died) alone on one worker, with all of that
   worker's slots, while the other workers go on;
 * turns every outcome into the next action through the pure :func:`jetdask.engine.policy.decide`;
@@ -34,7 +35,7 @@ from ..chunk import Chunk
 from ..errors import ClusterLostError
 from . import policy
 from .fetch import RESULT_TIMEOUT, Fetcher, Flight, lost
-from .pending import Pace, Pending
+from .pending import NEVER, Pace, Pending
 from .workerside import SLOTS, RunPlugin, installed, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds a task erred with its worker waits for why it left (a lone chunk: for a memory report)
@@ -47,10 +48,7 @@ class Dispatcher:
                  resources: dict | None = None, scale=None, batch_seconds: float = 0.0,
                  open_seconds: float | None = None, feed=None):
         self.host = host                  # the Runner: mark_running, attempt, reset_pending
-        self.client = client
-        self.payload = payload
-        self.options = options
-        self.token = token
+        self.client, self.payload, self.options, self.token = client, payload, options, token
         self.per_thread = max(1, per_thread)
         self.max_inflight = max_inflight
         self.batch_seconds = batch_seconds
@@ -64,7 +62,8 @@ class Dispatcher:
         self.fetcher = Fetcher(self.events)         # results fetched off the loop (engine/fetch.py)
         self.flights: dict[str, Flight] = {}
         self.workers: dict[str, int] = {}
-        self.load: collections.Counter = collections.Counter()
+        self.load: collections.Counter = collections.Counter()     # tasks in flight per worker
+        self.held: collections.Counter = collections.Counter()     # chunks in flight per worker
         self.suspect_on: dict[str, str] = {}        # worker -> key of the suspect it runs
         self.departed: dict[str, str] = {}          # worker -> reason it left
         self.lost_with: set[str] = set()            # workers that left without handing on their results
@@ -75,8 +74,7 @@ class Dispatcher:
         self.suspects: collections.deque[Chunk] = collections.deque()
         self._seq = itertools.count()
         self._no_workers_since: float | None = None
-        self._last_scale = 0.0
-        self._last_reconcile = time.monotonic()
+        self._last_scale, self._last_reconcile = 0.0, time.monotonic()
 
     # -- setup and teardown ---------------------------------------------------------------
     def run(self, chunks: list[Chunk]) -> None:
@@ -154,6 +152,7 @@ class Dispatcher:
 
     def _unload(self, flight: Flight) -> None:
         self.load[flight.worker] -= 1
+        self.held[flight.worker] -= len(flight.chunks)
         if self.suspect_on.get(flight.worker) == flight.future.key:
             del self.suspect_on[flight.worker]
 
@@ -202,9 +201,8 @@ class Dispatcher:
                     self.flights.pop(key)
                     self._unload(f)
                     f.future.cancel()
-                    reason = self.departed.get(addr, policy.DIED)
                     self._decide(f, policy.Attempt(policy.WORKER_LEFT, f.isolated, started=False,
-                                                   departure=reason))
+                                                   departure=self.departed.get(addr, policy.DIED)))
 
     def _check_workers(self) -> None:
         now = time.monotonic()
@@ -249,7 +247,8 @@ class Dispatcher:
             self.pending.push(heapq.heappop(self.delayed)[2])
 
     def _capacity(self, addr: str) -> int:
-        return self.workers.get(addr, 1) * self.per_thread
+        warming = self.batch_seconds > 0 and self.pace.chunk_seconds is None   # the first result sizes batches
+        return self.workers.get(addr, 1) * (1 if warming else self.per_thread)
 
     def _fill(self) -> None:
         if not self.workers:
@@ -264,6 +263,7 @@ class Dispatcher:
         if not open_workers:
             return
         slots = sum(self._capacity(a) for a in open_workers)
+        threads = sum(self.workers.get(a, 1) for a in open_workers)
         limit = self.max_inflight or slots
         normal = sum(1 for f in self.flights.values() if not f.isolated)
         min_steal = self.pace.min_steal(planning=bool(self.feed and len(self.feed)))
@@ -271,8 +271,10 @@ class Dispatcher:
                 and not (self.feed and self.feed.planning_on(a) and not self.pending.has_home_work(a))]  # gets its own
         while self.pending and normal < limit and free:
             addr = min(free, key=lambda a: self.load[a])
-            n = self.pace.batch(self.batch_seconds, len(self.pending), slots)
-            chunks = self.pending.take(addr, n, min_steal)
+            n = self.pace.batch(self.batch_seconds, len(self.pending) + sum(self.held.values()), threads,
+                                self.held[addr], self.workers.get(addr, 1))
+            # only an idle worker opens another worker's file for its tail: it knows then what is left
+            chunks = self.pending.take(addr, n, NEVER if self.load[addr] else min_steal)
             if not chunks:            # nothing worth opening a file for: it waits for the next event
                 free.remove(addr)
                 continue
@@ -292,6 +294,7 @@ class Dispatcher:
         self.host.stats["tasks"] += 1
         self.flights[fut.key] = flight
         self.load[addr] += 1
+        self.held[addr] += len(chunks)
         if isolated:
             self.suspect_on[addr] = fut.key
         events = self.events

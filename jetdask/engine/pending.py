@@ -16,8 +16,9 @@ gives a worker with a free slot, in this order:
    stealing from the back, so the home worker and the helper do not read the same baskets.
 
 What one dask task runs is a *batch*: contiguous chunks of one file, as many as take about
-``jetdask.batch-seconds`` (:func:`batch_size`); a chunk stays the unit of the ledger, the
-memory guard and the failure policy.
+``jetdask.batch-seconds`` and no more than a thread's share of the chunks left
+(:func:`batch_size`); a chunk stays the unit of the ledger, the memory guard and the
+failure policy.
 """
 from __future__ import annotations
 
@@ -33,19 +34,22 @@ NEVER = 2**62      # a steal threshold no file reaches
 DEFAULT_OPEN = 0.5  # seconds an open takes before one was measured (889-branch PFNano: 0.3-1 s)
 
 
-def batch_size(chunk_seconds: float | None, target_seconds: float, waiting: int, slots: int,
-               cap: int = BATCH_MAX) -> int:
-    """Chunks per task: about ``target_seconds`` of work, and never so many that slots go idle.
+def batch_size(chunk_seconds: float | None, target_seconds: float, unfinished: int, threads: int,
+               mine: int = 0, own_threads: int = 1, cap: int = BATCH_MAX) -> int:
+    """Chunks per task: about ``target_seconds`` of work, and no more than a thread's fair share.
 
     ``chunk_seconds``: the running mean of a chunk's time on its worker (``None`` before
-    the first result: one chunk per task); ``waiting``: chunks waiting; ``slots``: tasks the
-    workers run or queue at once. The batches shrink as the queue empties, so the last
-    chunks spread over every slot.
+    the first result: one chunk per task); ``unfinished``: chunks waiting or in flight;
+    ``threads``: the worker threads they share; ``mine``: chunks the asking worker (of
+    ``own_threads`` threads) already holds. A task takes at most an equal share per thread of
+    the unfinished chunks, less what the worker holds per thread: the batches shrink as the
+    run ends, so the last chunks spread over every thread, and a worker that holds a long
+    batch gets a short one next.
     """
     if not chunk_seconds or chunk_seconds <= 0 or target_seconds <= 0:
         return 1
-    k = min(int(target_seconds / chunk_seconds), cap, waiting // max(1, slots))
-    return max(1, k)
+    share = unfinished // max(1, threads) - mine // max(1, own_threads)
+    return max(1, min(int(target_seconds / chunk_seconds), cap, share))
 
 
 def steal_threshold(open_seconds: float | None, chunk_seconds: float | None) -> int:
@@ -79,8 +83,8 @@ class Pace:
         if seconds > OPENED:    # not a hit of the worker's file cache
             self.open_seconds = seconds if self.open_seconds is None else 0.8 * self.open_seconds + 0.2 * seconds
 
-    def batch(self, target_seconds: float, waiting: int, slots: int) -> int:
-        return batch_size(self.chunk_seconds, target_seconds, waiting, slots)
+    def batch(self, target_seconds: float, unfinished: int, threads: int, mine: int = 0, own_threads: int = 1) -> int:
+        return batch_size(self.chunk_seconds, target_seconds, unfinished, threads, mine, own_threads)
 
     def min_steal(self, planning: bool = False) -> int:
         """:func:`steal_threshold`; while files are still being planned, no file is worth an open
