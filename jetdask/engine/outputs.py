@@ -86,7 +86,7 @@ def write(run_dir: str, out: RunOutput, extra_meta: dict | None = None) -> None:
 
 
 def _atomic_json(path: str, obj, **kw) -> None:
-    text = json.dumps(obj, **kw)   # one string: the C encoder (json.dump to a file runs the Python one, 5-10x slower)
+    text = json.dumps(obj, **kw)   # one string: the C encoder (json.dump to a file runs the Python one: 2x slower)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
