@@ -77,14 +77,13 @@ class WorkerWatch(SchedulerPlugin):
             self.scheduler.log_event(TOPIC, {"action": "memory-kill", "worker": msg["worker"],
                                              "rss": msg.get("rss")})
         elif topic == "all" and msg.get("action") == "remove-worker":
-            worker, now = msg.get("worker"), time.time()
+            worker, now, expected = msg.get("worker"), time.time(), bool(msg.get("expected"))
             killed = self.memory_kills.pop(worker, None)
             began = self.retiring.pop(worker, None)
-            reason = departure_reason(bool(msg.get("expected")),
-                                      killed is not None and now - killed < self.memory_window,
+            reason = departure_reason(expected, killed is not None and now - killed < self.memory_window,
                                       began is not None and now - began < self.retire_window)
             self.scheduler.log_event(TOPIC, {"action": "leave", "worker": worker, "reason": reason,
-                                             "handed_on": bool(msg.get("expected")),   # its results moved
+                                             "handed_on": expected,   # its results moved
                                              "stimulus_id": msg.get("stimulus_id", ""),
                                              "processing": sorted(str(k) for k in msg.get("processing-tasks", ()))})
 

@@ -264,6 +264,7 @@ class Dispatcher:
             return
         slots = sum(self._capacity(a) for a in open_workers)
         threads = sum(self.workers.get(a, 1) for a in open_workers)
+        unfinished = len(self.pending) + sum(self.held.values())   # the loop below moves chunks from one to the other
         limit = self.max_inflight or slots
         normal = sum(1 for f in self.flights.values() if not f.isolated)
         min_steal = self.pace.min_steal(planning=bool(self.feed and len(self.feed)))
@@ -271,8 +272,7 @@ class Dispatcher:
                 and not (self.feed and self.feed.planning_on(a) and not self.pending.has_home_work(a))]  # gets its own
         while self.pending and normal < limit and free:
             addr = min(free, key=lambda a: self.load[a])
-            n = self.pace.batch(self.batch_seconds, len(self.pending) + sum(self.held.values()), threads,
-                                self.held[addr], self.workers.get(addr, 1))
+            n = self.pace.batch(self.batch_seconds, unfinished, threads, self.held[addr], self.workers.get(addr, 1))
             # only an idle worker opens another worker's file for its tail: it knows then what is left
             chunks = self.pending.take(addr, n, NEVER if self.load[addr] else min_steal)
             if not chunks:            # nothing worth opening a file for: it waits for the next event
