@@ -4,9 +4,8 @@
 are imported only when used.
 """
 from . import config as _config  # registers defaults under ``jetdask.``
+from ._version import __version__
 from .errors import JetdaskError
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "Analysis": "plugin", "analysis": "plugin", "load_analysis": "plugin",
@@ -23,3 +22,7 @@ def __getattr__(name):
         mod = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(mod, name)
     raise AttributeError(f"module 'jetdask' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

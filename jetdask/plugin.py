@@ -28,7 +28,8 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Callable, Sequence
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
 
 from .errors import ConfigError, JetdaskError
 from .result import Result
@@ -43,7 +44,7 @@ class Analysis:
 
     columns: Sequence[str] = ()
     name: str | None = None
-    resources: dict = {}
+    resources: Mapping[str, float] = MappingProxyType({})   # read-only: a subclass sets its own
 
     def process(self, events, chunk) -> Result:  # pragma: no cover - interface
         raise NotImplementedError

@@ -66,13 +66,18 @@ def finalize(run_dir: str, ledger: Ledger, extra_meta: dict | None = None) -> Ru
     out = RunOutput({d: r.hists for d, r in per_ds.items()},
                     {d: r.counters for d, r in per_ds.items()},
                     {d: r.array_files for d, r in per_ds.items()},
-                    completeness, ledger.counts(), ledger.failed() + [
-                        {"dataset": f["dataset"], "path": f["path"], "kind": "file", "error_type": "FileAccessError",
-                         "message": f["reason"], "entry_start": None, "entry_stop": None, "events": [],
-                         "bad_range": None, "attempts": 0, "id": None}
-                        for f in ledger.failed_files()], run_dir)
+                    completeness, ledger.counts(), failures(ledger), run_dir)
     write(run_dir, out, extra_meta)
     return out
+
+
+def failures(ledger: Ledger) -> list[dict]:
+    """The failed chunks of a run and its unreadable files, one record each."""
+    return ledger.failed() + [
+        {"dataset": f["dataset"], "path": f["path"], "kind": "file", "error_type": "FileAccessError",
+         "message": f["reason"], "entry_start": None, "entry_stop": None, "events": [],
+         "bad_range": None, "attempts": 0, "id": None}
+        for f in ledger.failed_files()]
 
 
 def write(run_dir: str, out: RunOutput, extra_meta: dict | None = None) -> None:
@@ -102,4 +107,16 @@ def load_output(run_dir: str) -> RunOutput:
         meta = json.load(f)
     hists = {ds: {k: hist.Hist(v) for k, v in hs.items()} for ds, hs in raw.items()}
     return RunOutput(hists, meta["counters"], meta.get("array_files", {}), meta["completeness"],
-                     meta["chunk_states"], [], run_dir)
+                     meta["chunk_states"], _stored_failures(run_dir), run_dir)
+
+
+def _stored_failures(run_dir: str) -> list[dict]:
+    """The failures recorded in the run's ledger (none when the output was moved without it)."""
+    path = os.path.join(run_dir, "ledger.sqlite")
+    if not os.path.exists(path):
+        return []
+    ledger = Ledger(path, readonly=True)
+    try:
+        return failures(ledger)
+    finally:
+        ledger.close()

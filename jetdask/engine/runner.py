@@ -364,8 +364,8 @@ class RunHandle:
         finally:
             self._hold.__exit__(None, None, None)
 
-    @property
     def done(self) -> bool:
+        """True once the run has ended (a method, as dask's ``Future.done()``)."""
         return not self._thread.is_alive()
 
     def partial(self) -> dict[str, Result]:
