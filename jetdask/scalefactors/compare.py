@@ -1,0 +1,108 @@
+"""Tagger comparison: each tagger's light-jet SF per working point and pT bin (|eta| summed),
+with its uncertainty and its distance from 1 in units of that uncertainty.
+
+Rows of :func:`records` are JSON-able; :func:`format_table` prints one block per working
+point with the taggers side by side; :func:`figure` draws the same numbers (mplhep CMS style).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .measure import SFTable
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def records(tables: list[SFTable]) -> list[dict]:
+    """One row per tagger, working point and pT bin of |eta|-inclusive working-point tables."""
+    rows = []
+    for t in tables:
+        if t.kind != "wp":
+            continue
+        dist = t.distance(1.0)
+        for iw, wp in enumerate(t.wps):
+            for ie in range(len(t.abseta_edges) - 1):
+                for ip in range(len(t.pt_edges) - 1):
+                    i = (iw, ie, ip)
+                    rows.append({"tagger": t.tagger, "discriminant": t.discriminant, "wp": wp.name, "cut": wp.used,
+                                 "cut_origin": wp.origin, "abseta": [float(t.abseta_edges[ie]),
+                                                                     float(t.abseta_edges[ie + 1])],
+                                 "pt": [float(t.pt_edges[ip]), float(t.pt_edges[ip + 1])],
+                                 "sf": _f(t.central[i]) if t.defined[i] else None,
+                                 "up": _f(t.up[i]) if t.defined[i] else None,
+                                 "down": _f(t.down[i]) if t.defined[i] else None,
+                                 "stat": _f(np.hypot(t.stat["data"][i], t.stat["mc"][i])) if t.defined[i] else None,
+                                 "sigmas_from_1": _f(dist[i]) if t.defined[i] else None,
+                                 "mc_light_efficiency": _f(t.mc_efficiency[i]) if t.mc_efficiency is not None else None})
+    return rows
+
+
+def _cell(r: dict | None) -> str:
+    if r is None:
+        return "-"
+    if r["sf"] is None:
+        return "no data"
+    s = r["sigmas_from_1"]
+    sig = f"{s:+.1f}s" if s is not None else "?"
+    return f"{r['sf']:.3f} +{r['up']:.3f}/-{r['down']:.3f} ({sig})"
+
+
+def format_table(tables: list[SFTable], taggers: list[str] | None = None) -> str:
+    """Per working point: pT bins as rows, taggers side by side; ``(+2.1s)``: (SF - 1) / sigma."""
+    rows = records(tables)
+    if not rows:
+        return "no working-point scale factors"
+    keys = list(dict.fromkeys(f"{r['tagger']} {r['discriminant']}" for r in rows))
+    if taggers:
+        keys = [k for k in keys if k.split(" ")[0] in taggers]
+    width = max(30, max(len(k) for k in keys) + 2)
+    lines = ["light-jet SF = (data - MC non-light) / MC light; (+2.1s): (SF - 1) in units of its uncertainty"]
+    for wp in dict.fromkeys(r["wp"] for r in rows):
+        lines.append("")
+        lines.append(f"{'WP ' + wp:<16}" + "".join(f"{k:>{width}}" for k in keys))
+        pts = list(dict.fromkeys(tuple(r["pt"]) for r in rows if r["wp"] == wp))
+        for pt in pts:
+            cells = []
+            for k in keys:
+                match = [r for r in rows if r["wp"] == wp and tuple(r["pt"]) == pt
+                         and f"{r['tagger']} {r['discriminant']}" == k]
+                cells.append(_cell(match[0] if match else None))
+            lines.append(f"{f'pT {pt[0]:g}-{pt[1]:g}':<16}" + "".join(f"{c:>{width}}" for c in cells))
+    return "\n".join(lines)
+
+
+def figure(tables: list[SFTable], *, label: str = "Simulation Private work", energy: str = "13 TeV",
+           lumi_fb: float | None = None, names: dict | None = None):
+    """Each tagger's SF vs pT, one panel per working point, taggers offset side by side."""
+    from ..plotting.style import EXTRA_COLOURS, cms_label, cms_style, new_figure
+    names = names or {}
+    tables = [t for t in tables if t.kind == "wp"]
+    wps = list(dict.fromkeys(w.name for t in tables for w in t.wps))
+    with cms_style():
+        fig = new_figure(6.5 * max(1, len(wps)), 6.0)
+        axes = fig.subplots(1, max(1, len(wps)), squeeze=False)[0]
+        for ax, wp in zip(axes, wps):
+            n = len(tables)
+            for k, t in enumerate(tables):
+                if wp not in [w.name for w in t.wps]:
+                    continue
+                iw = [w.name for w in t.wps].index(wp)
+                lo, hi = t.pt_edges[:-1], t.pt_edges[1:]
+                x = lo + (hi - lo) * (k + 1) / (n + 1)
+                ok = t.defined[iw, 0]
+                ax.errorbar(x[ok], t.central[iw, 0][ok], yerr=[t.down[iw, 0][ok], t.up[iw, 0][ok]], fmt="o",
+                            color=EXTRA_COLOURS[k % len(EXTRA_COLOURS)] if k else "black", capsize=3,
+                            label=names.get(t.tagger, t.tagger) + f" {t.discriminant}")
+            for e in tables[0].pt_edges[1:-1] if tables else ():
+                ax.axvline(e, color="0.85", lw=0.8)
+            ax.axhline(1.0, color="0.4", ls="--", lw=1)
+            ax.set_xscale("log")
+            ax.set_xlabel(r"jet $p_T$ [GeV]")
+            ax.set_ylabel(f"light-jet SF, WP {wp}")
+            ax.legend(fontsize="x-small", loc="upper left")
+            cms_label(ax, label, lumi_fb=lumi_fb, energy=energy)
+        fig.tight_layout()
+    return fig

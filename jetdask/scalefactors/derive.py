@@ -1,0 +1,148 @@
+"""Python API: every light-jet SF of a finished DY+jets run.
+
+::
+
+    from jetdask.scalefactors import derive
+    res = derive("runs/dy", wp_file="sample/btagging.json.gz")
+    res.write("sf.json")            # correctionlib, POG structure
+    print(res.format())             # SF per tagger, WP and pT bin with uncertainties
+
+Working points per tagger discriminant, first found: ``wps={"nominal": {"L": 0.1, ...}}``
+(also ``"nominal_BvsL"``), ``<tagger>_wp_values`` of ``wp_file`` (official taggers, b-tagging
+discriminants), else the MC light-jet mistag rates 10 %, 1 %, 0.1 %
+(:mod:`jetdask.scalefactors.workingpoints`). Charm discriminants get shape SFs only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from . import workingpoints as wpmod
+from .export import B_DISCRIMINANTS, POG_NAMES
+from .export import write as write_json
+from .inputs import Region, build_region, region_names
+from .measure import SFTable, derive_shape, derive_wp
+from .sources import NOMINAL
+
+
+@dataclasses.dataclass
+class SFResult:
+    """Every derived table of a run: ``wp`` (|eta|, pT binned), ``wp_inclusive`` (|eta| summed:
+    the comparison table), ``shape``; ``notes`` for bins without data and snapped cuts."""
+    wp: list
+    wp_inclusive: list
+    shape: list
+    notes: list
+    run_dir: str | None = None
+    channel: str = "all"
+
+    @property
+    def tables(self) -> list[SFTable]:
+        return self.wp + self.shape
+
+    def table(self, tagger: str, discriminant: str | None = None, kind: str = "wp") -> SFTable:
+        pool = {"wp": self.wp, "wp_inclusive": self.wp_inclusive, "shape": self.shape}[kind]
+        for t in pool:
+            if t.tagger == tagger and (discriminant is None or t.discriminant == discriminant):
+                return t
+        raise KeyError(f"no {kind} table for {tagger} {discriminant or ''}".strip())
+
+    def write(self, path: str) -> str:
+        desc = f"jetdask light-jet SFs from DY+jets run {self.run_dir or '(in memory)'}, channel {self.channel}"
+        return write_json(self.tables, path, desc)
+
+    def format(self) -> str:
+        from .compare import format_table
+        return format_table(self.wp_inclusive)
+
+
+def _wp_for(region: Region, wps: dict | None, wp_file: str | None, light_nominal) -> tuple[dict, str] | None:
+    wps = wps or {}
+    for key in (f"{region.tagger}_{region.discriminant}", region.tagger):
+        if key in wps:
+            given = wps[key]
+            return (wpmod.parse(given) if isinstance(given, str) else dict(given)), "given"
+    if region.discriminant not in B_DISCRIMINANTS:
+        return None
+    if wp_file and region.tagger in POG_NAMES:
+        cuts = wpmod.from_correction_file(wp_file, POG_NAMES[region.tagger])
+        if cuts:
+            return cuts, f"{POG_NAMES[region.tagger]}_wp_values"
+    flat = light_nominal.values.sum(axis=(0, 1))
+    cuts = wpmod.from_mistag_rates(flat, region.disc_edges)
+    return (cuts, "MC light mistag rate") if cuts else None
+
+
+def derive_region(region: Region, *, wps: dict | None = None, wp_file: str | None = None, sources=None,
+                  norm: str = "pretag") -> tuple[SFTable | None, SFTable | None, SFTable]:
+    """``(wp table, |eta|-inclusive wp table, shape table)`` of one region (wp None: no WPs)."""
+    nominal = region.light[NOMINAL if NOMINAL in region.light else region.syst[0]]
+    found = _wp_for(region, wps, wp_file, nominal)
+    wp_t = inc_t = None
+    if found:
+        cuts, origin = found
+        points, _ = wpmod.resolve(cuts, region.disc_edges, origin)
+        wp_t = derive_wp(region, points, sources, norm)
+        inc_t = derive_wp(region.eta_inclusive(), points, sources, norm)
+    return wp_t, inc_t, derive_shape(region, sources, norm)
+
+
+def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel: str = "all",
+           norm: str = "pretag", taggers=None, sources=None, metadata: dict | None = None,
+           lumi_pb: float | None = None) -> SFResult:
+    """Light-jet SFs of every ``sf_*`` histogram of ``run`` (a run directory or a RunOutput).
+
+    ``taggers``: keep only these tagger keys (``DeepJet``, ``nominal`` ...). ``norm``:
+    ``"pretag"`` (MC scaled to the data jet yield of each pT/|eta| bin; the SF is a ratio of
+    efficiencies) or ``"lumi"`` (xsec x lumi). ``sources``: override the registry's sources.
+    """
+    from ..engine.normalisation import normalisation
+    from ..errors import ConfigError
+    from ..plotting.run import load_run
+
+    out, md, _ = load_run(run, metadata)
+    names = region_names(out.hists)
+    if not names:
+        raise ConfigError(f"{out.run_dir or 'the run'} has no sf_* histograms: run the DY+jets study with "
+                          "scale-factor histograms (see docs/tutorials/scale-factors.md)", "run_dir")
+    norm_info = normalisation(out, md, lumi_pb)
+    res = SFResult([], [], [], list(norm_info.notes), out.run_dir or None, channel)
+    for name in names:
+        region = build_region(out.hists, name, norm_info, channel)
+        if region is None or (taggers and region.tagger not in taggers):
+            continue
+        if not region.light:
+            res.notes += region.notes
+            continue
+        wp_t, inc_t, shape_t = derive_region(region, wps=wps, wp_file=wp_file, sources=sources, norm=norm)
+        for t, pool in ((wp_t, res.wp), (inc_t, res.wp_inclusive), (shape_t, res.shape)):
+            if t is not None:
+                pool.append(t)
+        res.notes += [n for t in (wp_t, shape_t) if t is not None for n in t.notes if n not in res.notes]
+    if not res.tables:
+        raise ConfigError("no scale factor could be derived (no MC in the sf_* histograms)", "run_dir")
+    return res
+
+
+def summary(res: SFResult) -> dict:
+    """JSON-able numbers of every table (what ``jetdask sf`` writes beside the correction file)."""
+    def arr(a):
+        return [None if not np.isfinite(x) else float(x) for x in np.asarray(a, float).ravel()]
+
+    def one(t: SFTable):
+        d = {"tagger": t.tagger, "discriminant": t.discriminant, "kind": t.kind, "norm": t.norm,
+             "abseta_edges": arr(t.abseta_edges), "pt_edges": arr(t.pt_edges), "shape": list(t.central.shape),
+             "central": arr(t.central), "up": arr(t.up), "down": arr(t.down),
+             "stat_data": arr(t.stat["data"]), "stat_mc": arr(t.stat["mc"]),
+             "groups": {g: {"up": arr(u), "down": arr(dn)} for g, (u, dn) in t.breakdown.groups.items()}}
+        if t.kind == "wp":
+            d["working_points"] = [dataclasses.asdict(w) for w in t.wps]
+        else:
+            d["disc_edges"] = arr(t.disc_edges)
+        return d
+
+    return {"run_dir": os.path.abspath(res.run_dir) if res.run_dir else None, "channel": res.channel,
+            "notes": res.notes, "wp": [one(t) for t in res.wp], "wp_inclusive": [one(t) for t in res.wp_inclusive],
+            "shape": [one(t) for t in res.shape]}
