@@ -11,7 +11,10 @@ started retiring and then left without the scheduler calling it expected (its
 retirement was given up, e.g. two workers whose ``lifetime`` ended together had nowhere
 to move their results, and each closed anyway) retired: its chunks are rerun, never
 suspected; a worker that started retiring more than ``retire_window`` (30 s) before it
-left without notice died. :class:`WorkerEvents` subscribes the
+left without notice died. It also makes one worker death err a chunk task at once
+(``KilledWorker``, :meth:`WorkerWatch.transition`): jetdask counts the deaths of each chunk
+itself. That is set per task, never through the scheduler's ``allowed-failures``, which every
+task of every user of a shared scheduler goes by. :class:`WorkerEvents` subscribes the
 client to it and to ``jetdask-started`` (sent by the worker plugin when a chunk task
 starts executing) and hands the messages to the dispatcher through a queue.
 """
@@ -32,6 +35,7 @@ MEMORY_EVENT = "worker-restart-memory"
 
 
 RETIRING = "closing_gracefully"
+CHUNK_PREFIX = "jetdask-"   # the key of every chunk task (the dispatcher's)
 
 
 def departure_reason(expected: bool, memory_killed: bool, was_retiring: bool) -> str:
@@ -58,6 +62,15 @@ class WorkerWatch(SchedulerPlugin):
         self.scheduler = scheduler
         self.memory_kills: dict[str, float] = {}
         self.retiring: dict[str, float] = {}   # worker -> when it started retiring
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        """A chunk task sent to a worker: its next death there is one too many (``KilledWorker``
+        at once: one kill per bisection level, not four). The mark lives with the task and goes
+        with it; other tasks, and the scheduler's own setting, are left as they are."""
+        if finish == "processing" and isinstance(key, str) and key.startswith(CHUNK_PREFIX):
+            ts = self.scheduler.tasks.get(key)
+            if ts is not None and ts.suspicious < self.scheduler.allowed_failures:
+                ts.suspicious = self.scheduler.allowed_failures
 
     def add_worker(self, scheduler, worker: str) -> None:
         ws = scheduler.workers.get(worker)
@@ -111,15 +124,3 @@ class WorkerEvents:
                 self.client.unsubscribe_topic(topic)
             except Exception:  # the client may be closing
                 pass
-
-
-def set_allowed_failures(dask_scheduler=None, value: int = 0) -> int:
-    """Run on the scheduler: how many worker deaths a task survives before ``KilledWorker``.
-
-    jetdask counts the deaths per chunk itself, so during a run it sets this to 0: the
-    first death of a worker errs its tasks at once (one kill per bisection level, not
-    four) and returns the previous value, restored at the end of the run.
-    """
-    old = dask_scheduler.allowed_failures
-    dask_scheduler.allowed_failures = value
-    return old

@@ -19,8 +19,8 @@ workers joining and leaving with their reason, and chunk tasks reported started
   ``jetdask.no-worker-timeout`` seconds for workers to return, and otherwise puts the
   chunks in flight back to pending and raises :class:`jetdask.errors.ClusterLostError`.
 
-The scheduler's ``allowed-failures`` is 0 during a run: a chunk's worker deaths are
-counted here, one kill per bisection level.
+A chunk task errs at its worker's first death (a per-task mark of the run's scheduler plugin; the
+scheduler's ``allowed-failures`` is never changed): deaths are counted here, one kill per bisection level.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from ..errors import ClusterLostError
 from . import policy
 from .fetch import RESULT_TIMEOUT, Fetcher, Flight, lost
 from .pending import NEVER, Pace, Pending
-from .workerside import SLOTS, RunPlugin, installed, ready_workers, run_registered
+from .workerside import SLOTS, RunPlugin, check_ready, installed, ready_workers, run_registered
 
 DEATH_GRACE = 3.0     # seconds a task erred with its worker waits for why it left (a lone chunk: for a memory report)
 PINNED_GRACE = 2.0    # seconds after a worker left before its unfinished pinned tasks are resubmitted
@@ -162,8 +162,8 @@ class Dispatcher:
         if action == "join":
             self.departed.pop(addr, None)
             self.lost_with.discard(addr)
-        elif action == "ready":      # the run's plugin is set up there: chunks may be pinned to it
-            if addr not in self.departed:
+        elif action == "ready" and check_ready(msg):   # the run's plugin is set up there (another
+            if addr not in self.departed:              # jetdask is refused): chunks may be pinned to it
                 self.workers[addr] = int(msg.get("nthreads") or 1)
                 self.pending.note_open(addr, msg.get("files") or ())
                 self.pace.opened(float(msg.get("open_seconds") or 0.0))   # its opens in earlier runs

@@ -20,8 +20,9 @@ import time
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents, set_allowed_failures
+from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents
 from .memory import freeze_imports
+from .versions import check_ready, check_workers  # noqa: F401 - check_ready: the dispatcher's
 from .task import run_chunk
 
 SLOTS = "jetdask-slots"
@@ -42,8 +43,10 @@ class RunPlugin(WorkerPlugin):
         await worker.set_resources(**{SLOTS: float(worker.state.nthreads)})
         # only now may chunks be pinned here: the scheduler does not look again at a task it found
         # no worker for when a worker's resources change later
+        from .. import __version__
         from ..nanoaod.io import cached_paths, stats
         worker.log_event(READY, {"action": "ready", "worker": worker.address, "nthreads": worker.state.nthreads,
+                                 "version": __version__,      # the client refuses another jetdask
                                  "files": cached_paths(),     # the dispatcher sends their chunks here first
                                  "open_seconds": stats["open_seconds"] / max(1, stats["opens"])})
 
@@ -80,16 +83,16 @@ def register(client, plugin: RunPlugin, tries: int = 3) -> None:
 @contextlib.contextmanager
 def installed(client, plugin: RunPlugin, events):
     """For the length of a run: workers' comings and goings and chunk starts on ``events``
-    (:mod:`jetdask.engine.departures`), ``plugin`` on every worker, and the scheduler's
-    ``allowed-failures`` at 0; all undone at the end, where the cluster is still there."""
+    (:mod:`jetdask.engine.departures`, whose scheduler plugin also errs a chunk task at its
+    worker's first death) and ``plugin`` on every worker; both removed at the end, where the
+    cluster is still there. No scheduler-wide setting is changed (the scheduler may be shared)."""
+    check_workers(client)           # before anything is installed: another jetdask is refused
     watch = WorkerEvents(client, events)
     register(client, plugin)
-    old_allowed = client.run_on_scheduler(set_allowed_failures, value=0)
     try:
         yield
     finally:
-        for call in (lambda: client.run_on_scheduler(set_allowed_failures, value=old_allowed),
-                     lambda: client.unregister_worker_plugin(plugin.name),
+        for call in (lambda: client.unregister_worker_plugin(plugin.name),
                      lambda: client.unregister_scheduler_plugin(PLUGIN_NAME)):
             try:
                 call()
