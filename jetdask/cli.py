@@ -195,11 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import add_parser as add_demo
     from .plotting.cli import add_parser as add_plot
     from .preprocessing.cli import add_parser as add_preprocess
+    from .scalefactors.cli import add_parser as add_sf
     from .training.cli import add_evaluate_parser, add_parser as add_train
     add_preprocess(sub)
     add_train(sub)
     add_evaluate_parser(sub)
     add_plot(sub)
+    add_sf(sub)
     add_demo(sub)
     return ap
 

@@ -190,6 +190,21 @@ def test_sources_from_axis(axis, expected):
     assert [(s.name, s.members) for s in sources.sources_from_axis(axis)] == expected
 
 
+def test_registry_sources_envelope_and_components():
+    from jetdask.scalefactors.registry import sources_for
+    axis = ["nominal", "pileupUp", "pileupDown", "muRUp", "muRDown", "muFUp", "muFDown", "muRmuFUp", "muRmuFDown",
+            "jesTotalUp", "jesTotalDown", "jesAbsoluteUp", "jesAbsoluteDown", "private_up", "private_down"]
+    got = {s.name: s for s in sources_for(axis)}
+    assert list(got) == ["pileup", "scale", "jesTotal", "jesAbsolute", "private"]
+    assert got["scale"].combine == "envelope" and len(got["scale"].members) == 6 and got["scale"].group == "theory"
+    assert got["jesTotal"].in_total and not got["jesAbsolute"].in_total and got["jesAbsolute"].group == "jes"
+    assert got["private"].members == ("private_up", "private_down") and got["private"].group == "private"
+    # a component is reported per source, not added to its group or the total
+    shifts = {"jesTotal": [np.array(0.3), np.array(-0.3)], "jesAbsolute": [np.array(0.4), np.array(-0.4)]}
+    bd = sources.combine(shifts, list(got.values()))
+    assert float(bd.up) == pytest.approx(0.3) and float(bd.sources["jesAbsolute"][0]) == pytest.approx(0.4)
+
+
 # -- working points ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, expected", [("L:0.1,M:0.5,T:0.9", {"L": 0.1, "M": 0.5, "T": 0.9}),

@@ -6,6 +6,8 @@ point with the taggers side by side; :func:`figure` draws the same numbers (mplh
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .measure import SFTable
@@ -86,23 +88,41 @@ def figure(tables: list[SFTable], *, label: str = "Simulation Private work", ene
         axes = fig.subplots(1, max(1, len(wps)), squeeze=False)[0]
         for ax, wp in zip(axes, wps):
             n = len(tables)
+            shown = [1.0]
             for k, t in enumerate(tables):
                 if wp not in [w.name for w in t.wps]:
                     continue
                 iw = [w.name for w in t.wps].index(wp)
-                lo, hi = t.pt_edges[:-1], t.pt_edges[1:]
-                x = lo + (hi - lo) * (k + 1) / (n + 1)
+                x = np.arange(len(t.pt_edges) - 1) + (k + 1) / (n + 1)     # pT bin i spans [i, i + 1)
                 ok = t.defined[iw, 0]
+                shown += list(t.central[iw, 0][ok])
                 ax.errorbar(x[ok], t.central[iw, 0][ok], yerr=[t.down[iw, 0][ok], t.up[iw, 0][ok]], fmt="o",
                             color=EXTRA_COLOURS[k % len(EXTRA_COLOURS)] if k else "black", capsize=3,
                             label=names.get(t.tagger, t.tagger) + f" {t.discriminant}")
-            for e in tables[0].pt_edges[1:-1] if tables else ():
-                ax.axvline(e, color="0.85", lw=0.8)
+            edges = tables[0].pt_edges if tables else np.array([0.0, 1.0])
+            for i in range(1, len(edges) - 1):
+                ax.axvline(i, color="0.85", lw=0.8)
+            ax.set_xticks(np.arange(len(edges) - 1) + 0.5)
+            ax.set_xticklabels([f"{a:g}-{b:g}" for a, b in itertools.pairwise(edges)], rotation=45, ha="right",
+                               fontsize="small")
+            ax.set_xlim(0, len(edges) - 1)
+            span = max(max(shown) - min(shown), 0.2)
+            ax.set_ylim(min(shown) - 0.4 * span, max(shown) + 0.6 * span)   # bars beyond leave the frame
             ax.axhline(1.0, color="0.4", ls="--", lw=1)
-            ax.set_xscale("log")
-            ax.set_xlabel(r"jet $p_T$ [GeV]")
+            ax.set_xlabel(r"jet $p_T$ bin [GeV]")
             ax.set_ylabel(f"light-jet SF, WP {wp}")
             ax.legend(fontsize="x-small", loc="upper left")
             cms_label(ax, label, lumi_fb=lumi_fb, energy=energy)
         fig.tight_layout()
     return fig
+
+
+def save_figure(res, path: str, names: dict | None = None) -> str:
+    """Draw :func:`figure` of an :class:`~jetdask.scalefactors.derive.SFResult` into ``path``."""
+    from ..plotting.style import PNG_DPI, cms_style
+    f = res.facts or {}
+    fig = figure(res.wp_inclusive, label=f.get("label", "Private work"), energy=f.get("energy", "13 TeV"),
+                 lumi_fb=f.get("lumi_fb"), names=names)
+    with cms_style():
+        fig.savefig(path, dpi=PNG_DPI if path.endswith(".png") else None)
+    return path

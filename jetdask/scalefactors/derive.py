@@ -8,8 +8,9 @@
     print(res.format())             # SF per tagger, WP and pT bin with uncertainties
 
 Working points per tagger discriminant, first found: ``wps={"nominal": {"L": 0.1, ...}}``
-(also ``"nominal_BvsL"``), ``<tagger>_wp_values`` of ``wp_file`` (official taggers, b-tagging
-discriminants), else the MC light-jet mistag rates 10 %, 1 %, 0.1 %
+(also ``"nominal_BvsL"``), ``<tagger>_wp_values`` of ``wp_file`` (the official DeepJet
+``btagDeepFlavB``, histogram ``sf_DeepJet_B``), else for b-tagging discriminants (``BvsL``)
+the MC light-jet mistag rates 10 %, 1 %, 0.1 %
 (:mod:`jetdask.scalefactors.workingpoints`). Charm discriminants get shape SFs only.
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .inputs import Region, build_region, region_names
 from .measure import SFTable, derive_shape, derive_wp
 from .sources import NOMINAL
 
+OFFICIAL_WP_DISCRIMINANTS = ("B", "BvsAll")   # what <tagger>_wp_values cut on (btagDeepFlavB)
+
 
 @dataclasses.dataclass
 class SFResult:
@@ -37,6 +40,7 @@ class SFResult:
     notes: list
     run_dir: str | None = None
     channel: str = "all"
+    facts: dict = dataclasses.field(default_factory=dict)   # label, energy, lumi_fb for figures
 
     @property
     def tables(self) -> list[SFTable]:
@@ -66,13 +70,61 @@ def _wp_for(region: Region, wps: dict | None, wp_file: str | None, light_nominal
             return (wpmod.parse(given) if isinstance(given, str) else dict(given)), "given"
     if region.discriminant not in B_DISCRIMINANTS:
         return None
-    if wp_file and region.tagger in POG_NAMES:
+    if wp_file and region.tagger in POG_NAMES and region.discriminant in OFFICIAL_WP_DISCRIMINANTS:
         cuts = wpmod.from_correction_file(wp_file, POG_NAMES[region.tagger])
         if cuts:
             return cuts, f"{POG_NAMES[region.tagger]}_wp_values"
     flat = light_nominal.values.sum(axis=(0, 1))
     cuts = wpmod.from_mistag_rates(flat, region.disc_edges)
     return (cuts, "MC light mistag rate") if cuts else None
+
+
+def _variation_scales(out, md) -> dict | None:
+    """``{dataset: {syst: scale}}`` as the figures normalise each variation (the corrections
+    layer's own sums of weights); None when the corrections layer is not there."""
+    try:
+        from ..corrections.normalise import variation_scales
+    except ImportError:
+        return None
+    return variation_scales(out, md, btag_norm=True)
+
+
+def _facts(norm_info, md) -> dict:
+    from ..engine.normalisation import run_facts
+    from ..plotting.labels import label_text
+    f = run_facts(norm_info, md)
+    return {"label": label_text("auto", f.has_data, f.synthetic), "energy": f.energy,
+            "lumi_fb": f.lumi_pb / 1000.0 if f.lumi_pb else None, "synthetic": f.synthetic}
+
+
+def wp_file_of_run(run_dir: str) -> str | None:
+    """The b-tagging correction file of the run's corrections config (analysis argument
+    ``corrections``), when it names one that exists: the official working points."""
+    from ..engine.normalisation import run_metadata
+    _, kwargs = run_metadata(run_dir)
+    cfg = kwargs.get("corrections")
+    if not isinstance(cfg, str) or not os.path.exists(cfg):
+        return None
+    import yaml
+    with open(cfg) as f:
+        doc = yaml.safe_load(f)
+    found = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+        elif isinstance(x, str) and os.path.basename(x).startswith("btagging") and ".json" in x:
+            found.append(x)
+    walk(doc)
+    for p in found:
+        p = p if os.path.isabs(p) else os.path.join(os.path.dirname(os.path.abspath(cfg)), p)
+        if os.path.exists(p):
+            return p
+    return None
 
 
 def derive_region(region: Region, *, wps: dict | None = None, wp_file: str | None = None, sources=None,
@@ -108,9 +160,10 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
         raise ConfigError(f"{out.run_dir or 'the run'} has no sf_* histograms: run the DY+jets study with "
                           "scale-factor histograms (see docs/tutorials/scale-factors.md)", "run_dir")
     norm_info = normalisation(out, md, lumi_pb)
-    res = SFResult([], [], [], list(norm_info.notes), out.run_dir or None, channel)
+    scales = _variation_scales(out, md)
+    res = SFResult([], [], [], list(norm_info.notes), out.run_dir or None, channel, _facts(norm_info, md))
     for name in names:
-        region = build_region(out.hists, name, norm_info, channel)
+        region = build_region(out.hists, name, norm_info, channel, scales)
         if region is None or (taggers and region.tagger not in taggers):
             continue
         if not region.light:

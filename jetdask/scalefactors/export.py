@@ -13,8 +13,9 @@ MC); ``up_<group>``/``down_<group>`` for each group. pT and |eta| beyond the edg
 discriminant's ``-1`` defaults are clamped to the edge bins (as measured: the flows were
 folded there). Numbers are written with 15 significant digits (read back exactly). A bin without a measurement is written as 1 +- 1 (statistical) and named in the
 correction's description. The tagger ``DeepJet`` (official NanoAOD scores) is written as
-``deepJet`` (the POG name); another discriminant than the tagger's b-tagging one (``BvsAll``,
-else ``BvsL``) gets the discriminant in the name (``<tagger>_<disc>_shape``).
+``deepJet`` (the POG name); another discriminant than the tagger's b-tagging one (``B``, the
+official ``btagDeepFlavB``, else ``BvsAll``, else ``BvsL``) gets the discriminant in the name
+(``deepJet_BvsL_shape``, ``nominal_CvsL_shape``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from .measure import SFTable, exact
 from .sources import STAT_GROUP
 
 LIGHT, CHARM, BOTTOM = 0, 4, 5
-B_DISCRIMINANTS = ("BvsAll", "BvsL")
+B_DISCRIMINANTS = ("B", "BvsAll", "BvsL")
 POG_NAMES = {"DeepJet": "deepJet"}
 
 

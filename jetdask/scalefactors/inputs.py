@@ -5,7 +5,8 @@ A run's ``sf_<tagger>_<discriminant>`` histograms (axes ``syst``, ``channel``, `
 with axes ``(abseta, pt, discriminant)``, the discriminant axis with its flow bins
 (underflow: undefined scores, overflow), the pT and |eta| flow folded into the edge bins (as
 correctionlib's ``clamp`` reads them back). MC datasets are scaled by the run's normalisation
-(``xsec * lumi / sumw``) and summed; data are summed over every flavour category.
+(``xsec * lumi / sumw``, per variation where the corrections layer gives one) and summed;
+data are summed over every flavour category, nominal (data are never varied).
 """
 from __future__ import annotations
 
@@ -120,9 +121,12 @@ def syst_categories(h) -> list[str]:
     return cats
 
 
-def build_region(hists: dict, name: str, norm, channel: str = "all") -> Region | None:
+def build_region(hists: dict, name: str, norm, channel: str = "all", scales: dict | None = None) -> Region | None:
     """The :class:`Region` of histogram ``name`` over every dataset of ``norm`` (a
-    :class:`~jetdask.engine.normalisation.Normalisation`); None when no dataset has it."""
+    :class:`~jetdask.engine.normalisation.Normalisation`); None when no dataset has it.
+
+    ``scales``: ``{dataset: {syst: scale}}`` per variation (each theory variation normalised
+    with its own sum of weights); a dataset or variation missing there takes ``norm``'s scale."""
     tagger, disc = split_name(name)
     data, light, nonlight, syst, ref, notes = None, {}, {}, None, None, []
     for ds, info in norm.datasets.items():
@@ -147,8 +151,9 @@ def build_region(hists: dict, name: str, norm, channel: str = "all") -> Region |
             raise ValueError(f"histogram {name!r}: syst axis of {ds} {cats} differs from {syst}")
         fl = [str(c) for c in h.axes["flavour"]] if "flavour" in h.axes.name else []
         heavy = [c for c in fl if c not in (LIGHT, DATA)]
-        k = float(info.get("scale") or 1.0)
+        k0 = float(info.get("scale") or 1.0)
         for s in syst:
+            k = float((scales or {}).get(ds, {}).get(s, k0))
             lt = _reduce(h, channel, [LIGHT], s if "syst" in h.axes.name else None).scaled(k)
             nl = _reduce(h, channel, heavy, s if "syst" in h.axes.name else None).scaled(k)
             light[s] = lt if s not in light else light[s] + lt

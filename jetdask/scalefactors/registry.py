@@ -1,9 +1,16 @@
-"""The systematic sources of a run's ``syst`` axis, from the project's systematics registry.
+"""The systematic sources of a run's ``syst`` axis, from the systematics registry.
 
-The registry declares each source once (name, group, sides, envelope or quadrature); here
-it becomes the :class:`~jetdask.scalefactors.sources.Source` list the SF derivation combines.
-Axis categories the registry does not know are paired by name (``X_up``/``X_down``) and form
-their own group, so a run made with a newer registry still gives every variation its place.
+The registry (:mod:`jetdask.corrections.systematics`) declares each source once: name,
+group, sides, quadrature or envelope, and whether it is a component of another source. Here
+its axis names (``<source>Up``/``<source>Down``) become the
+:class:`~jetdask.scalefactors.sources.Source` list the SF derivation combines:
+
+* sources sharing an ``envelope`` key (muR, muF, muRmuF: ``scale``) form one envelope source;
+* a source with ``component_of`` (the regrouped JES sources beside ``jesTotal``) is reported
+  per source but not added to its group or the total.
+
+Axis names the registry does not know are paired by name (``X_up``/``X_down``, ``XUp``/
+``XDown``) and form their own group, so every variation of a run has its place.
 """
 from __future__ import annotations
 
@@ -11,16 +18,27 @@ from .sources import NOMINAL, Source, sources_from_axis
 
 
 def _registry_sources(categories: list[str]) -> list[Source]:
-    """Sources the registry declares for these axis categories ([] when no registry is importable)."""
+    """Sources of the registry for these axis categories ([] without a registry)."""
     try:
-        from ..corrections import registry as reg  # the corrections layer's registry
+        from ..corrections.systematics import parse
     except ImportError:
         return []
-    describe = getattr(reg, "sf_sources", None)
-    if describe is None:
-        return []
-    return [Source(s["name"], s["group"], tuple(s["members"]), s.get("combine", "updown"))
-            for s in describe(categories)]
+    entries: dict[str, dict] = {}
+    for c in categories:
+        if c == NOMINAL:
+            continue
+        try:
+            src, _side = parse(c)
+        except KeyError:      # not a registry variation: paired by name below
+            continue
+        if src is None:
+            continue
+        key = getattr(src, "envelope", None) or src.name
+        combine = "envelope" if (getattr(src, "envelope", None) or src.combine == "envelope") else "updown"
+        e = entries.setdefault(key, {"group": src.group, "combine": combine, "members": [],
+                                     "in_total": getattr(src, "component_of", None) is None})
+        e["members"].append(c)
+    return [Source(k, e["group"], tuple(e["members"]), e["combine"], e["in_total"]) for k, e in entries.items()]
 
 
 def sources_for(categories) -> list[Source]:

@@ -10,7 +10,8 @@ members), its group (``pile-up``, ``JES``, ``theory`` ...) and how its members c
 * ``"envelope"``: the same rule over any number of members (e.g. the muR/muF envelope).
 
 Groups add their sources in quadrature; the total adds the groups and the statistical
-components in quadrature. Pure functions on numpy arrays, no histograms.
+components in quadrature. A source with ``in_total=False`` (a component of another, e.g. a
+regrouped JES source beside the JES total) is reported per source only. Pure functions on numpy arrays, no histograms.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Source:
     group: str
     members: tuple[str, ...]
     combine: str = "updown"
+    in_total: bool = True      # False: a component of another source (breakdown only)
 
     def __post_init__(self):
         if self.combine not in COMBINES:
@@ -110,7 +112,8 @@ def combine(shifts_by_source: dict, sources: list[Source], stat: dict | None = N
             continue
         up, down = source_shift(shifts_by_source[src.name])
         per_source[src.name] = (up, down)
-        grouped.setdefault(src.group, []).append((up, down))
+        if src.in_total:
+            grouped.setdefault(src.group, []).append((up, down))
     for g, parts in grouped.items():
         per_group[g] = (quadrature([p[0] for p in parts]), quadrature([p[1] for p in parts]))
     up = quadrature([v[0] for v in per_group.values()])

@@ -1,0 +1,93 @@
+"""``jetdask sf RUN --out sf.json``: light-jet SFs of a finished DY+jets run."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def add_parser(subparsers) -> None:
+    from ..cli_common import subparser
+    p = subparser(subparsers, "sf", "light-jet scale factors of a DY+jets run, as a correctionlib JSON (POG structure)",
+                  "jetdask sf runs/dy --out sf.json --wp-file sample/btagging.json.gz --wp nominal=L:0.2,M:0.6,T:0.9",
+                  codes="exit codes: 0 scale factors written; 2 bad usage or a run without sf_* histograms (one line "
+                        "on stderr)")
+    p.add_argument("run_dir", help="a finished run directory of the DY+jets study (with sf_* histograms)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="correctionlib JSON to write (.json or .json.gz); beside it FILE_summary.json (every number) "
+                        "and FILE_comparison.json (the tagger table)")
+    p.add_argument("--wp-file", default=None, metavar="FILE",
+                   help="b-tagging correction file whose <tagger>_wp_values give the official working points "
+                        "(default: the btagging file of the run's corrections config, when it names one)")
+    p.add_argument("--wp", action="append", default=[], metavar="TAGGER=L:CUT,M:CUT,...",
+                   help="working points of a tagger (repeatable), e.g. nominal=L:0.2,M:0.6,T:0.9; default: from "
+                        "--wp-file (official DeepJet), else the cuts with 10%%, 1%%, 0.1%% MC light mistag rate")
+    p.add_argument("--channel", default="all", help="'all' (channels summed, default) or one channel, e.g. mumu")
+    p.add_argument("--norm", choices=("pretag", "lumi"), default="pretag",
+                   help="MC normalisation: pretag = scaled to the data jet yield of each pT/|eta| bin before the cut "
+                        "(default; the SF is a ratio of efficiencies), lumi = xsec x lumi / sum of weights")
+    p.add_argument("--taggers", default=None, metavar="LIST",
+                   help="comma-separated tagger keys to derive (default: every sf_* histogram), e.g. DeepJet,nominal")
+    p.add_argument("--templates", default=None, metavar="FILE.root",
+                   help="also write per-flavour templates with Up/Down variations (ROOT, for external fits)")
+    p.add_argument("--figure", default=None, metavar="FILE",
+                   help="also draw the tagger comparison (png/pdf/svg by the suffix)")
+    p.set_defaults(func=cmd_sf)
+
+
+def parse_wps(values) -> dict:
+    from ..errors import ConfigError
+    from .workingpoints import parse
+    out = {}
+    for v in values:
+        tagger, sep, spec = v.partition("=")
+        if not sep or not tagger.strip():
+            raise ConfigError(f"expected TAGGER=L:CUT,..., got {v!r}", "--wp")
+        out[tagger.strip()] = parse(spec, "--wp")
+    return out
+
+
+def stem(path: str) -> str:
+    for suffix in (".json.gz", ".json", ".gz"):
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def cmd_sf(args) -> int:
+    from ..errors import ConfigError
+    from .compare import records
+    from .derive import derive, summary, wp_file_of_run
+
+    if not os.path.isdir(args.run_dir):
+        raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.access(out_dir, os.W_OK):
+        raise ConfigError(f"cannot write into {out_dir}", "--out")
+    if args.wp_file is not None and not os.path.exists(args.wp_file):
+        raise ConfigError(f"{args.wp_file} does not exist", "--wp-file")
+    wp_file = args.wp_file or wp_file_of_run(args.run_dir)
+    taggers = [t.strip() for t in args.taggers.split(",") if t.strip()] if args.taggers else None
+    res = derive(args.run_dir, wp_file=wp_file, wps=parse_wps(args.wp), channel=args.channel, norm=args.norm,
+                 taggers=taggers)
+    path = res.write(args.out)
+    base = stem(args.out)
+    with open(base + "_summary.json", "w") as f:
+        json.dump(summary(res), f, indent=1)
+        f.write("\n")
+    with open(base + "_comparison.json", "w") as f:
+        json.dump(records(res.wp_inclusive), f, indent=1)
+        f.write("\n")
+    print(res.format())
+    for n in res.notes:
+        print(f"NOTE: {n}")
+    if args.templates:
+        from .templates import write_templates
+        n = write_templates(args.run_dir, args.templates, channel=args.channel)
+        print(f"{n} templates in {args.templates}")
+    if args.figure:
+        from .compare import save_figure
+        save_figure(res, args.figure)
+        print(f"comparison figure: {args.figure}")
+    kinds = f"{len(res.wp)} working-point and {len(res.shape)} shape tables"
+    print(f"scale factors ({kinds}) written to {path}; numbers in {base}_summary.json")
+    return 0
