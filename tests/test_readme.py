@@ -41,8 +41,10 @@ def test_paths_in_the_readme_exist():
     assert not missing, missing
 
 
-def test_every_jetdask_command_in_the_readme_parses():
-    cmds = [c for b in blocks("bash") for c in commands(b) if c.startswith("jetdask ")]
+def test_every_jetdask_command_in_the_readme_and_the_docs_parses():
+    docs = [open(p).read() for p in sorted(glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True))]
+    cmds = [c for text in [README, *docs] for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+            for c in commands(b) if c.startswith("jetdask ")]
     assert len(cmds) >= 10
     for c in cmds:
         argv = shlex.split(c, comments=True)[1:]
