@@ -21,13 +21,16 @@ def _add_run_options(p):
     g = p.add_argument_group("cluster and engine")
     g.add_argument("--cluster", default=None, metavar="KIND",
                    help="where chunks run: local (default: a LocalCluster on this machine), slurm, htcondor, "
-                        "or a scheduler address such as tls://host:8786")
+                        "gateway (dask-gateway at an analysis facility), or a scheduler address such as "
+                        "tls://host:8786")
     g.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="worker processes of the LocalCluster (default: one per core)")
+                   help="worker processes of the LocalCluster (default: one per core); gateway: the "
+                        "cluster's size (default: adaptive, the profile's minimum to maximum)")
     g.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="slurm/htcondor: batch jobs to start (default: adaptive, 0 to 10 jobs)")
     g.add_argument("--profile", default=None, metavar="YAML",
-                   help="slurm/htcondor: cluster profile, a YAML path or a shipped name (slurm, htcondor)")
+                   help="slurm/htcondor/gateway/tls://: cluster profile, a YAML path or a shipped name "
+                        "(slurm, htcondor, gateway)")
     g.add_argument("--memory-per-worker", type=memory_size, default=None, metavar="SIZE",
                    help="memory limit of each worker, e.g. 4GiB (default: local: 80%% of RAM / workers, "
                         "at most 4 GiB; batch: the profile's memory / processes); chunks are sized to fit it")
@@ -37,6 +40,9 @@ def _add_run_options(p):
     g.add_argument("--serial", action="store_true",
                    help="run the chunks one by one in this process, no cluster (debugging)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (messages still go to stderr)")
+    g.add_argument("--allow-analysis-change", action="store_true",
+                   help="reuse a run directory made by another analysis, source or arguments (refused otherwise: "
+                        "its done chunks were made by the recorded one); only when the change cannot alter them")
 
 
 def _check_run_args(args, resubmit: bool) -> None:
@@ -95,12 +101,15 @@ def cmd_run(args, resubmit=False) -> int:
         from .fileset import load_fileset
         load_fileset(fileset)                     # every key checked here, not after a cluster started
     analysis = load_analysis(spec, **kwargs)      # syntax/import errors, tagger files (loaded by the analysis)
+    from .engine.binding import check_run_dir
+    check_run_dir(args.run_dir, analysis, args.allow_analysis_change)   # the directory's analysis, arguments
     from .engine.runner import Runner
     client = client_from_args(args)
     try:
         runner = Runner(analysis, fileset, args.run_dir, client, chunk_size=getattr(args, "chunk_size", None),
                         retries=args.retries, progress=not args.no_progress, serial=args.serial,
-                        memory_limit=args.memory_per_worker if args.serial else None)
+                        memory_limit=args.memory_per_worker if args.serial else None,
+                        allow_analysis_change=args.allow_analysis_change)
         try:
             out = runner.resubmit() if resubmit else runner.run()
         finally:
@@ -169,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                   "jetdask resubmit runs/dimuon")
     p.add_argument("run_dir", help="an existing run directory")
     p.add_argument("--analysis", default=None, metavar="SPEC",
-                   help="FILE.py:NAME to use instead of the recorded analysis (e.g. after fixing a bug)")
+                   help="FILE.py:NAME to use instead of the recorded analysis (e.g. after fixing a bug; "
+                        "with --allow-analysis-change when chunks are done)")
     _add_run_options(p)
     p.set_defaults(func=lambda a: cmd_run(a, resubmit=True))
 

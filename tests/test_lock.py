@@ -153,7 +153,8 @@ def test_submit_holds_the_lock_until_the_run_ends(small_sample, tmp_path):
     r = Runner(DimuonJets(sleep=0.5, save_arrays=False), small_sample, run, serial=True, chunk_size=3000,
                progress=False)
     handle = r.submit()
-    other = Runner(DimuonJets(save_arrays=False), small_sample, run, serial=True, chunk_size=3000, progress=False)
+    other = Runner(DimuonJets(sleep=0.5, save_arrays=False), small_sample, run, serial=True, chunk_size=3000,
+                   progress=False)
     with pytest.raises(RunLockedError, match=f"process {os.getpid()} "):
         other.run()
     out = handle.result(timeout=300)

@@ -313,7 +313,8 @@ def test_run_resumed_resubmitted_equal_bin_for_bin(small_sample, tmp_path):
         with Runner(DimuonJets(fail_event=target), small_sample, str(tmp_path / "resub"), client,
                     chunk_size=1000, progress=False) as r:
             assert len(r.run().failed) == 1
-        with Runner(DimuonJets(), None, str(tmp_path / "resub"), client, progress=False) as r:
+        with Runner(DimuonJets(), None, str(tmp_path / "resub"), client, progress=False,
+                    allow_analysis_change=True) as r:   # the failure fixed
             resub = r.resubmit()
         with Runner(DimuonJets(), small_sample, killed, client, chunk_size=500, progress=False) as r:
             resumed = r.run()

@@ -30,7 +30,7 @@ from .pending import OPENED
 from .planfeed import PlanFeed
 from .planning import Plan, analysis_columns, plan, plan_entries
 from ..result import Result
-from . import policy
+from . import binding, policy
 from .task import Outcome, run_chunk
 
 
@@ -44,7 +44,7 @@ class Runner:
     def __init__(self, analysis: Analysis, fileset=None, run_dir: str = "jetdask-run", client=None, *,
                  chunk_size: int | None = None, retries: int | None = None, split_floor: int | None = None,
                  max_inflight: int | None = None, progress: bool = True, serial: bool = False,
-                 memory_limit: int | None = None, workers: int | None = None):
+                 memory_limit: int | None = None, workers: int | None = None, allow_analysis_change: bool = False):
         self.analysis = analysis
         self.run_dir = os.path.abspath(run_dir)
         validate_config()                                                      # before anything is created
@@ -70,7 +70,14 @@ class Runner:
         self._limits = policy.Limits(self.retries, self.split_floor, float(config.get("retry-backoff")),
                                      float(config.get("retry-backoff-max")))
         self._rng = random.Random()
-        self._check_fileset()
+        try:
+            self._check_fileset()
+            # the directory belongs to one analysis (engine/binding.py): refused here, recorded under the lock
+            self._identity, self._identity_changes = binding.check(self.ledger, analysis, self.run_dir,
+                                                                   allow_analysis_change)
+        except BaseException:
+            self.ledger.close()
+            raise
 
     # -- setup ---------------------------------------------------------------
     def _check_fileset(self) -> None:
@@ -104,6 +111,14 @@ class Runner:
 
     def __exit__(self, *exc):
         self.close()
+
+    def _bind(self) -> None:
+        """Record the analysis this directory's results come from (the run-lock holder)."""
+        if self._identity_changes and self.progress:
+            from .progress import say
+            say(f"{self.run_dir}: analysis change accepted ({'; '.join(self._identity_changes)})")
+        binding.record(self.ledger, self._identity, self._identity_changes)
+        self._identity_changes = []
 
     def _plan_start(self):
         """Plan the files not in the ledger yet (all of them in a new run directory; those a run
@@ -183,6 +198,7 @@ class Runner:
     def run(self) -> RunOutput:
         """Plan (or resume) and run every chunk not done yet; failed chunks stay failed."""
         with self._lock_run():
+            self._bind()
             self._ensure_client()
             feed = self._plan_start()
             return self._execute(self.ledger.chunks(("pending",), self.metadata), feed)
@@ -190,6 +206,7 @@ class Runner:
     def resubmit(self) -> RunOutput:
         """Run only what is not done: failed chunks, never-finished chunks, unreadable files."""
         with self._lock_run():
+            self._bind()
             self._ensure_client()
             feed = self._plan_start()
             self._replan_failed_files()
@@ -231,7 +248,8 @@ class Runner:
                 feed.close()
         return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
             "analysis": getattr(self.analysis, "label", None), "fileset": self.fileset.to_dict(),
-            "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {})})
+            "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {}),
+            "analysis_identity": self.ledger.get_meta(binding.META_KEY)})
 
     def _loop_serial(self, chunks: list[Chunk]) -> None:
         self._sink = _SerialQueue(chunks)
