@@ -371,6 +371,11 @@ def test_export_reads_back_exactly(tmp_path):
     for s, arr in svals.items():
         got = shape.evaluate(s, np.zeros(e3.size, dtype=int), e3.ravel(), p3.ravel(), d3.ravel())
         assert np.array_equal(got, arr.ravel()), s
+    # the official light-jet names: lf = the systematic part, lfstats1 = the statistical part
+    for alias, part in (("lf", "correlated"), ("lfstats1", "uncorrelated")):
+        for side in ("up", "down"):
+            got = shape.evaluate(f"{side}_{alias}", np.zeros(e3.size, dtype=int), e3.ravel(), p3.ravel(), d3.ravel())
+            assert np.array_equal(got, svals[f"{side}_{part}"].ravel())
     # the -1 default of an undefined score reads the first discriminant bin (clamp)
     assert shape.evaluate("central", 0, 0.5, 30.0, -1.0) == svals["central"][0, 0, 0]
     # b and c jets: central 1 only; a variation on them raises, as in the official files

@@ -9,7 +9,10 @@
 
 Systematics: ``central``; ``up``/``down`` (total); ``up_correlated``/``down_correlated``
 (every systematic group) and ``up_uncorrelated``/``down_uncorrelated`` (statistical, data and
-MC); ``up_<group>``/``down_<group>`` for each group. pT and |eta| beyond the edges and the
+MC); ``up_<group>``/``down_<group>`` for each group; the shape correction also names the
+systematic part ``up_lf``/``down_lf`` and the statistical part ``up_lfstats1``/``down_lfstats1``
+(the official light-jet names: a b-tag shape-SF reader's ``btag_lf``/``btag_lfstats1`` sources
+evaluate them, on light jets only). pT and |eta| beyond the edges and the
 discriminant's ``-1`` defaults are clamped to the edge bins (as measured: the flows were
 folded there). Numbers are written with 15 significant digits (read back exactly). A bin without a measurement is written as 1 +- 1 (statistical) and named in the
 correction's description. The tagger ``DeepJet`` (official NanoAOD scores) is written as
@@ -127,6 +130,9 @@ def shape_correction(table: SFTable, name: str):
     if table.kind != "shape":
         raise ValueError("shape_correction needs a shape table")
     systs = systematic_values(table)
+    for side in ("up", "down"):     # the official light-jet variation names, for b-tag shape-SF readers
+        systs[f"{side}_lf"] = systs[f"{side}_correlated"]
+        systs[f"{side}_lfstats1"] = systs[f"{side}_uncorrelated"]
     inputs = ("abseta", "pt", "discriminant")
     edges = (table.abseta_edges, table.pt_edges, table.disc_edges)
     ones = np.ones_like(table.central)
