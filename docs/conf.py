@@ -39,13 +39,13 @@ myst_heading_anchors = 3
 # object that exists in the code or an installed package; a name found nowhere is a warning
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"'.*"),            # pieces of string annotations that autodoc splits at commas
+    (r"py:.*", r"'.*|(typing\.)?(dict|list|tuple|set|Mapping)\[.*"),   # pieces of annotations autodoc splits at commas
     (r"py:.*", r"(Path|Any|Callable|Iterable|Iterator|Mapping|Sequence|Client|Hist|Array|NDArray|Tensor|"
                r"Module|Figure|Axes|Future|optional)"),
 ]
 
-autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True,
-                           "member-order": "bysource"}
+# every directive says :members: itself (a default "members" would override a directive's list)
+autodoc_default_options = {"undoc-members": True, "show-inheritance": True, "member-order": "bysource"}
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autoclass_content = "both"

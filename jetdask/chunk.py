@@ -16,6 +16,11 @@ from typing import Any, Mapping
 
 @dataclasses.dataclass(frozen=True)
 class Chunk:
+    """A half-open entry range ``[entry_start, entry_stop)`` of one file's tree, in a data set.
+
+    The file is named by its path (and replicas) for reading and by its UUID for identity, so
+    :attr:`id` does not change with the URL a file is read from.
+    """
     dataset: str
     path: str = dataclasses.field(compare=False)
     tree: str
@@ -31,6 +36,7 @@ class Chunk:
 
     @property
     def id(self) -> str:
+        """Stable id: a hash of data set, file UUID, tree and entry range."""
         key = f"{self.dataset}\0{self.file_uuid}\0{self.tree}\0{self.entry_start}\0{self.entry_stop}"
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
@@ -41,6 +47,7 @@ class Chunk:
 
     @property
     def num_entries(self) -> int:
+        """Number of events (entries) in the chunk."""
         return self.entry_stop - self.entry_start
 
     @property
@@ -56,6 +63,7 @@ class Chunk:
         return [dataclasses.replace(self, entry_start=a, entry_stop=b) for a, b in zip(edges[:-1], edges[1:])]
 
     def to_dict(self) -> dict:
+        """The chunk as plain JSON-able values (as the ledger stores it)."""
         d = {"id": self.id, "dataset": self.dataset, "path": self.path, "tree": self.tree,
              "entry_start": self.entry_start, "entry_stop": self.entry_stop, "file_uuid": self.file_uuid}
         if self.replicas:
@@ -64,5 +72,6 @@ class Chunk:
 
     @classmethod
     def from_dict(cls, d: Mapping, metadata: Mapping | None = None) -> "Chunk":
+        """The chunk that :meth:`to_dict` wrote, with the data set's ``metadata``."""
         return cls(d["dataset"], d["path"], d["tree"], int(d["entry_start"]), int(d["entry_stop"]),
                    d["file_uuid"], dict(metadata or {}), tuple(d.get("replicas") or ()))

@@ -88,6 +88,7 @@ class Dataset:
 
 @dataclasses.dataclass(frozen=True)
 class Fileset:
+    """A validated fileset: data sets by name, each with its files and metadata (see :func:`load_fileset`)."""
     datasets: Mapping[str, Dataset]
 
     def __iter__(self):
@@ -101,9 +102,11 @@ class Fileset:
 
     @property
     def n_files(self) -> int:
+        """Number of files over all data sets."""
         return sum(len(d.files) for d in self)
 
     def to_dict(self) -> dict:
+        """The fileset in the fileset format (JSON-able)."""
         return {d.name: d.to_dict() for d in self}
 
 

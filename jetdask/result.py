@@ -18,6 +18,12 @@ import uhi.io.json as uhi_json
 
 @dataclasses.dataclass
 class Result:
+    """What an analysis returns for one chunk: histograms, counters, and arrays to save.
+
+    ``hists``: name -> :class:`hist.Hist`; ``counters``: name -> number (summed over chunks);
+    ``arrays``: name -> awkward array, written to parquet by the worker (``array_files`` then
+    holds the paths). Results add: ``a + b`` adds histograms bin by bin and counters.
+    """
     hists: dict[str, hist.Hist] = dataclasses.field(default_factory=dict)
     counters: dict[str, float] = dataclasses.field(default_factory=dict)
     arrays: dict[str, Any] = dataclasses.field(default_factory=dict)   # name -> ak.Array (worker side only)
@@ -29,6 +35,7 @@ class Result:
         return out
 
     def iadd(self, other: "Result") -> "Result":
+        """Add ``other`` into this result (histograms, counters, array files) and return it."""
         for k, h in other.hists.items():
             if k in self.hists:
                 self.hists[k] = self.hists[k] + h
@@ -42,11 +49,13 @@ class Result:
 
     # -- persistence ------------------------------------------------------
     def to_json(self) -> str:
+        """This result as JSON text (histograms in the UHI form; arrays by their files)."""
         return json.dumps({"hists": self.hists, "counters": self.counters, "array_files": self.array_files},
                           default=uhi_json.default)
 
     @classmethod
     def from_json(cls, text: str) -> "Result":
+        """The result that :meth:`to_json` wrote."""
         d = json.loads(text, object_hook=uhi_json.object_hook)
         return cls({k: hist.Hist(v) for k, v in d["hists"].items()}, d["counters"], {}, d.get("array_files", {}))
 

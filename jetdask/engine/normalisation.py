@@ -29,14 +29,17 @@ class Normalisation:
 
     @property
     def note(self) -> str | None:
+        """The visible notes joined into one line, or None."""
         return "; ".join(self.notes) if self.notes else None
 
     @property
     def data(self) -> list:
+        """The data sets that are collision data."""
         return [d for d, x in self.datasets.items() if x["is_data"]]
 
     @property
     def mc(self) -> list:
+        """The data sets that are simulation."""
         return [d for d, x in self.datasets.items() if not x["is_data"]]
 
 

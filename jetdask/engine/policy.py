@@ -3,26 +3,9 @@
 ``decide(attempt, history, limits)`` maps what happened to an attempt (its outcome
 kind, whether it ran alone on its worker, why its worker left) and the chunk's
 history in this run to one :class:`Action`. It does no I/O and holds no state;
-the dispatcher applies the action (ledger, queues, timers). The table, also in
-the README:
-
-=========================  ===========================  ==========================================
-outcome                    condition                    action
-=========================  ===========================  ==========================================
-done                                                    record
-split / memory             events > floor               split (halves run first)
-split / memory             at the floor                 fail (memory)
-transient                  retries left                 retry after backoff (exponential, jitter)
-transient                  no retries left              fail (transient)
-failed                                                  fail (error)
-cancelled / lost future    retries left                 retry after backoff
-worker left: retired       (graceful, any)              rerun (no attempt counted against it)
-worker died                not started                  rerun once, then isolate
-worker died                shared the worker            isolate (alone on one worker)
-worker died for memory     ran alone                    split, or fail (memory) at the floor
-worker died, other reason  ran alone, crashes left      isolate again (pre-emption, node loss)
-worker died, other reason  ran alone, no crashes left   fail (crash)
-=========================  ===========================  ==========================================
+the dispatcher applies the action (ledger, queues, timers). :data:`TABLE` lists its rules,
+each with an example attempt on which ``decide`` gives the rule's action (checked by the
+tests; the documentation's failure-policy page is generated from it).
 
 A batch (several chunks in one task) whose worker left: :func:`batch_attempts` gives the
 chunk the worker was running the attempt, and the others "finished" or "not started".
@@ -58,6 +41,7 @@ class History:
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
+    """What the policy may spend on a chunk: ``retries``, the ``split_floor`` (events), the backoff (s)."""
     retries: int = 3
     split_floor: int = 500
     backoff: float = 1.0      # seconds before the first retry
@@ -66,11 +50,54 @@ class Limits:
 
 @dataclasses.dataclass(frozen=True)
 class Action:
+    """What the dispatcher does with the chunk: ``kind`` (record, split, retry, rerun, isolate, fail)."""
     kind: str                 # record | split | retry | rerun | isolate | fail
     delay: float = 0.0        # retry: seconds to wait before resubmitting
     failure: str = ""         # fail: the ledger's kind (memory, transient, error, crash)
     reason: str = ""          # human-readable why
     spends: str = ""          # the History counter this action adds one to ("" = none)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One rule of the failure policy, in words, with an attempt it covers."""
+    outcome: str              # the attempt's outcome
+    condition: str            # what else decides ("" = nothing)
+    action: str               # what the dispatcher does
+    attempt: Attempt          # an example attempt of this rule ...
+    history: History          # ... with this history, under Limits()
+    kind: str                 # the Action.kind that decide() gives for the example
+    failure: str = ""         # and its Action.failure
+
+
+_BIG, _FLOOR = History(4000), History(Limits.split_floor)
+
+#: The rules of :func:`decide`, in the order it applies them.
+TABLE: tuple[Row, ...] = (
+    Row("done", "", "record (result and state in one transaction)", Attempt(DONE), _BIG, "record"),
+    Row("split (estimate over budget) or memory (`MemoryError`)", "more events than `split-floor`",
+        "split; the halves run first", Attempt(SPLIT), _BIG, "split"),
+    Row("split or memory", "at `split-floor`", "fail (memory)", Attempt(MEMORY), _FLOOR, "fail", "memory"),
+    Row("transient (I/O, timeout) or cancelled (a lost future)", "retries left",
+        "retry after a backoff (exponential, with jitter)", Attempt(TRANSIENT), _BIG, "retry"),
+    Row("transient or cancelled", "no retries left", "fail (transient)", Attempt(CANCELLED),
+        History(4000, transient_failures=Limits.retries), "fail", "transient"),
+    Row("failed (deterministic error)", "", "fail (error); the failing events are named", Attempt(FAILED), _BIG,
+        "fail", "error"),
+    Row("worker left: retired (graceful, or it started retiring and then left unannounced)", "",
+        "rerun; nothing counted against the chunk", Attempt(WORKER_LEFT, departure=RETIRED), _BIG, "rerun"),
+    Row("worker died", "the chunk had not started", "rerun once, then run it alone",
+        Attempt(WORKER_LEFT, started=False, departure=DIED), _BIG, "rerun"),
+    Row("worker died or was killed for memory", "the chunk shared the worker",
+        "run it alone on one worker (a suspect)", Attempt(WORKER_LEFT, departure=MEMORY_KILL), _BIG, "isolate"),
+    Row("worker killed for memory", "the chunk ran alone",
+        "split (the halves also alone), or fail (memory) at `split-floor`",
+        Attempt(WORKER_LEFT, isolated=True, departure=MEMORY_KILL), _BIG, "split"),
+    Row("worker died, other reason (pre-emption, node loss)", "the chunk ran alone, crashes left (`retries`)",
+        "run it alone again", Attempt(WORKER_LEFT, isolated=True, departure=DIED), _BIG, "isolate"),
+    Row("worker died, other reason", "the chunk ran alone, no crashes left", "fail (crash)",
+        Attempt(WORKER_LEFT, isolated=True, departure=DIED), History(4000, crashes=Limits.retries), "fail", "crash"),
+)
 
 
 def batch_attempts(attempt: Attempt, n: int, running: int) -> list[Attempt]:
@@ -102,6 +129,7 @@ def spend(history: History, action: Action) -> History:
 
 
 def decide(attempt: Attempt, history: History, limits: Limits, rng: random.Random | None = None) -> Action:
+    """The action after ``attempt`` of a chunk with ``history``: the rules of :data:`TABLE`, in order."""
     k = attempt.kind
     if k == DONE:
         return Action("record")

@@ -214,6 +214,7 @@ class InferenceStep:
 
     @property
     def columns(self) -> list:
+        """The branches the taggers read (:func:`tagger_columns`)."""
         return tagger_columns(self.taggers)
 
     @property
@@ -243,6 +244,7 @@ class TaggerScores(Analysis):
         self.resources = self.step.resources
 
     def process(self, events, chunk):
+        """Run the taggers on the jets above ``pt_min`` within ``eta_max``: per-jet scores (arrays), BvsL histograms."""
         import hist
         jets = events.Jet
         mask = (jets.pt > self.pt_min) & (abs(jets.eta) < self.eta_max)

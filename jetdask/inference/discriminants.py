@@ -54,6 +54,7 @@ def _get(scores, k):
 
 
 def bvsl(scores):
+    """BvsL = (b+bb+lepb) / (b+bb+lepb+uds+g); -1 where undefined (see the module)."""
     b = [_get(scores, k) for k in B_CLASSES]
     light = [_get(scores, "uds"), _get(scores, "g")]
     nb = b[0] + b[1] + b[2]
@@ -61,17 +62,20 @@ def bvsl(scores):
 
 
 def cvsb(scores):
+    """CvsB = c / (c+b+bb+lepb); -1 where undefined."""
     b = [_get(scores, k) for k in B_CLASSES]
     c = _get(scores, "c")
     return _ratio(c, c + b[0] + b[1] + b[2], b + [c])
 
 
 def cvsl(scores):
+    """CvsL = c / (c+uds+g); -1 where undefined."""
     c, uds, g = _get(scores, "c"), _get(scores, "uds"), _get(scores, "g")
     return _ratio(c, c + uds + g, [c, uds, g])
 
 
 def bvsc(scores):
+    """BvsC = (b+bb+lepb) / (b+bb+lepb+c); -1 where undefined."""
     b = [_get(scores, k) for k in B_CLASSES]
     c = _get(scores, "c")
     nb = b[0] + b[1] + b[2]

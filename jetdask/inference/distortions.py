@@ -31,20 +31,24 @@ from .layouts import Converted
 
 @dataclasses.dataclass(frozen=True)
 class Noise:
+    """Gaussian noise of ``sigma`` (relative to each feature's spread) on the scaled inputs; tag ``noise<sigma>``."""
     sigma: float
     seed: int = 0
 
     @property
     def tag(self) -> str:
+        """The distortion's name in tagger keys and specs (``noise...``)."""
         return f"noise{self.sigma:g}"
 
 
 @dataclasses.dataclass(frozen=True)
 class FGSM:
+    """Fast gradient sign attack of size ``epsilon`` on the scaled inputs; tag ``fgsm<epsilon>``."""
     epsilon: float
 
     @property
     def tag(self) -> str:
+        """The distortion's name in tagger keys and specs (``fgsm...``)."""
         return f"fgsm{self.epsilon:g}"
 
 

@@ -123,6 +123,7 @@ class Scaler:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scaler":
+        """A scaler from the ``scaler.json`` form: ``{"inputs": {name: {"mean", "std", "default"}}}``."""
         d = d.get("inputs", d)
         rows = []
         for name, p in d.items():
@@ -134,6 +135,7 @@ class Scaler:
 
     @classmethod
     def load(cls, source) -> "Scaler | None":
+        """A scaler from a ``scaler.json`` path, its dict, or a scaler (``None`` stays ``None``)."""
         if source is None or isinstance(source, Scaler):
             return source
         if isinstance(source, dict):
@@ -142,6 +144,7 @@ class Scaler:
             return cls.from_dict(json.load(f))
 
     def to_dict(self) -> dict:
+        """The ``scaler.json`` form (:meth:`from_dict` reads it back)."""
         return {"inputs": {n: {"mean": list(m), "std": list(s), "default": list(d)}
                            for n, m, s, d in self.inputs}}
 

@@ -62,6 +62,7 @@ def register_model(name: str, cls) -> type:
 
 
 def unregister_model(name: str) -> None:
+    """Forget a class registered with :func:`register_model` (no error if it was not)."""
     _user.pop(name, None)
 
 
@@ -71,6 +72,7 @@ def registered_models() -> dict:
 
 
 def known_names() -> list:
+    """Every model name the registry resolves: jetdask's models and the registered ones."""
     return sorted(set(_MODULES) | set(_user))
 
 

@@ -11,6 +11,10 @@ from .summary import agreement
 
 @dataclasses.dataclass
 class Panel:
+    """The numbers of one data/MC figure panel: bin edges, data and MC per flavour with their
+    variances, the MC total, the data/MC ratio and its error, the relative MC band, the χ²
+    agreement and a note.
+    """
     edges: np.ndarray
     data: np.ndarray | None            # observed per bin (None: MC only)
     data_var: np.ndarray | None
@@ -32,6 +36,7 @@ class Panel:
         return float(top.max()) if top.size and top.max() > 0 else 1.0
 
     def as_dict(self) -> dict:
+        """The panel's yields and agreement as JSON-able numbers (for ``summary.json``)."""
         return {"data_events": None if self.data is None else float(self.data.sum()),
                 "mc_events": float(self.mc_total.sum()),
                 "mc_by_flavour": {k: float(v.sum()) for k, v in self.mc.items()},

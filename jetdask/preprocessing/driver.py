@@ -182,6 +182,10 @@ def fit_pass1(run_dir: str, out1, prep: dict) -> tuple[reweight.WeightMap, dict]
 
 @dataclasses.dataclass
 class PreprocessOutput:
+    """What :func:`preprocess` returns: the run directory, whether both passes are complete
+    (``stage``: ``pass1``, ``pass2`` or ``done``), the passes' outputs, the reweighting map, the
+    scaler, the tensors per split (``{"dir", "n"}``), the summary and a message.
+    """
     run_dir: str
     complete: bool
     stage: str                      # "pass1", "pass2" (incomplete there) or "done"

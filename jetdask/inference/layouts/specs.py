@@ -27,6 +27,7 @@ class InputSpec:
 
     @property
     def shape(self) -> tuple:
+        """Shape of one jet's array: ``(F,)``, ``(slots, F)`` or ``(F, slots)``."""
         f = len(self.features)
         if self.slots is None:
             return (f,)
@@ -34,6 +35,7 @@ class InputSpec:
 
     @property
     def feature_axis(self) -> int:
+        """Axis of the features in the batched ``(N, ...)`` array."""
         return 1 if (self.slots is not None and self.channels_first) else -1
 
     def per_feature(self, values) -> np.ndarray:
@@ -44,6 +46,7 @@ class InputSpec:
         return v[:, None]
 
     def integer_mask(self) -> np.ndarray:
+        """True for the integer-valued features, shaped as :meth:`per_feature` shapes values."""
         return self.per_feature([f in self.integer for f in self.features]).astype(bool)
 
 
@@ -66,13 +69,16 @@ class Layout:
 
     @property
     def specs(self) -> tuple:  # pragma: no cover - interface
+        """The model's arguments, in order: one :class:`InputSpec` each."""
         raise NotImplementedError
 
     @property
     def columns(self) -> list:  # pragma: no cover - interface
+        """The branches :meth:`convert` reads (names for an analysis's ``columns``)."""
         raise NotImplementedError
 
     def convert(self, jets: Records) -> Converted:  # pragma: no cover - interface
+        """The inputs of these jets (one record per jet) and where they are valid."""
         raise NotImplementedError
 
     def missing(self) -> list:  # pragma: no cover - interface
