@@ -31,4 +31,5 @@ class Dimuon(Analysis):
             weight = ak.to_numpy(events.genWeight[two])[opposite]
         h = hist.Hist.new.Reg(60, 60, 120, name="mass", label="m(mumu) [GeV]").Weight()
         h.fill(mass=mass, weight=weight)
-        return Result(hists={"mass": h}, counters={"events": len(events), "selected": int(len(mass))})
+        # the engine counts the events read ("events") and their genWeight sum ("sumw") itself
+        return Result(hists={"mass": h}, counters={"selected": int(len(mass))})

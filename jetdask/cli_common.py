@@ -7,6 +7,7 @@ no import cycle between the top-level command and the subcommands.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import JetdaskError
@@ -92,15 +93,24 @@ class Parser(argparse.ArgumentParser):
 
 def boundary(func, args) -> int:
     """Run a subcommand: a jetdask error (bad input) becomes one line on stderr and exit 2."""
-    from .errors import ClusterLostError
+    import sqlite3
+
+    from .errors import ClusterLostError, DiskFullError
     try:
         return func(args)
-    except ClusterLostError as err:   # the cluster went away: resumable, like failed chunks
+    except (ClusterLostError, DiskFullError) as err:   # the cluster went away, a disk is full: resumable
         print(f"jetdask: {one_line(err)}", file=sys.stderr)
         return EXIT_FAILED_CHUNKS
     except JetdaskError as err:
         print(f"jetdask: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+    except (OSError, sqlite3.Error) as err:   # a full disk met outside a run (the lock file, a sample)
+        from .engine.diskspace import disk_full
+        full = disk_full(err, os.getcwd())
+        if full is None:
+            raise
+        print(f"jetdask: {one_line(full)}", file=sys.stderr)
+        return EXIT_FAILED_CHUNKS
     except KeyboardInterrupt:
         print("jetdask: interrupted; the run directory keeps what finished; run again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

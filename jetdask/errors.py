@@ -152,6 +152,37 @@ class ClusterLostError(JetdaskError):
                 f"`jetdask resubmit RUN_DIR` (or the same `jetdask run`) to go on")
 
 
+class DiskFullError(JetdaskError):
+    """No space left (or quota exceeded) where the run writes: the run stops (exit code 3), resumable.
+
+    ``directory``: where the write failed (the run directory for its ledger, ``RUN/output``,
+    the arrays' directory of a worker); ``cause``: what could not be written and why.
+    """
+
+    def __init__(self, directory: str, cause: str):
+        super().__init__(directory, cause)
+        self.directory = directory
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return (f"no space left in {self.directory}: {self.cause}; the run stopped, nothing done is lost: "
+                f"free space there and run the same command again (it computes only what is missing)")
+
+
+class ReservedCounterError(ConfigError):
+    """An analysis returned a counter whose name the engine owns (``events``, ``sumw``)."""
+
+    def __init__(self, analysis: str, names: list, reserved: dict):
+        ConfigError.__init__(self, "", "analysis")
+        self.args = (analysis, list(names), dict(reserved))
+        self.analysis = analysis
+        self.names = list(names)
+        self.reserved = dict(reserved)
+        owned = "; ".join(f"{k!r}: {v}" for k, v in self.reserved.items())
+        self.message = (f"{analysis} returned the counter(s) {', '.join(map(repr, self.names))}, whose names the "
+                        f"engine owns ({owned}); rename them in the analysis' Result (the engine counts these itself)")
+
+
 class RunIncompleteError(JetdaskError):
     """Raised by the CLI boundary when some chunks failed (exit code 3)."""
 

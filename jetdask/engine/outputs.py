@@ -93,9 +93,14 @@ def write(run_dir: str, out: RunOutput, extra_meta: dict | None = None) -> None:
 def _atomic_json(path: str, obj, **kw) -> None:
     text = json.dumps(obj, **kw)   # one string: the C encoder (json.dump to a file runs the Python one: 2x slower)
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):   # a full disk: the old file stays whole, no partial one takes space
+            os.remove(tmp)
+        raise
 
 
 def load_output(run_dir: str) -> RunOutput:

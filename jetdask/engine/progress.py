@@ -123,11 +123,12 @@ class Progress:
                 post["split"] = self.splits
             self.bar.set_postfix(post, refresh=False)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """The bar ends; a ``finished`` run says what it did (a stopped one leaves that to its error)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        if self.enabled and (self.done or self.failed):
+        if finished and self.enabled and (self.done or self.failed):
             extra = f", {self.failed} failed" if self.failed else ""
             extra += f", {self.splits} split by the memory guard" if self.splits else ""
             say(f"{self.step}: {self.done} chunks done in {time.perf_counter() - self.t0:.0f} s{extra}; merging")

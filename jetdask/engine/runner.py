@@ -31,7 +31,8 @@ from .planfeed import PlanFeed
 from .planning import Plan, analysis_columns, plan, plan_entries
 from ..result import Result
 from . import binding, policy
-from .task import Outcome, run_chunk
+from .diskspace import disk_full
+from .task import STOP, Outcome, run_chunk
 
 
 class Runner:
@@ -98,6 +99,7 @@ class Runner:
         self._own_client = True
 
     def close(self):
+        """Release the ledger and the run lock, and close the cluster if this runner started it."""
         if self._own_client and self.client is not None:
             from ..cluster import close_cluster
             close_cluster(self.client)
@@ -184,15 +186,36 @@ class Runner:
 
     @contextlib.contextmanager
     def _lock_run(self):
-        """Own the run directory (``RUN/run.lock``) while the block runs; RunLockedError if busy."""
-        with self._run_lock:
-            if self._run_lock.depth == 1:
-                self.ledger.begin_writing()
-            try:
-                yield
-            finally:
+        """Own the run directory (``RUN/run.lock``) while the block runs; RunLockedError if busy.
+
+        However the block ends (done, Ctrl-C, a lost cluster, a full disk), no chunk is left
+        ``running`` in the ledger; a full disk becomes one :class:`~jetdask.errors.DiskFullError`
+        naming the directory (the ledger's own writes are SQLite errors that name no file)."""
+        try:
+            with self._run_lock:
                 if self._run_lock.depth == 1:
-                    self.ledger.end_writing()
+                    self.ledger.begin_writing()
+                try:
+                    yield
+                except BaseException:
+                    self._reset_running()
+                    raise
+                finally:
+                    if self._run_lock.depth == 1:
+                        self.ledger.end_writing()
+        except Exception as err:
+            full = disk_full(err, self.run_dir, "the run's ledger or output could not be written")
+            if full is None or full is err:
+                raise
+            raise full from None
+
+    def _reset_running(self) -> None:
+        """Chunks in flight when the run stopped: pending again (best effort: the disk may be full,
+        and ``jetdask status`` reads a ``running`` chunk of a run nobody runs as pending anyway)."""
+        try:
+            self.ledger.reset_running()
+        except Exception:  # noqa: BLE001 - the error that stopped the run is the one to report
+            pass
 
     # -- public entry points -------------------------------------------------------
     def run(self) -> RunOutput:
@@ -237,13 +260,15 @@ class Runner:
     def _execute(self, chunks: list[Chunk], feed=None) -> RunOutput:
         from .progress import Progress
         self.progress_bar = Progress.for_run(self, chunks, planning=len(feed) if feed else 0)
+        finished = False
         try:
             if self.serial:
                 self._loop_serial(chunks)
             else:
                 self._loop_distributed(chunks, feed)
+            finished = True
         finally:
-            self.progress_bar.close()
+            self.progress_bar.close(finished)
             if feed is not None:
                 feed.close()
         return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
@@ -289,7 +314,11 @@ class Runner:
         return self._history.get(chunk.id) or policy.History(chunk.num_entries)
 
     def outcome(self, chunk: Chunk, out: Outcome, isolated: bool) -> None:
-        """A chunk task returned: decide and apply."""
+        """A chunk task returned: decide and apply. A ``stop`` outcome (no space left, a counter
+        the engine owns) is not the chunk's failure: the chunk stays to do and the run stops."""
+        if out.status == STOP:
+            self.reset_pending([chunk])
+            raise out.stop
         action = self.decide(chunk, policy.Attempt(out.status, isolated))
         self.apply(chunk, action, out=out, error_type=out.error_type, message=out.message)
 
@@ -387,9 +416,11 @@ class RunHandle:
         return not self._thread.is_alive()
 
     def partial(self) -> dict[str, Result]:
+        """The results stored so far, per data set (read from the ledger)."""
         return self.runner.partial_result()
 
     def result(self, timeout: float | None = None) -> RunOutput:
+        """Wait (at most ``timeout`` seconds) for the run to end; its output."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError("run still in progress")

@@ -12,6 +12,15 @@ do next:
                analysis. For analysis errors the failing events are narrowed
                down by bisection on the chunk already in memory, and their
                run/lumi/event numbers are reported.
+``stop``       nothing wrong with the chunk, but the run cannot go on: no space
+               left for its arrays (:class:`~jetdask.errors.DiskFullError`), or
+               the analysis returned a counter the engine owns
+               (:class:`~jetdask.errors.ReservedCounterError`); ``Outcome.stop``
+               holds the error, the chunk stays to do.
+
+Engine counters: every result gets ``events`` (events read) and, on simulation,
+``sumw`` (the sum of ``genWeight``) added by the engine (:data:`ENGINE_COUNTERS`);
+an analysis may not return counters of these names.
 
 A file with replicas (``chunk.replicas``) is read from the first URL that
 opens and reads; a file error at one URL moves on to the next, and
@@ -34,12 +43,18 @@ import numpy as np
 from ..nanoaod import io
 from ..chunk import Chunk
 from ..nanoaod.columns import resolve_columns
-from ..errors import FileAccessError, MissingColumnError, TransientError, TransientFileError
+from ..errors import (FileAccessError, MissingColumnError, ReservedCounterError, TransientError,
+                      TransientFileError)
+from .diskspace import disk_full
 from ..nanoaod.events import events_from_arrays
 from .memory import chunk_budget, estimate_peak, monitor
 from ..result import Result
 
 ID_COLUMNS = ["run", "luminosityBlock", "event", "optional:genWeight"]
+
+# the counters the engine adds to every chunk's result (an analysis' own counters use other names)
+ENGINE_COUNTERS = {"events": "the events read", "sumw": "the sum of genWeight on simulation"}
+STOP = "stop"
 
 
 @dataclasses.dataclass
@@ -63,6 +78,7 @@ class Outcome:
     timings: dict = dataclasses.field(default_factory=dict)
     replica: str = ""                                         # the URL that served the chunk
     blob: bytes = b""        # the result encoded on the worker (options["encode"]); ``result`` is then None
+    stop: BaseException | None = None   # status "stop": why the run cannot go on (no space, a reserved counter)
 
 
 def _worker_name() -> str:
@@ -140,8 +156,11 @@ def run_chunk(analysis, chunk: Chunk, options: dict[str, Any] | None = None) -> 
             out.status, out.error_type, out.message = "memory", type(err).__name__, str(err) or "MemoryError"
             out.traceback = tb.format_exc(limit=20)
         except BaseException as err:  # noqa: BLE001 - the task boundary reports everything
-            out.status = "transient" if _is_transient(err) else "failed"
-            out.error_type, out.message = type(err).__name__, str(err)
+            stop = err if isinstance(err, ReservedCounterError) else \
+                disk_full(err, options.get("array_dir") or os.getcwd(), f"chunk {chunk.where}")
+            out.status = STOP if stop is not None else "transient" if _is_transient(err) else "failed"
+            out.stop = stop
+            out.error_type, out.message = type(stop or err).__name__, str(stop or err)
             out.traceback = tb.format_exc(limit=20)
     out.peak_rss = mem.peak
     out.finished = time.time()
@@ -248,6 +267,9 @@ def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> Non
         result = Result()
     if not isinstance(result, Result):
         raise TypeError(f"{type(analysis).__name__}.process must return jetdask.Result, got {type(result).__name__}")
+    clash = sorted(set(result.counters) & set(ENGINE_COUNTERS))
+    if clash:
+        raise ReservedCounterError(getattr(analysis, "label", None) or type(analysis).__name__, clash, ENGINE_COUNTERS)
     result.counters["events"] = result.counters.get("events", 0) + len(events)
     if "genWeight" in events.fields:
         result.counters["sumw"] = result.counters.get("sumw", 0.0) + float(np.sum(np.asarray(events.genWeight, dtype=np.float64)))
@@ -267,12 +289,20 @@ def _write_arrays(result: Result, chunk: Chunk, array_dir: str | None) -> None:
         raise ValueError("the analysis returned arrays but the run has no array directory")
     for name, arr in result.arrays.items():
         d = os.path.join(array_dir, name, chunk.dataset)
-        os.makedirs(d, exist_ok=True)
         final = os.path.join(d, f"{chunk.id}.parquet")
         tmp = final + f".tmp-{os.getpid()}"
-        # plain Arrow types (no awkward extension metadata): 3.4x faster to write, readable by
-        # any parquet reader (pandas, polars, ROOT's RDataFrame), and ak.from_parquet reads it back
-        ak.to_parquet(arr, tmp, extensionarray=False)
-        os.replace(tmp, final)
+        try:
+            os.makedirs(d, exist_ok=True)
+            # plain Arrow types (no awkward extension metadata): 3.4x faster to write, readable by
+            # any parquet reader (pandas, polars, ROOT's RDataFrame), and ak.from_parquet reads it back
+            ak.to_parquet(arr, tmp, extensionarray=False)
+            os.replace(tmp, final)
+        except BaseException as err:
+            if os.path.exists(tmp):   # a partial file takes the space a rerun needs
+                os.remove(tmp)
+            full = disk_full(err, d, f"the arrays {name!r} of chunk {chunk.where} could not be written")
+            if full is not None:
+                raise full from None
+            raise
         result.array_files.setdefault(name, []).append(final)
     result.arrays = {}
