@@ -137,6 +137,9 @@ def client_from_args(args):
     from .cluster import start_cluster
     kind = args.cluster or "local"
     opts = {}
+    if kind == "gateway":
+        from .cluster.gateway import options_from_args
+        return start_cluster(kind, **options_from_args(args))
     if kind == "local":
         if args.workers:
             opts["n_workers"] = args.workers

@@ -35,18 +35,50 @@ from .errors import ConfigError, JetdaskError
 from .result import Result
 
 
+def ships_by_value(module_name: str, module_file: str | None) -> bool:
+    """Whether an analysis defined in this module goes to the workers by value (its code in the
+    pickle): yes unless the workers can import it as installed code (jetdask itself, a module of
+    an installed distribution or the standard library). A module found on the notebook's
+    ``sys.path`` (``analyses/``, a home directory) is not on workers that do not share that
+    filesystem (a gateway's, a facility's)."""
+    if module_name == "__main__" or not module_file:      # __main__ is shipped by value anyway
+        return False
+    if module_name == "jetdask" or module_name.startswith("jetdask."):
+        return False
+    import sysconfig
+    parts = os.path.normpath(os.path.abspath(module_file)).split(os.sep)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    stdlib = os.path.normpath(sysconfig.get_paths()["stdlib"]) + os.sep
+    return not os.path.abspath(module_file).startswith(stdlib)
+
+
+def _ship_module(module_name: str) -> None:
+    module = sys.modules.get(module_name)
+    if module is not None and ships_by_value(module_name, getattr(module, "__file__", None)):
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(module)
+
+
 class Analysis:
     """Base class: set ``columns`` and implement ``process``.
 
     ``resources``: dask resources every chunk task of this analysis needs (``{"GPU": 1}`` for
     taggers on CUDA, see :func:`jetdask.inference.tagger_resources`); ``{}`` = none.
+    A subclass defined outside installed code is shipped to the workers by value
+    (:func:`ships_by_value`).
     """
 
     columns: Sequence[str] = ()
     name: str | None = None
     resources: Mapping[str, float] = MappingProxyType({})   # read-only: a subclass sets its own
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _ship_module(cls.__module__)
+
     def process(self, events, chunk) -> Result:  # pragma: no cover - interface
+        """The analysis of one chunk: ``events`` (the events view), ``chunk`` (:class:`~jetdask.Chunk`)."""
         raise NotImplementedError
 
     def __call__(self, events, chunk) -> Result:
@@ -54,6 +86,7 @@ class Analysis:
 
     @property
     def label(self) -> str:
+        """The name in progress messages and run metadata (``name``, else the class name)."""
         return self.name or type(self).__name__
 
 
@@ -70,6 +103,7 @@ class FunctionAnalysis(Analysis):
 def analysis(columns: Sequence[str], name: str | None = None):
     """Decorator turning ``fn(events, chunk) -> Result`` into an :class:`Analysis`."""
     def wrap(fn):
+        _ship_module(getattr(fn, "__module__", "") or "")
         return FunctionAnalysis(fn, columns, name)
     return wrap
 

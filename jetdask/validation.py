@@ -11,7 +11,7 @@ import os
 
 from .errors import ConfigError
 
-CLUSTER_KINDS = ("local", "slurm", "htcondor")
+CLUSTER_KINDS = ("local", "slurm", "htcondor", "gateway")
 
 
 def check_jetdask_config() -> dict:
@@ -64,15 +64,19 @@ def check_run_dir_exists(path: str, key: str = "run_dir") -> str:
 def check_cluster(kind: str | None, profile: str | None = None) -> None:
     """``--cluster`` is a known kind or a scheduler address; ``--profile`` exists and fits it."""
     kind = kind or "local"
-    if "://" in kind:
+    if "://" in kind or kind == "gateway":
+        if profile is not None:       # a facility profile: its tls (address) or gateway section
+            from .cluster.address import security_from_profile
+            from .cluster.gateway import settings
+            security_from_profile(profile) if "://" in kind else settings(profile)
         return
     if kind not in CLUSTER_KINDS:
         from .config_schema import closest
-        raise ConfigError(f"unknown cluster {kind!r}; expected local, slurm, htcondor or an address like "
+        raise ConfigError(f"unknown cluster {kind!r}; expected local, slurm, htcondor, gateway or an address like "
                           f"tls://host:8786{closest(kind, CLUSTER_KINDS)}", "--cluster")
     if profile is not None:
         if kind == "local":
-            raise ConfigError("a profile is for --cluster slurm or htcondor", "--profile")
+            raise ConfigError("a profile is for --cluster slurm, htcondor, gateway or an address", "--profile")
         from .cluster.batch import load_profile
         load_profile(kind, profile)
 
