@@ -15,6 +15,7 @@ Modules, one job each::
     templates      per-flavour templates with Up/Down variations, written to ROOT
     compare        tagger comparison table and figure
     closure        data/MC agreement before and after the derived SFs
+    pulls          pulls against a known truth; the synthetic pull study
     cli            ``jetdask sf``
 
 Usage::

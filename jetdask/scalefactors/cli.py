@@ -1,7 +1,6 @@
 """``jetdask sf RUN --out sf.json``: light-jet SFs of a finished DY+jets run."""
 from __future__ import annotations
 
-import json
 import os
 
 
@@ -46,17 +45,9 @@ def parse_wps(values) -> dict:
     return out
 
 
-def stem(path: str) -> str:
-    for suffix in (".json.gz", ".json", ".gz"):
-        if path.endswith(suffix):
-            return path[: -len(suffix)]
-    return path
-
-
 def cmd_sf(args) -> int:
     from ..errors import ConfigError
-    from .compare import records
-    from .derive import derive, summary, wp_file_of_run
+    from .report import write_outputs
 
     if not os.path.isdir(args.run_dir):
         raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")
@@ -65,29 +56,17 @@ def cmd_sf(args) -> int:
         raise ConfigError(f"cannot write into {out_dir}", "--out")
     if args.wp_file is not None and not os.path.exists(args.wp_file):
         raise ConfigError(f"{args.wp_file} does not exist", "--wp-file")
-    wp_file = args.wp_file or wp_file_of_run(args.run_dir)
     taggers = [t.strip() for t in args.taggers.split(",") if t.strip()] if args.taggers else None
-    res = derive(args.run_dir, wp_file=wp_file, wps=parse_wps(args.wp), channel=args.channel, norm=args.norm,
-                 taggers=taggers)
-    path = res.write(args.out)
-    base = stem(args.out)
-    with open(base + "_summary.json", "w") as f:
-        json.dump(summary(res), f, indent=1)
-        f.write("\n")
-    with open(base + "_comparison.json", "w") as f:
-        json.dump(records(res.wp_inclusive), f, indent=1)
-        f.write("\n")
+    res, paths = write_outputs(args.run_dir, args.out, wp_file=args.wp_file, wps=parse_wps(args.wp),
+                               channel=args.channel, norm=args.norm, taggers=taggers, templates=args.templates,
+                               figure=args.figure)
     print(res.format())
     for n in res.notes:
         print(f"NOTE: {n}")
-    if args.templates:
-        from .templates import write_templates
-        n = write_templates(args.run_dir, args.templates, channel=args.channel)
-        print(f"{n} templates in {args.templates}")
-    if args.figure:
-        from .compare import save_figure
-        save_figure(res, args.figure)
-        print(f"comparison figure: {args.figure}")
+    if "templates" in paths:
+        print(f"templates: {paths['templates']}")
+    if "figure" in paths:
+        print(f"comparison figure: {paths['figure']}")
     kinds = f"{len(res.wp)} working-point and {len(res.shape)} shape tables"
-    print(f"scale factors ({kinds}) written to {path}; numbers in {base}_summary.json")
+    print(f"scale factors ({kinds}) written to {paths['corrections']}; numbers in {paths['summary']}")
     return 0

@@ -79,7 +79,7 @@ def run_closure(run_dir: str, sf_path: str, out_dir: str, client=None, serial: b
     if not spec or not fileset:
         raise ConfigError(f"{run_dir} does not record its analysis and fileset; cannot rerun it", "run_dir")
     os.makedirs(out_dir, exist_ok=True)
-    cfg, kwargs = closure_config(run_dir, sf_path, os.path.join(out_dir, "closure_corrections.yaml"))
+    _, kwargs = closure_config(run_dir, sf_path, os.path.join(out_dir, "closure_corrections.yaml"))
     target = os.path.join(out_dir, f"closure-run-{_sha(sf_path)[:12]}")
     analysis = load_analysis(spec, **kwargs)
     with Runner(analysis, fileset, target, client, serial=serial, progress=progress) as runner:
@@ -208,8 +208,8 @@ def _figure(out_dir, name, edges, d0, m0, d1, m1, syst) -> str:
         top.legend(fontsize="small")
         cms_label(top, "Private work")
         with np.errstate(divide="ignore", invalid="ignore"):
-            for d, m, style, lab in ((d0, m0, dict(mfc="white", color="0.4"), "before"),
-                                     (d1, m1, dict(color="black"), "after")):
+            for d, m, style, lab in ((d0, m0, {"mfc": "white", "color": "0.4"}, "before"),
+                                     (d1, m1, {"color": "black"}, "after")):
                 r = d[0] / m[0]
                 bottom.errorbar(centres, r, yerr=np.sqrt(d[1]) / m[0], fmt="o", ms=4, label=lab, **style)
             band = np.sqrt(m1[1] + syst) / m1[0]

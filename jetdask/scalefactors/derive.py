@@ -44,9 +44,11 @@ class SFResult:
 
     @property
     def tables(self) -> list[SFTable]:
+        """The tables the correction file holds: working points (|eta| binned) and shapes."""
         return self.wp + self.shape
 
     def table(self, tagger: str, discriminant: str | None = None, kind: str = "wp") -> SFTable:
+        """The ``kind`` table (``wp``, ``wp_inclusive``, ``shape``) of a tagger key and discriminant."""
         pool = {"wp": self.wp, "wp_inclusive": self.wp_inclusive, "shape": self.shape}[kind]
         for t in pool:
             if t.tagger == tagger and (discriminant is None or t.discriminant == discriminant):
@@ -54,10 +56,12 @@ class SFResult:
         raise KeyError(f"no {kind} table for {tagger} {discriminant or ''}".strip())
 
     def write(self, path: str) -> str:
+        """Write the correctionlib JSON (``.json`` or ``.json.gz``); return its path."""
         desc = f"jetdask light-jet SFs from DY+jets run {self.run_dir or '(in memory)'}, channel {self.channel}"
         return write_json(self.tables, path, desc)
 
     def format(self) -> str:
+        """The tagger comparison table (per WP and pT bin, |eta| summed)."""
         from .compare import format_table
         return format_table(self.wp_inclusive)
 
@@ -97,18 +101,36 @@ def _facts(norm_info, md) -> dict:
             "lumi_fb": f.lumi_pb / 1000.0 if f.lumi_pb else None, "synthetic": f.synthetic}
 
 
-def wp_file_of_run(run_dir: str) -> str | None:
-    """The b-tagging correction file of the run's corrections config (analysis argument
-    ``corrections``), when it names one that exists: the official working points."""
-    from ..engine.normalisation import run_metadata
-    _, kwargs = run_metadata(run_dir)
+def _corrections_yaml(kwargs: dict) -> tuple[dict, str] | None:
     cfg = kwargs.get("corrections")
     if not isinstance(cfg, str) or not os.path.exists(cfg):
         return None
     import yaml
     with open(cfg) as f:
-        doc = yaml.safe_load(f)
-    found = []
+        return yaml.safe_load(f) or {}, cfg
+
+
+def btag_applied(kwargs: dict) -> str | None:
+    """``"<shape> of <file>"`` when the run's analysis applied a b-tag shape SF to MC, else None."""
+    found = _corrections_yaml(kwargs)
+    if not found or "btag" in (kwargs.get("disable") or ()):
+        return None
+    block = found[0].get("btag")
+    if not isinstance(block, dict):
+        return None
+    return f"{block.get('shape', '?')} of {block.get('file', '?')}"
+
+
+def wp_file_of_run(run_dir: str) -> str | None:
+    """The b-tagging correction file of the run's corrections config (analysis argument
+    ``corrections``), when it names one that exists: the official working points."""
+    from ..engine.normalisation import run_metadata
+    _, kwargs = run_metadata(run_dir)
+    given = _corrections_yaml(kwargs)
+    if not given:
+        return None
+    doc, cfg = given
+    found = [doc["btag"]["file"]] if isinstance(doc.get("btag"), dict) and doc["btag"].get("file") else []
 
     def walk(x):
         if isinstance(x, dict):
@@ -154,7 +176,7 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
     from ..errors import ConfigError
     from ..plotting.run import load_run
 
-    out, md, _ = load_run(run, metadata)
+    out, md, kwargs = load_run(run, metadata)
     names = region_names(out.hists)
     if not names:
         raise ConfigError(f"{out.run_dir or 'the run'} has no sf_* histograms: run the DY+jets study with "
@@ -162,6 +184,10 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
     norm_info = normalisation(out, md, lumi_pb)
     scales = _variation_scales(out, md)
     res = SFResult([], [], [], list(norm_info.notes), out.run_dir or None, channel, _facts(norm_info, md))
+    applied = btag_applied(kwargs)
+    if applied:
+        res.notes.append(f"the run's MC carries the b-tag shape SF {applied}: the derived SFs are residual "
+                         "corrections on top of it (run with the btag block disabled for absolute SFs)")
     for name in names:
         region = build_region(out.hists, name, norm_info, channel, scales)
         if region is None or (taggers and region.tagger not in taggers):
@@ -189,6 +215,7 @@ def summary(res: SFResult) -> dict:
              "abseta_edges": arr(t.abseta_edges), "pt_edges": arr(t.pt_edges), "shape": list(t.central.shape),
              "central": arr(t.central), "up": arr(t.up), "down": arr(t.down),
              "stat_data": arr(t.stat["data"]), "stat_mc": arr(t.stat["mc"]),
+             "expected_light": arr(t.expected_light) if t.expected_light is not None else None,
              "groups": {g: {"up": arr(u), "down": arr(dn)} for g, (u, dn) in t.breakdown.groups.items()}}
         if t.kind == "wp":
             d["working_points"] = [dataclasses.asdict(w) for w in t.wps]

@@ -48,13 +48,16 @@ class SFTable:
     norm: str = "pretag"
     notes: list = dataclasses.field(default_factory=list)
     mc_efficiency: np.ndarray | None = None                  # kind "wp": light-jet MC efficiency
+    expected_light: np.ndarray | None = None                 # MC light jets measured (normalised)
 
     @property
     def up(self) -> np.ndarray:
+        """Total upward uncertainty (statistics and every group in quadrature)."""
         return self.breakdown.up
 
     @property
     def down(self) -> np.ndarray:
+        """Total downward uncertainty (magnitude)."""
         return self.breakdown.down
 
     def sigma_towards(self, value: float = 1.0) -> np.ndarray:
@@ -107,7 +110,8 @@ def _measure(region: Region, cuts: list, sources: list[Source] | None, norm: str
     notes = list(region.notes)
     no_data = np.stack([r.no_data for r in nom], axis=axis)
     no_light = np.stack([r.no_light for r in nom], axis=axis)
-    return sf, stat, bd, defined, no_data, no_light, notes
+    expected = np.stack([r.expected_light for r in nom], axis=axis)
+    return sf, stat, bd, defined, no_data, no_light, notes, expected
 
 
 def _bin_notes(table: SFTable, no_data, no_light, labels) -> list[str]:
@@ -127,12 +131,13 @@ def derive_wp(region: Region, wps: list[WorkingPoint], sources: list[Source] | N
               norm: str = "pretag") -> SFTable:
     """Fixed working-point SFs ``(wp, abseta, pt)``: SF = (data - MC non-light) / MC light above the cut."""
     cuts = [lambda v, w, i=wp.index: split(v, w, i) for wp in wps]
-    sf, stat, bd, defined, no_data, no_light, notes = _measure(region, cuts, sources, norm, axis=0)
+    sf, stat, bd, defined, no_data, no_light, notes, expected = _measure(region, cuts, sources, norm, axis=0)
     lv = region.light[NOMINAL if NOMINAL in region.light else region.syst[0]].values
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.stack([split(lv, lv, wp.index)[0][0] / lv.sum(-1) for wp in wps])
     t = SFTable(region.tagger, region.discriminant, "wp", region.abseta_edges, region.pt_edges, sf, stat, bd,
-                defined, wps=list(wps), norm=norm, notes=notes + [w.note for w in wps if w.note], mc_efficiency=eff)
+                defined, wps=list(wps), norm=norm, notes=notes + [w.note for w in wps if w.note], mc_efficiency=eff,
+                expected_light=expected)
     t.notes += _bin_notes(t, no_data, no_light,
                           lambda i: f"WP {wps[i[0]].name}, |eta| {_range(t.abseta_edges, i[1])}, "
                                     f"pT {_range(t.pt_edges, i[2])} GeV")
@@ -145,9 +150,9 @@ def derive_shape(region: Region, sources: list[Source] | None = None, norm: str 
     yield of each (pT, |eta|) bin: sum_i L_i SF_i = L."""
     n = len(region.disc_edges) - 1
     cuts = [lambda v, w, i=i: one_bin(v, w, i) for i in range(n)]
-    sf, stat, bd, defined, no_data, _no_light, notes = _measure(region, cuts, sources, norm, axis=-1)
+    sf, stat, bd, defined, no_data, _no_light, notes, expected = _measure(region, cuts, sources, norm, axis=-1)
     t = SFTable(region.tagger, region.discriminant, "shape", region.abseta_edges, region.pt_edges, sf, stat, bd,
-                defined, disc_edges=region.disc_edges, norm=norm, notes=notes)
+                defined, disc_edges=region.disc_edges, norm=norm, notes=notes, expected_light=expected)
     for ie, ip in zip(*np.nonzero((~defined).any(-1))):   # one line per (|eta|, pT) bin
         bad = ~defined[ie, ip]
         where = f"{t.tagger} {t.discriminant} shape, |eta| {_range(t.abseta_edges, ie)}, pT {_range(t.pt_edges, ip)} GeV"

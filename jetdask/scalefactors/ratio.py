@@ -44,6 +44,7 @@ class Ratio:
     defined: np.ndarray     # bool
     no_data: np.ndarray     # bool: no data entry in the bin at all
     no_light: np.ndarray    # bool: no MC light jet in the measured subset
+    expected_light: np.ndarray  # MC light jets in the measured subset, as normalised (k lt)
 
 
 def scale_factor(values: dict, norm: str = "pretag") -> np.ndarray:
@@ -72,7 +73,7 @@ def ratio(p: Pieces, norm: str = "pretag") -> Ratio:
     v = {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
     var = {k: np.asarray(x, dtype=float).copy() for k, x in p.variances.items()}
     var["dt"] = np.where(v["dt"] == 0, np.maximum(var["dt"], 1.0), var["dt"])
-    sf, defined, _k, d, m = _sf(v, norm)
+    sf, defined, k, d, m = _sf(v, norm)
     dt, lt = v["dt"], v["lt"]
     with np.errstate(divide="ignore", invalid="ignore"):
         if norm == "pretag":
@@ -87,7 +88,7 @@ def ratio(p: Pieces, norm: str = "pretag") -> Ratio:
         stat_mc = np.sqrt(sum(grad[p] ** 2 * var[p] for p in ("nt", "nu", "lt", "lu")))
     nan = np.full_like(dt, np.nan)
     return Ratio(sf, np.where(defined, stat_data, nan), np.where(defined, stat_mc, nan), defined,
-                 (v["dt"] + v["du"]) <= 0, lt <= 0)
+                 (v["dt"] + v["du"]) <= 0, lt <= 0, np.nan_to_num(k * lt, nan=0.0, posinf=0.0))
 
 
 def split(values, variances, index: int):
