@@ -61,8 +61,10 @@ def cmd_sf(args) -> int:
                                channel=args.channel, norm=args.norm, taggers=taggers, templates=args.templates,
                                figure=args.figure)
     print(res.format())
-    for n in res.notes:
+    for n in res.short_notes():
         print(f"NOTE: {n}")
+    if len(res.short_notes()) < len(res.notes):
+        print(f"NOTE: every undefined bin is listed in {paths['summary']} (notes)")
     if "templates" in paths:
         print(f"templates: {paths['templates']}")
     if "figure" in paths:

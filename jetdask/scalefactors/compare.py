@@ -34,6 +34,7 @@ def records(tables: list[SFTable]) -> list[dict]:
                                                                      float(t.abseta_edges[ie + 1])],
                                  "pt": [float(t.pt_edges[ip]), float(t.pt_edges[ip + 1])],
                                  "sf": _f(t.central[i]) if t.defined[i] else None,
+                                 "undefined": t.why_undefined(i),
                                  "up": _f(t.up[i]) if t.defined[i] else None,
                                  "down": _f(t.down[i]) if t.defined[i] else None,
                                  "stat": _f(np.hypot(t.stat["data"][i], t.stat["mc"][i])) if t.defined[i] else None,
@@ -42,37 +43,46 @@ def records(tables: list[SFTable]) -> list[dict]:
     return rows
 
 
+def _num(x: float) -> str:
+    return f"{x:.3f}" if abs(x) < 100 else f"{x:.3g}"
+
+
 def _cell(r: dict | None) -> str:
     if r is None:
         return "-"
     if r["sf"] is None:
-        return "no data"
+        return r.get("undefined") or "no data"
     s = r["sigmas_from_1"]
     sig = f"{s:+.1f}s" if s is not None else "?"
-    return f"{r['sf']:.3f} +{r['up']:.3f}/-{r['down']:.3f} ({sig})"
+    unc = f"+-{_num(r['up'])}" if np.isclose(r["up"], r["down"], rtol=1e-3) else \
+        f"+{_num(r['up'])}/-{_num(r['down'])}"
+    return f"{_num(r['sf'])} {unc} ({sig})"
 
 
 def format_table(tables: list[SFTable], taggers: list[str] | None = None) -> str:
-    """Per working point: pT bins as rows, taggers side by side; ``(+2.1s)``: (SF - 1) / sigma."""
+    """Per working point: pT bins as rows, taggers side by side (column header: tagger,
+    discriminant and cut); ``(+2.1s)``: (SF - 1) in units of its uncertainty."""
     rows = records(tables)
+    if taggers:
+        rows = [r for r in rows if r["tagger"] in taggers]
     if not rows:
         return "no working-point scale factors"
-    keys = list(dict.fromkeys(f"{r['tagger']} {r['discriminant']}" for r in rows))
-    if taggers:
-        keys = [k for k in keys if k.split(" ")[0] in taggers]
-    width = max(30, max(len(k) for k in keys) + 2)
-    lines = ["light-jet SF = (data - MC non-light) / MC light; (+2.1s): (SF - 1) in units of its uncertainty"]
+    keys = list(dict.fromkeys((r["tagger"], r["discriminant"]) for r in rows))
+    lines = [("light-jet SF = (data - MC non-light) / MC light, |eta| summed; (+2.1s): (SF - 1) in units of its "
+              "uncertainty")]
     for wp in dict.fromkeys(r["wp"] for r in rows):
-        lines.append("")
-        lines.append(f"{'WP ' + wp:<16}" + "".join(f"{k:>{width}}" for k in keys))
-        pts = list(dict.fromkeys(tuple(r["pt"]) for r in rows if r["wp"] == wp))
-        for pt in pts:
-            cells = []
-            for k in keys:
-                match = [r for r in rows if r["wp"] == wp and tuple(r["pt"]) == pt
-                         and f"{r['tagger']} {r['discriminant']}" == k]
-                cells.append(_cell(match[0] if match else None))
-            lines.append(f"{f'pT {pt[0]:g}-{pt[1]:g}':<16}" + "".join(f"{c:>{width}}" for c in cells))
+        sel = [r for r in rows if r["wp"] == wp]
+        pts = list(dict.fromkeys(tuple(r["pt"]) for r in sel))
+        head = []
+        for k in keys:
+            cut = next((r["cut"] for r in sel if (r["tagger"], r["discriminant"]) == k), None)
+            head.append(f"{k[0]} {k[1]}" + (f" >= {cut:g}" if cut is not None else ""))
+        cells = [[_cell(next((r for r in sel if tuple(r["pt"]) == pt and (r["tagger"], r["discriminant"]) == k),
+                             None)) for k in keys] for pt in pts]
+        width = max(len(c) for c in head + [c for row in cells for c in row]) + 3
+        lines += ["", f"{'WP ' + wp:<14}" + "".join(f"{h:>{width}}" for h in head)]
+        for pt, row in zip(pts, cells):
+            lines.append(f"{f'pT {pt[0]:g}-{pt[1]:g}':<14}" + "".join(f"{c:>{width}}" for c in row))
     return "\n".join(lines)
 
 

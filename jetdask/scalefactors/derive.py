@@ -60,6 +60,11 @@ class SFResult:
         desc = f"jetdask light-jet SFs from DY+jets run {self.run_dir or '(in memory)'}, channel {self.channel}"
         return write_json(self.tables, path, desc)
 
+    def short_notes(self) -> list[str]:
+        """The notes without the one line per undefined bin: one count per table instead."""
+        out = [n for n in self.notes if "SF set to 1" not in n]
+        return out + [n for t in self.tables if (n := t.undefined_note())]
+
     def format(self) -> str:
         """The tagger comparison table (per WP and pT bin, |eta| summed)."""
         from .compare import format_table

@@ -49,6 +49,32 @@ class SFTable:
     notes: list = dataclasses.field(default_factory=list)
     mc_efficiency: np.ndarray | None = None                  # kind "wp": light-jet MC efficiency
     expected_light: np.ndarray | None = None                 # MC light jets measured (normalised)
+    no_data: np.ndarray | None = None                        # undefined: no data in the bin
+    no_light: np.ndarray | None = None                       # undefined: no MC light jet measured
+
+    def why_undefined(self, index) -> str | None:
+        """Why bin ``index`` has no SF (``"no data"``, ``"no MC light"``), None when it has one."""
+        if self.defined[index]:
+            return None
+        if self.no_data is not None and self.no_data[index]:
+            return "no data"
+        if self.no_light is not None and self.no_light[index]:
+            return "no MC light"
+        return "undefined"
+
+    def undefined_note(self) -> str | None:
+        """One line: how many bins of this table have no SF (each is listed in ``notes``)."""
+        n = int((~self.defined).sum())
+        if not n:
+            return None
+        parts = []
+        if self.no_data is not None and (k := int((self.no_data & ~self.defined).sum())):
+            parts.append(f"{k} without data")
+        if self.no_light is not None and (k := int((self.no_light & ~self.defined & ~self.no_data).sum())):
+            parts.append(f"{k} without MC light jets")
+        what = "working-point" if self.kind == "wp" else "shape"
+        return (f"{self.tagger} {self.discriminant} {what}: {n} of {self.defined.size} bins undefined "
+                f"({', '.join(parts) or 'undefined'}), written as 1 +- 1")
 
     @property
     def up(self) -> np.ndarray:
@@ -137,7 +163,7 @@ def derive_wp(region: Region, wps: list[WorkingPoint], sources: list[Source] | N
         eff = np.stack([split(lv, lv, wp.index)[0][0] / lv.sum(-1) for wp in wps])
     t = SFTable(region.tagger, region.discriminant, "wp", region.abseta_edges, region.pt_edges, sf, stat, bd,
                 defined, wps=list(wps), norm=norm, notes=notes + [w.note for w in wps if w.note], mc_efficiency=eff,
-                expected_light=expected)
+                expected_light=expected, no_data=no_data, no_light=no_light)
     t.notes += _bin_notes(t, no_data, no_light,
                           lambda i: f"WP {wps[i[0]].name}, |eta| {_range(t.abseta_edges, i[1])}, "
                                     f"pT {_range(t.pt_edges, i[2])} GeV")
@@ -150,9 +176,10 @@ def derive_shape(region: Region, sources: list[Source] | None = None, norm: str 
     yield of each (pT, |eta|) bin: sum_i L_i SF_i = L."""
     n = len(region.disc_edges) - 1
     cuts = [lambda v, w, i=i: one_bin(v, w, i) for i in range(n)]
-    sf, stat, bd, defined, no_data, _no_light, notes, expected = _measure(region, cuts, sources, norm, axis=-1)
+    sf, stat, bd, defined, no_data, no_light, notes, expected = _measure(region, cuts, sources, norm, axis=-1)
     t = SFTable(region.tagger, region.discriminant, "shape", region.abseta_edges, region.pt_edges, sf, stat, bd,
-                defined, disc_edges=region.disc_edges, norm=norm, notes=notes, expected_light=expected)
+                defined, disc_edges=region.disc_edges, norm=norm, notes=notes, expected_light=expected,
+                no_data=no_data, no_light=no_light)
     for ie, ip in zip(*np.nonzero((~defined).any(-1))):   # one line per (|eta|, pT) bin
         bad = ~defined[ie, ip]
         where = f"{t.tagger} {t.discriminant} shape, |eta| {_range(t.abseta_edges, ie)}, pT {_range(t.pt_edges, ip)} GeV"

@@ -87,8 +87,10 @@ def ratio(p: Pieces, norm: str = "pretag") -> Ratio:
         stat_data = np.sqrt(sum(grad[p] ** 2 * var[p] for p in ("dt", "du")))
         stat_mc = np.sqrt(sum(grad[p] ** 2 * var[p] for p in ("nt", "nu", "lt", "lu")))
     nan = np.full_like(dt, np.nan)
+    with np.errstate(invalid="ignore"):
+        expected = np.where(lt > 0, np.nan_to_num(k * lt, nan=0.0, posinf=0.0), 0.0)
     return Ratio(sf, np.where(defined, stat_data, nan), np.where(defined, stat_mc, nan), defined,
-                 (v["dt"] + v["du"]) <= 0, lt <= 0, np.nan_to_num(k * lt, nan=0.0, posinf=0.0))
+                 (v["dt"] + v["du"]) <= 0, lt <= 0, expected)
 
 
 def split(values, variances, index: int):
