@@ -149,6 +149,15 @@ class Selection(NamedTuple):
     cut: dict                 # step -> boolean mask over all events (cumulative)
     all_channels: np.ndarray  # "mumu"/"ee" per event (meaningful where a channel was chosen)
     jet_mask: ak.Array        # selected jets among the selected events' jets
+    all_leptons: ak.Array = None   # the two leptons of every event (None where there are not two)
+    all_jet_ok: ak.Array = None    # the jet selection over every event's jets
+
+
+def select_jets(jets, leptons, cuts: Cuts = Cuts()):
+    """Selected jets (boolean, jagged) among ``jets``, cleaned against ``leptons`` (None: none)."""
+    j, l = ak.unzip(ak.cartesian([jets, ak.fill_none(leptons, [], axis=0)], nested=True))
+    far = ak.all(j.deltaR(l) > 0.4, axis=-1)
+    return (jets.pt > cuts.jet_pt) & (abs(jets.eta) < 2.5) & (jets.jetId >= 2) & far & pileup_id_ok(jets, cuts)
 
 
 def select(events, golden: dict | None = None, cuts: Cuts = Cuts(), primary_dataset: str | None = None) -> Selection:
@@ -183,16 +192,26 @@ def select(events, golden: dict | None = None, cuts: Cuts = Cuts(), primary_data
     z = two & np.asarray(inz)
     cut["Z window"] = z
     jets = events.Jet
-    j, l = ak.unzip(ak.cartesian([jets, ak.fill_none(leptons, [], axis=0)], nested=True))
-    far = ak.all(j.deltaR(l) > 0.4, axis=-1)
-    jet_ok = (jets.pt > cuts.jet_pt) & (abs(jets.eta) < 2.5) & (jets.jetId >= 2) & far & pileup_id_ok(jets, cuts)
+    jet_ok = select_jets(jets, leptons, cuts)
     has_jet = np.asarray(ak.sum(jet_ok, axis=1) > 0)
     final = z & has_jet
     cut["jets"] = final
     channel = np.where(is_mm, "mumu", "ee")
     sel = events[final]
     jet_mask = jet_ok[final]
-    return Selection(sel, leptons[final], jets[final][jet_mask], channel[final], cut, channel, jet_mask)
+    return Selection(sel, leptons[final], jets[final][jet_mask], channel[final], cut, channel, jet_mask,
+                     leptons, jet_ok)
+
+
+def cutflow_hist(cut: dict, all_channels) -> hist.Hist:
+    """Events per selection step and channel."""
+    cutflow = (hist.Hist.new.StrCat(list(STEPS), name="step")
+               .StrCat(["all", "mumu", "ee"], name="channel").Double())
+    for step in STEPS:
+        m = cut[step]
+        ch = all_channels[m] if step in CHANNEL_STEPS else np.full(int(m.sum()), "all")
+        cutflow.fill(step=np.full(int(m.sum()), step), channel=ch)
+    return cutflow
 
 
 def jet_flavour(jets, is_data: bool):
@@ -237,12 +256,16 @@ class DYJets(Analysis):
     name (first one when omitted) evaluated at ``Pileup_nTrueInt`` for MC. ``cuts``: overrides
     of :class:`Cuts` (``{"lead_muon_pt": 26, "pu_id": null}``). Data sets with fileset metadata
     ``primary_dataset`` follow the overlap rule of :mod:`jetdask.nanoaod.triggers`.
+    ``corrections``: a corrections config (YAML, :mod:`jetdask.corrections.config`): JEC/JER,
+    pile-up, b-tag shape SFs and the systematic variations (``systematics`` overrides its list,
+    ``disable`` switches blocks off); the study then runs as :mod:`jetdask.corrections.dy`.
     """
 
     name = "dy_jets"
 
     def __init__(self, taggers=(), distortions=(), lumi_mask: str | None = None, pileup: str | None = None,
-                 pileup_correction: str | None = None, cuts: dict | None = None):
+                 pileup_correction: str | None = None, cuts: dict | None = None, corrections: str | None = None,
+                 systematics: list | None = None, disable: list | tuple = ()):
         self.cuts = Cuts.make(cuts)
         base = [_tagger(t) for t in taggers]
         self.taggers = [v for t in base for v in t.variants(list(distortions))]
@@ -265,6 +288,10 @@ class DYJets(Analysis):
             from jetdask.inference import tagger_columns, tagger_resources
             cols += [c for c in tagger_columns(self.taggers) if c not in cols]
             self.resources = tagger_resources(self.taggers)  # {"GPU": 1} for taggers on CUDA
+        self.corrections_config = None
+        if corrections is not None:   # resolved and hashed here (client side); tasks carry paths + sha256
+            from jetdask.corrections import setup_analysis
+            cols += setup_analysis(self, corrections, systematics, disable, cols)
         self.columns = cols
         self._pileup_corr = None
 
@@ -292,22 +319,21 @@ class DYJets(Analysis):
     def _hist(name, bins, lo, hi, label):
         return (hist.Hist.new.StrCat(["mumu", "ee"], name="channel")
                 .StrCat(["b", "c", "light", "data"], name="flavour")
-                .Reg(bins, lo, hi, name=name, label=label).Weight())
+                .Reg(bins, lo, hi, name=name, label=label).Weight(label="Jets"))
 
     def process(self, events, chunk):
         is_data = bool(chunk.metadata.get("is_data", False))
         golden = self._golden_json() if is_data else None
         pd = chunk.metadata.get("primary_dataset") if is_data else None
-        sel, leptons, jets, channel, cut, all_channels, jet_mask = select(events, golden, self.cuts, pd)
+        if self.corrections_config is not None:   # corrections and systematic variations
+            from jetdask.corrections import dy
+            if is_data:
+                return dy.process_data(self, events, chunk, select, cutflow_hist, golden, pd)
+            return dy.process_mc(self, events, chunk, select, select_jets, cutflow_hist, pd)
+        sel, leptons, jets, channel, cut, all_channels, jet_mask, *_ = select(events, golden, self.cuts, pd)
         weight = self._weights(sel, is_data)
 
-        cutflow = (hist.Hist.new.StrCat(list(STEPS), name="step")
-                   .StrCat(["all", "mumu", "ee"], name="channel").Double())
-        for step in STEPS:
-            m = cut[step]
-            ch = all_channels[m] if step in CHANNEL_STEPS else np.full(int(m.sum()), "all")
-            cutflow.fill(step=np.full(int(m.sum()), step), channel=ch)
-        out = {"cutflow": cutflow}
+        out = {"cutflow": cutflow_hist(cut, all_channels)}
 
         if self.taggers and len(sel):
             from jetdask.inference import tagger_pass
@@ -329,9 +355,18 @@ class DYJets(Analysis):
             h.fill(channel=jch, flavour=flav, value=values, weight=jw)
             out[name] = h
 
+        self.fill_jets(jets, fill)
+        counters = {"selected_events": int(len(sel)), "selected_jets": int(len(jw)),
+                    "sumw_selected": float(weight.sum())}
+        return Result(hists=out, counters=counters)
+
+    def fill_jets(self, jets, fill):
+        """Every per-jet histogram: ``fill(name, flat values, bins, lo, hi, label)``."""
         for disc, values in official_discriminants(jets).items():
             fill(f"DeepJet_{disc}", ak.flatten(values), label=f"DeepJet {disc}")
-        for t in self.taggers if len(sel) else ():  # histograms merge by name: empty chunks add none
+        for t in self.taggers:  # only after a tagger pass (histograms merge by name: empty chunks add none)
+            if t.name not in jets.fields:
+                continue
             scores = jets[t.name]
             for disc in ("BvsL", "CvsB", "CvsL"):
                 if disc in scores.fields:
@@ -339,6 +374,3 @@ class DYJets(Analysis):
         for name, (field, bins, lo, hi, label) in INPUTS.items():
             if field in jets.fields:
                 fill(name, ak.flatten(jets[field]), bins, lo, hi, label)
-        counters = {"selected_events": int(len(sel)), "selected_jets": int(len(jw)),
-                    "sumw_selected": float(weight.sum())}
-        return Result(hists=out, counters=counters)

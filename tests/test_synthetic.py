@@ -76,9 +76,17 @@ def test_fileset_structure(sample):
     fs = sample["fileset"]
     assert set(fs) == {"DYJetsToLL_M-50", "DoubleMuon"}
     mc, data = fs["DYJetsToLL_M-50"], fs["DoubleMuon"]
-    assert mc["metadata"] == {"is_data": False, "xsec": 6077.22, "tree": "Events", "synthetic": True, "energy": 13}
+    assert mc["metadata"] == {"is_data": False, "xsec": 6077.22, "tree": "Events", "synthetic": True, "energy": 13,
+                              "mismodel": 1.0, "sf_mismodel": 1.0}
     assert data["metadata"]["is_data"] is True and data["metadata"]["tree"] == "Events"
-    assert data["metadata"]["lumi"] == pytest.approx(N_EVENTS / 6077.22, rel=1e-4)
+    # lumi: data candidates x MC acceptance of the injected b-tag mismodelling / xsec (from the Runs trees)
+    mc_runs = uproot.open(sample["mc_path"])["Runs"].arrays(library="np")
+    data_runs = uproot.open(sample["data_path"])["Runs"].arrays(library="np")
+    assert mc_runs["genEventCount"].sum() == N_EVENTS and mc_runs["synthCandidates"].sum() > N_EVENTS
+    acceptance = mc_runs["genEventSumw"].sum() / mc_runs["synthCandidateSumw"].sum()
+    assert data["metadata"]["lumi"] == pytest.approx(data_runs["synthCandidates"].sum() * acceptance / 6077.22,
+                                                     rel=1e-5)
+    assert data["metadata"]["lumi"] == pytest.approx(N_EVENTS / 6077.22, rel=0.05)
     for ds in (mc, data):
         assert len(ds["files"]) == 1
         for path, tree in ds["files"].items():
@@ -103,7 +111,9 @@ def test_key_branch_types_follow_real_schema(sample):
     tree = sample["mc_tree"]
     written = [b for b in tree.keys() if b in real]
     assert len(written) > 250
-    assert not [b for b in tree.keys() if b not in real and not b.startswith("Jet_DeepJet_") and b != "Jet_FlavSplit"]
+    # LHEScaleWeight is in real NanoAOD DY samples (nano_dy.root), not in pfnano.root
+    assert not [b for b in tree.keys() if b not in real and not b.startswith("Jet_DeepJet_")
+                and b not in ("Jet_FlavSplit", "LHEScaleWeight", "nLHEScaleWeight")]
     for name in written:
         assert tree[name].typename == real[name]["typename"], name
     for name in ("nJet", "nMuon", "nElectron", "nJetPFCands", "nPFCands", "nJetSVs", "run", "luminosityBlock"):

@@ -12,7 +12,10 @@ Order of the simulation (each step a module of this package):
    cross references (:mod:`.leptons`);
 6. DeepJet and DeepCSV inputs (:mod:`.deepjet`, :mod:`.deepcsv`), official
    scores (:mod:`.scores`), jet IDs and composition (:mod:`.jetreco`);
-7. PFCands/JetPFCands (:mod:`.pfcands`), JetSVs/SV, MET, triggers, flags, weights.
+7. PFCands/JetPFCands (:mod:`.pfcands`), JetSVs/SV, MET, triggers, flags, weights;
+8. what the corrections need (:mod:`.calibration`): ``Jet_rawFactor`` consistent with the
+   synthetic JEC, the data-like JER smearing, ``LHEScaleWeight``/``PSWeight`` (MC). These draw
+   from their own generator ``aux`` so that the other branches keep their random path.
 
 A :class:`Batch` holds per-event scalar arrays and jagged collections as
 ``(counts, {field: flat array})`` with NanoAOD dtypes; the writer turns it into
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import (constituents, deepcsv, deepjet, event, jagged, jetreco, jets as jetmod, leptons,
+from . import (calibration, constituents, deepcsv, deepjet, event, jagged, jetreco, jets as jetmod, leptons,
                pfcands, schema, scores, vertices, zboson)
 from .conditions import Conditions
 
@@ -38,21 +41,46 @@ class Batch:
     n_events: int
     scalars: dict = field(default_factory=dict)
     collections: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)     # per-jet/per-event truth that is not written
+
+
+def select_events(b: "Batch", keep: np.ndarray) -> "Batch":
+    """The events of ``b`` where ``keep`` (bool per event), in order; ``extras`` follow."""
+    keep = np.asarray(keep, dtype=bool)
+    out = Batch(n_events=int(keep.sum()))
+    out.scalars = {k: v[keep] for k, v in b.scalars.items()}
+    for name, (counts, fields) in b.collections.items():
+        item = np.repeat(keep, counts)
+        out.collections[name] = (counts[keep], {k: v[item] for k, v in fields.items()})
+    jet_counts = b.collections["Jet"][0]
+    jet_keep = np.repeat(keep, jet_counts)
+    out.extras = {k: (v[jet_keep] if k.startswith("jet_") else v[keep]) for k, v in b.extras.items()}
+    return out
 
 
 def _lepton_fields(fields: dict) -> dict:
     return {k: v for k, v in fields.items() if not k.startswith("_")}
 
 
-def simulate(rng: np.random.Generator, n_events: int, first_event: int, cond: Conditions) -> Batch:
-    """Generate ``n_events`` events starting at event number ``first_event``."""
+def simulate(rng: np.random.Generator, n_events: int, first_event: int, cond: Conditions,
+             aux: np.random.Generator | None = None) -> Batch:
+    """Generate ``n_events`` events starting at event number ``first_event``.
+
+    ``aux``: the generator of the calibration quantities (default: seeded from ``first_event``).
+    """
     n = n_events
+    if aux is None:
+        aux = np.random.default_rng(np.random.SeedSequence([first_event, 0xCA1]))
     ids = event.ids(n, first_event, cond.is_data)
     pu = event.pileup(rng, n, cond.pileup)
 
     z = zboson.generate(rng, n)
     prompt = leptons.prompt_candidates(rng, z)
-    jet_counts, jets = jetmod.generate(rng, z, prompt, pu["Pileup_nPU"], cond.charm_fraction)
+    smear = None
+    if cond.is_data and cond.mismodel > 0:
+        def smear(pt, eta):
+            return calibration.data_smear(aux, pt, eta, cond.mismodel)
+    jet_counts, jets = jetmod.generate(rng, z, prompt, pu["Pileup_nPU"], cond.charm_fraction, smear)
     nj = len(jets["pt"])
 
     decay, n_ch, n_ne, n_disp, charged, neutral = constituents.generate(rng, jets, cond.ip_smear)
@@ -76,6 +104,8 @@ def simulate(rng: np.random.Generator, n_events: int, first_event: int, cond: Co
     n_const = n_ch + n_ne
     jet_fields = {"pt": jets["pt"], "eta": jets["eta"], "phi": jets["phi"], "mass": jets["mass"]}
     jet_fields.update(jetreco.build(rng, jets, charged, neutral, n_ch, n_ne))
+    rho = pu["fixedGridRhoFastjetAll"][jets["event"]]
+    jet_fields["rawFactor"] = calibration.raw_factor(jets["pt"], jets["eta"], jet_fields["area"], rho)
     jet_fields.update(muonIdx1=mu1, muonIdx2=mu2, electronIdx1=el1, electronIdx2=el2, nMuons=n_mu, nElectrons=n_el)
     jet_fields.update(scores.deepjet(rng, dj, jets, n_const, (n_soft_mu + n_soft_el) > 0))
     jet_fields.update(scores.deepcsv(rng, csv))
@@ -95,6 +125,10 @@ def simulate(rng: np.random.Generator, n_events: int, first_event: int, cond: Co
     collections["JetSVs"] = jsv
     collections["SV"] = sv
     collections["GenJet"] = (g_counts, g_fields)
+    hard = (jets["source"] == jetmod.HADRONIC) & (jets["pt"] > 30.0)
+    scale_w, ps_w = calibration.theory_weights(aux, z["pt"], np.bincount(jets["event"][hard], minlength=n))
+    collections["LHEScaleWeight"] = (np.full(n, scale_w.shape[1]), {"": scale_w.ravel()})
+    collections["PSWeight"] = (np.full(n, ps_w.shape[1]), {"": ps_w.ravel()})
 
     sum_et = (jagged.segment_sum(jets["event"], jets["pt"], n) + jagged.segment_sum(mu["_event"], mu["pt"], n)
               + jagged.segment_sum(el["_event"], el["pt"], n) + 5.0 * pu["fixedGridRhoFastjetAll"] + 20.0)
@@ -110,4 +144,6 @@ def simulate(rng: np.random.Generator, n_events: int, first_event: int, cond: Co
     b = Batch(n_events=n)
     b.collections = {name: (np.asarray(c, np.int64), schema.cast(name, f)) for name, (c, f) in collections.items()}
     b.scalars = schema.cast("event", scalars)
+    b.extras = {"jet_is_lepton": jets["source"] == jetmod.LEPTON, "jet_hadron_flavour": jets["hadron_flavour"],
+                "z_pt": z["pt"]}
     return b

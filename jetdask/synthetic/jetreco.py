@@ -4,7 +4,8 @@ Energy fractions (``chHEF``, ``neHEF``, ``chEmEF``, ``neEmEF``, ``muEF``) are
 the pT shares of the jet's own constituents by particle type; ``jetId`` is 6
 (tight + lepton veto) unless a lepton carries > 80 % of the jet (then 2), with
 1 % failing jets (0); pile-up jets mostly fail ``puId`` (0) while hard-scatter
-jets pass it (7); ``area`` ~ 0.5, ``rawFactor`` a few %; ``cleanmask`` is 0 for
+jets pass it (7); ``area`` ~ 0.5, ``rawFactor`` a few % (replaced by the JEC-consistent value
+of :mod:`.calibration` in :mod:`.batch`; still drawn here to keep the random path); ``cleanmask`` is 0 for
 jets made of a prompt lepton.
 """
 from __future__ import annotations

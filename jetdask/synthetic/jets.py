@@ -88,11 +88,13 @@ def labels_from_split(rng, split):
     return hadron, parton, n_b, n_c
 
 
-def generate(rng, z: dict, prompt: dict, n_pu: np.ndarray, charm_scale: float = 1.0):
+def generate(rng, z: dict, prompt: dict, n_pu: np.ndarray, charm_scale: float = 1.0, smear=None):
     """All jets of a batch, sorted by pT inside each event.
 
     ``prompt`` (reconstructed Z leptons) gets its ``jet`` column filled with the
-    local index of the lepton jet it formed (-1 if none). Returns
+    local index of the lepton jet it formed (-1 if none). ``smear(pt, eta)``: multiplicative
+    factors applied to the hadronic and pile-up jets before sorting (the data-like resolution,
+    :func:`jetdask.synthetic.calibration.data_smear`; it draws from its own generator). Returns
     ``(counts, jets)`` with flat per-jet arrays in the final order.
     """
     n = len(z["pt"])
@@ -129,6 +131,9 @@ def generate(rng, z: dict, prompt: dict, n_pu: np.ndarray, charm_scale: float = 
     eta = np.concatenate([r_eta, x_eta, p_eta, l_eta])
     phi = np.concatenate([r_phi, x_phi, p_phi, l_phi])
     source = np.concatenate([np.full(n_had, HADRONIC), np.full(len(p_ev), PILEUP), np.full(len(l_ev), LEPTON)])
+    if smear is not None:
+        hard = source != LEPTON
+        pt[hard] = np.maximum(pt[hard] * smear(pt[hard], eta[hard]), 15.0)
     lep_src = np.concatenate([np.full(n_had + len(p_ev), -1), lsrc])
     split = np.concatenate([truth_labels(rng, n_had, charm_scale), np.full(len(p_ev) + len(l_ev), UNDEF)])
 

@@ -38,7 +38,7 @@ MC_ONLY = {
     "Muon": ("genPartFlav",),
     "Electron": ("genPartFlav",),
 }
-MC_ONLY_COLLECTIONS = ("GenJet",)
+MC_ONLY_COLLECTIONS = ("GenJet", "LHEScaleWeight", "PSWeight")  # the last two: bare jagged branches
 MC_ONLY_SCALARS = ("genWeight", "Pileup_nTrueInt", "Pileup_nPU")
 
 

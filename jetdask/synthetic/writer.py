@@ -3,7 +3,8 @@
 * The ``Events`` TTree is declared once with ``file.mktree`` (uproot 5.7 would
   write an RNTuple for ``file["Events"] = data``): scalar branches by dtype,
   every jagged collection as ``var * {field: dtype, ...}`` so that uproot
-  writes ``<Collection>_<field>`` branches sharing one counter ``n<Collection>``.
+  writes ``<Collection>_<field>`` branches sharing one counter ``n<Collection>``; a collection
+  with the single field ``""`` is a bare jagged branch (``LHEScaleWeight``, ``nLHEScaleWeight``).
 * Counters are **uint32** as in NanoAOD. uproot declares generated counters as
   int32 and offers no option to change that, so :func:`_make_counters_unsigned`
   retypes the counter leaves in uproot's (private) tree description right after
@@ -54,10 +55,17 @@ def branch_types(batch) -> dict:
     ids = ("run", "luminosityBlock", "event")
     out = {k: batch.scalars[k].dtype for k in ids}
     for name, (_, fields) in batch.collections.items():
+        if _bare(fields):   # one unnamed field: a bare jagged branch NAME with counter nNAME (LHEScaleWeight)
+            out[name] = ak.types.from_datashape(f"var * {_DATASHAPE[fields[''].dtype]}", highlevel=False)
+            continue
         inner = ", ".join(f"{f}: {_DATASHAPE[v.dtype]}" for f, v in fields.items())
         out[name] = ak.types.from_datashape(f"var * {{{inner}}}", highlevel=False)
     out.update({k: v.dtype for k, v in batch.scalars.items() if k not in ids})
     return out
+
+
+def _bare(fields: dict) -> bool:
+    return list(fields) == [""]
 
 
 def _make_counters_unsigned(tree, file) -> bool:
@@ -104,21 +112,32 @@ class EventsWriter:
             for name, (_, fields) in batch.collections.items():
                 o = offs[name]
                 lo, hi = o[a], o[b]
-                record = ak.contents.RecordArray([ak.contents.NumpyArray(v[lo:hi]) for v in fields.values()],
-                                                 list(fields), length=int(hi - lo))
+                if _bare(fields):
+                    record = ak.contents.NumpyArray(fields[""][lo:hi])
+                else:
+                    record = ak.contents.RecordArray([ak.contents.NumpyArray(v[lo:hi]) for v in fields.values()],
+                                                     list(fields), length=int(hi - lo))
                 chunk[name] = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(o[a:b + 1] - lo), record))
             for name, v in batch.scalars.items():
                 chunk[name] = v[a:b]
             self.tree.extend(chunk)
 
 
-def write_runs(file, runs: np.ndarray, counts: np.ndarray, sumw: np.ndarray, sumw2: np.ndarray, is_mc: bool):
-    """The NanoAOD ``Runs`` tree: one entry per run."""
+def write_runs(file, runs: np.ndarray, counts: np.ndarray, sumw: np.ndarray, sumw2: np.ndarray, is_mc: bool,
+               candidates: np.ndarray | None = None, candidate_sumw: np.ndarray | None = None):
+    """The NanoAOD ``Runs`` tree: one entry per run; with ``candidates`` also the synthetic
+    bookkeeping of events generated before the injected mismodelling kept ``counts`` of them
+    (``synthCandidates``, ``synthCandidateSumw``)."""
     types = {"run": np.uint32}
     data = {"run": runs.astype(np.uint32)}
     if is_mc:
         types.update(genEventCount=np.int64, genEventSumw=np.float64, genEventSumw2=np.float64)
         data.update(genEventCount=counts.astype(np.int64), genEventSumw=sumw.astype(np.float64),
                     genEventSumw2=sumw2.astype(np.float64))
+    if candidates is not None:
+        types.update(synthCandidates=np.int64, synthCandidateSumw=np.float64)
+        data.update(synthCandidates=np.asarray(candidates).astype(np.int64),
+                    synthCandidateSumw=np.asarray(candidate_sumw if candidate_sumw is not None
+                                                  else np.zeros(len(runs))).astype(np.float64))
     tree = file.mktree("Runs", types)
     tree.extend(data)
