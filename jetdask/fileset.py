@@ -171,7 +171,23 @@ def _parse_files(raw, key: str, tree: str, base: str | None) -> list[FileSpec]:
         raise ConfigError(f"expected a list or mapping of files, got {type(raw).__name__}", key)
     if not out:
         raise ConfigError("dataset has no files", key)
-    return out
+    return _once(out)
+
+
+def _once(files: list[FileSpec]) -> list[FileSpec]:
+    """One entry per path and tree (a glob and a name, or a list, that give a path twice), replicas merged.
+
+    The same file under two *different* paths (a symlink, a copy, two redirectors) is found by
+    its UUID when the run is planned, and read once too (:func:`jetdask.engine.planning.split_duplicates`)."""
+    seen: dict[tuple[str, str], FileSpec] = {}
+    for f in files:
+        first = seen.get((f.path, f.tree))
+        if first is None:
+            seen[(f.path, f.tree)] = f
+        else:
+            extra = tuple(u for u in f.replicas if u not in first.replicas and u != first.path)
+            seen[(f.path, f.tree)] = dataclasses.replace(first, replicas=first.replicas + extra)
+    return list(seen.values())
 
 
 def parse_fileset(raw: Any, base: str | None = None) -> Fileset:

@@ -9,7 +9,10 @@ same transaction that marks it done, so a crash anywhere loses at most the
 chunks in flight and never counts one twice. Files that could not be planned
 are kept with their reason. A file's other URLs (``replicas``) and the
 directory or glob it was listed from (``pattern``) are kept with it; a done
-chunk records the URL that served it (``replica``).
+chunk records the URL that served it (``replica``). A file listed twice in a
+data set under two paths (a symlink, a copy, two redirectors: the same UUID) is
+read once: the second path is kept as a ``duplicate`` row naming the first, and
+becomes one of the first's replicas.
 
 Only the process holding the run lock (:mod:`jetdask.engine.lock`) writes it,
 between :meth:`Ledger.begin_writing` and :meth:`Ledger.end_writing`; readers
@@ -120,9 +123,11 @@ class Ledger:
             self.db.execute("BEGIN")
             self._insert_chunks(chunks, parent)
 
-    def add_plan(self, files: Iterable[dict], failures: Iterable, chunks: Iterable[Chunk]) -> None:
+    def add_plan(self, files: Iterable[dict], failures: Iterable, chunks: Iterable[Chunk],
+                 duplicates: Iterable[dict] = ()) -> None:
         """Files (planned or failed) and their chunks in one transaction: a file is never
-        recorded without its chunks."""
+        recorded without its chunks. ``duplicates``: files of the same UUID as a file of their
+        data set (``"same_as"``: its path), recorded without chunks, their paths added to its replicas."""
         with self.db:
             self.db.execute("BEGIN")
             cols = "INSERT OR REPLACE INTO files (dataset, path, tree, uuid, num_entries, state, reason, " \
@@ -136,7 +141,67 @@ class Ledger:
             for x in failures:
                 self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason,
                                        json.dumps(list(getattr(x, "replicas", ()))), None))
+            for d in duplicates:
+                self._add_duplicate(d, cols)
             self._insert_chunks(chunks, None)
+
+    def _add_duplicate(self, d: dict, cols: str) -> None:
+        self.db.execute(cols, (d["dataset"], d["path"], d["tree"], d["uuid"], d["num_entries"], "duplicate",
+                               f"the same file as {d['same_as']} (UUID {d['uuid']}): read once, as its replica",
+                               json.dumps(d.get("replicas") or []), d.get("pattern")))
+        row = self.db.execute(f"SELECT {self._replicas_col} FROM files WHERE dataset=? AND path=?",
+                              (d["dataset"], d["same_as"])).fetchone()
+        if row is not None and self._replicas_col != "NULL":
+            urls = json.loads(row[0] or "[]")
+            urls += [u for u in [d["path"], *(d.get("replicas") or ())] if u not in urls and u != d["same_as"]]
+            self.db.execute("UPDATE files SET replicas=? WHERE dataset=? AND path=?",
+                            (json.dumps(urls), d["dataset"], d["same_as"]))
+
+    def file_uuids(self) -> dict[tuple[str, str, str], str]:
+        """``(dataset, uuid, tree)`` -> path of every readable file planned (what a duplicate is found by)."""
+        return {(d, u, t): p for d, u, t, p in self.db.execute(
+            "SELECT dataset, uuid, tree, path FROM files WHERE state='ok' ORDER BY rowid DESC")}
+
+    def duplicates(self) -> list[dict]:
+        """Files read once as another file's replica: dataset, path, uuid, reason."""
+        return [dict(zip(("dataset", "path", "uuid", "reason"), r)) for r in self.db.execute(
+            "SELECT dataset, path, uuid, reason FROM files WHERE state='duplicate' ORDER BY dataset, path")]
+
+    def unresolved_duplicates(self) -> list[dict]:
+        """Readable files of one data set with the same UUID, both planned (directories made before
+        duplicates were detected): ``{"dataset", "uuid", "paths"}``, the path its chunks name first."""
+        out = []
+        for ds, uuid, tree in self.db.execute(
+                "SELECT dataset, uuid, tree FROM files WHERE state='ok' AND uuid IS NOT NULL"
+                " GROUP BY dataset, uuid, tree HAVING COUNT(*) > 1 ORDER BY dataset, uuid").fetchall():
+            paths = [r[0] for r in self.db.execute("SELECT path FROM files WHERE dataset=? AND uuid=? AND tree=?"
+                                                   " AND state='ok' ORDER BY rowid", (ds, uuid, tree))]
+            row = self.db.execute("SELECT path FROM chunks WHERE dataset=? AND uuid=? AND tree=? LIMIT 1",
+                                  (ds, uuid, tree)).fetchone()
+            if row and row[0] in paths:
+                paths.remove(row[0])
+                paths.insert(0, row[0])
+            out.append({"dataset": ds, "uuid": uuid, "paths": paths})
+        return out
+
+    def resolve_duplicates(self) -> list[dict]:
+        """Turn :meth:`unresolved_duplicates` into duplicate rows of the file their chunks name
+        (the run-lock holder, when a run starts); the duplicates made."""
+        made = []
+        cols = "INSERT OR REPLACE INTO files (dataset, path, tree, uuid, num_entries, state, reason, " \
+               "replicas, pattern) VALUES (?,?,?,?,?,?,?,?,?)"
+        for group in self.unresolved_duplicates():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                first = group["paths"][0]
+                for path in group["paths"][1:]:
+                    tree, n, pattern = self.db.execute("SELECT tree, num_entries, pattern FROM files WHERE dataset=?"
+                                                       " AND path=?", (group["dataset"], path)).fetchone()
+                    d = {"dataset": group["dataset"], "path": path, "tree": tree, "uuid": group["uuid"],
+                         "num_entries": n, "pattern": pattern, "same_as": first}
+                    self._add_duplicate(d, cols)
+                    made.append(d)
+        return made
 
     def _insert_chunks(self, chunks: Iterable[Chunk], parent: str | None) -> None:
         for c in chunks:
@@ -283,10 +348,13 @@ class Ledger:
         """Per dataset: events and chunks planned vs processed, from the ledger."""
         out: dict[str, dict] = {}
         for ds, n_files, n_ev in self.db.execute(
-                "SELECT dataset, COUNT(*), COALESCE(SUM(num_entries), 0) FROM files GROUP BY dataset"):
+                "SELECT dataset, COUNT(*), COALESCE(SUM(num_entries), 0) FROM files WHERE state != 'duplicate'"
+                " GROUP BY dataset"):
             out[ds] = {"files_planned": n_files, "events_planned": int(n_ev)}
-        for ds, n_failed in self.db.execute("SELECT dataset, COUNT(*) FROM files WHERE state='failed' GROUP BY dataset"):
-            out[ds]["files_unreadable"] = n_failed
+        for ds, state, n in self.db.execute("SELECT dataset, state, COUNT(*) FROM files"
+                                            " WHERE state IN ('failed', 'duplicate') GROUP BY dataset, state"):
+            d = out.setdefault(ds, {"files_planned": 0, "events_planned": 0})
+            d["files_unreadable" if state == "failed" else "files_duplicate"] = n
         for ds, state, n, ev in self.db.execute(
                 "SELECT dataset, state, COUNT(*), COALESCE(SUM(entry_stop-entry_start),0) FROM chunks"
                 " WHERE state != 'split' GROUP BY dataset, state"):
@@ -304,6 +372,7 @@ class Ledger:
             d.setdefault("events_processed", 0)
             d.setdefault("files_processed", 0)
             d.setdefault("files_unreadable", 0)
+            d.setdefault("files_duplicate", 0)
             d["complete"] = (d["events_processed"] == d["events_planned"] and d["files_unreadable"] == 0)
         return out
 

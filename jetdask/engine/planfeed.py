@@ -55,7 +55,7 @@ class PlanFeed:
         self.client = client
         self.entries = entries          # (dataset, (path, tree, replicas), pattern), planning.plan_entries
         self.chunk_size = chunk_size
-        self.record = record            # (files, failures, chunks) -> None: one ledger transaction
+        self.record = record            # (files, failures, chunks) -> chunks recorded: one ledger transaction
         self.complete = complete        # (Plan) -> None: every file is in
         self.tries = tries
         self.kw = planning.inspection_kwargs(columns, memory_limit)
@@ -145,7 +145,7 @@ class PlanFeed:
     def _planned(self, i: int, got: dict) -> Planned:
         ds, spec, pattern = self.entries[i]
         info, failure, chunks = planning.planned_file(ds, got, pattern, self.chunk_size)
-        self.record([info] if info else [], [failure] if failure else [], chunks)
+        chunks = self.record([info] if info else [], [failure] if failure else [], chunks)  # a duplicate: none
         self.plan.add(info, failure, chunks)
         if not self.futures:
             self.complete(self.plan)

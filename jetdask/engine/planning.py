@@ -286,6 +286,23 @@ def planned_file(ds, info: dict, pattern, chunk_size: int) -> tuple[dict | None,
     return info, None, chunks
 
 
+def split_duplicates(files: list[dict], chunks: list[Chunk], known: dict) -> tuple[list[dict], list[dict], list[Chunk]]:
+    """The planned ``files`` and ``chunks`` without the files that are another of their data set's
+    files under a second path (the same UUID: a symlink, a copy, two redirectors), and those
+    duplicates (``"same_as"``: the first path). ``known``: ``(dataset, uuid, tree)`` -> path of
+    the files planned so far, updated with the files kept. The chunks of a duplicate would have the
+    same ids as the first file's (:attr:`Chunk.id` hashes the UUID): it is read once."""
+    kept, dups = [], []
+    for f in files:
+        first = known.setdefault((f["dataset"], f["uuid"], f["tree"]), f["path"])
+        if first == f["path"]:
+            kept.append(f)
+        else:
+            dups.append(dict(f, same_as=first))
+    gone = {(d["dataset"], d["path"]) for d in dups}
+    return kept, dups, [c for c in chunks if (c.dataset, c.path) not in gone]
+
+
 def plan(fileset: Fileset, chunk_size: int, client=None, datasets=None, analysis=None,
          memory_limit: int | None = None, skip=frozenset()) -> Plan:
     """Plan chunks for ``fileset`` (optionally only ``datasets``; not the files in ``skip``).

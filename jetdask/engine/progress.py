@@ -92,6 +92,15 @@ class Progress:
             return f"{self.step}: {self.done_before}/{total} chunks done earlier, {self.n_chunks} to run"
         return f"{self.step}: {self.n_chunks} chunks to run"
 
+    def note(self, message: str) -> None:
+        """A status line while the bar is shown (printed above it, not into it)."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(f"jetdask: {message}", file=sys.stderr)
+        else:
+            say(message)
+
     def _desc(self) -> str:
         return f"{self.step}: {self.done}/{self.n_chunks} chunks"
 

@@ -28,7 +28,7 @@ from .lock import RunLock
 from .outputs import RunOutput, finalize
 from .pending import OPENED
 from .planfeed import PlanFeed
-from .planning import Plan, analysis_columns, plan, plan_entries
+from .planning import Plan, analysis_columns, plan, plan_entries, split_duplicates
 from ..result import Result
 from . import binding, policy
 from .diskspace import disk_full
@@ -133,6 +133,8 @@ class Runner:
             n = self.ledger.reset_running()
             if n:
                 self.stats["resumed_running"] = n
+            self._report_duplicates(self.ledger.resolve_duplicates())   # planned twice by an older jetdask
+        self._uuids = self.ledger.file_uuids()
         if complete:
             return None
         if not known:
@@ -142,7 +144,7 @@ class Runner:
                 self.ledger.set_meta(key, value)
         if self.serial:
             p = plan(self.fileset, self.chunk_size, analysis=self.analysis, memory_limit=self.memory_limit, skip=known)
-            self.ledger.add_plan(p.files, p.failures, p.chunks)
+            p.chunks = self._record_file(p.files, p.failures, p.chunks)
             self._planned(p)
             return None
         entries, failures = plan_entries(self.fileset, skip=known)
@@ -154,10 +156,26 @@ class Runner:
                         columns=analysis_columns(self.analysis), memory_limit=self.memory_limit,
                         tries=self.retries)
 
-    def _record_file(self, files, failures, chunks) -> None:
-        """One file planned while the run goes: into the ledger, and onto the progress bar."""
-        self.ledger.add_plan(files, failures, chunks)
-        self.progress_bar.add(sum(c.num_entries for c in chunks), len(chunks))
+    def _record_file(self, files, failures, chunks) -> list[Chunk]:
+        """Files planned (one while the run goes): into the ledger, onto the progress bar; a file
+        that is another's duplicate (same UUID in its data set) is recorded as such, without
+        chunks. The chunks recorded."""
+        files, dups, chunks = split_duplicates(list(files), list(chunks), self._uuids)
+        self.ledger.add_plan(files, failures, chunks, dups)
+        self._report_duplicates(dups)
+        bar = getattr(self, "progress_bar", None)
+        if bar is not None:
+            bar.add(sum(c.num_entries for c in chunks), len(chunks))
+        return chunks
+
+    def _report_duplicates(self, dups) -> None:
+        if dups and self.progress:
+            from .progress import say
+            bar = getattr(self, "progress_bar", None)
+            for d in dups:
+                (bar.note if bar is not None else say)(
+                    f"{d['dataset']}: {d['path']} is the same file as {d['same_as']} (UUID {d['uuid']}): "
+                    f"read once, the second path kept as a replica")
 
     def _planned(self, p: Plan) -> None:
         """Every file is planned: the plan's summary, and the mark that planning is complete."""
@@ -182,7 +200,7 @@ class Runner:
         p = plan(sub, self.chunk_size, client=None if self.serial else self.client,
                  analysis=self.analysis, memory_limit=self.memory_limit)
         self._note_homes(p)
-        self.ledger.add_plan(p.files, p.failures, p.chunks)
+        self._record_file(p.files, p.failures, p.chunks)
 
     @contextlib.contextmanager
     def _lock_run(self):
@@ -274,7 +292,7 @@ class Runner:
         return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
             "analysis": getattr(self.analysis, "label", None), "fileset": self.fileset.to_dict(),
             "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {}),
-            "analysis_identity": self.ledger.get_meta(binding.META_KEY)})
+            "analysis_identity": self.ledger.get_meta(binding.META_KEY), "duplicate_files": self.ledger.duplicates()})
 
     def _loop_serial(self, chunks: list[Chunk]) -> None:
         self._sink = _SerialQueue(chunks)
