@@ -5,7 +5,7 @@ import os
 
 
 def add_parser(subparsers) -> None:
-    from ..cli_common import subparser
+    from ..cli_common import positive_int, subparser
     p = subparser(subparsers, "sf", "light-jet scale factors of a DY+jets run, as a correctionlib JSON (POG structure)",
                   "jetdask sf runs/dy --out sf.json --wp-file sample/btagging.json.gz --wp nominal=L:0.2,M:0.6,T:0.9",
                   codes="exit codes: 0 scale factors written; 2 bad usage or a run without sf_* histograms (one line "
@@ -30,6 +30,12 @@ def add_parser(subparsers) -> None:
                    help="also write per-flavour templates with Up/Down variations (ROOT, for external fits)")
     p.add_argument("--figure", default=None, metavar="FILE",
                    help="also draw the tagger comparison (png/pdf/svg by the suffix)")
+    p.add_argument("--closure", default=None, metavar="DIR",
+                   help="also rerun the run's analysis with the derived DeepJet shape SF applied to MC (and its "
+                        "uncertainty as variations) and compare data/MC before and after: figures and "
+                        "closure_summary.json in DIR")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="--closure: run on a LocalCluster of N workers (default: in this process, chunk by chunk)")
     p.set_defaults(func=cmd_sf)
 
 
@@ -69,6 +75,25 @@ def cmd_sf(args) -> int:
         print(f"templates: {paths['templates']}")
     if "figure" in paths:
         print(f"comparison figure: {paths['figure']}")
+    if args.closure:
+        _closure(args, paths["corrections"])
     kinds = f"{len(res.wp)} working-point and {len(res.shape)} shape tables"
     print(f"scale factors ({kinds}) written to {paths['corrections']}; numbers in {paths['summary']}")
     return 0
+
+
+def _closure(args, sf_path: str) -> None:
+    from .closure import compare, format_summary, run_closure
+    client = None
+    if args.workers:
+        from ..cluster import start_cluster
+        client = start_cluster("local", n_workers=args.workers)
+    try:
+        after = run_closure(args.run_dir, sf_path, args.closure, client=client, serial=client is None, progress=True)
+    finally:
+        if client is not None:
+            from ..cluster import close_cluster
+            close_cluster(client)
+    summary = compare(args.run_dir, after, args.closure)
+    print(format_summary(summary))
+    print(f"closure: figures and closure_summary.json in {args.closure}")

@@ -57,7 +57,7 @@ def closure_config(run_dir: str, sf_path: str, out_path: str, systematics=CLOSUR
     with open(out_path, "w") as f:
         f.write("# jetdask sf closure: the run's corrections with the derived light-jet shape SF\n")
         yaml.safe_dump(raw, f, sort_keys=False)
-    new = dict(kwargs, corrections=os.path.abspath(out_path))
+    new = dict(kwargs, corrections=os.path.abspath(out_path), systematics=list(systematics))
     if "disable" in new:
         new["disable"] = [d for d in new["disable"] if d != "btag"]
     return out_path, new
@@ -118,7 +118,7 @@ def _components(run, name: str):
         h = out.hists.get(ds, {}).get(name)
         if h is None:
             continue
-        h = h[{"channel": sum}] if "channel" in h.axes.name else h
+        h = h[{a: sum for a in ("channel", "pt", "abseta") if a in h.axes.name}]
         systs = [str(c) for c in h.axes["syst"]] if "syst" in h.axes.name else [NOMINAL]
         edges = np.asarray(h.axes[-1].edges, float)
         if info["is_data"]:
@@ -149,11 +149,14 @@ def _syst_variance(nominal, variations: dict) -> np.ndarray:
 
 
 def discriminant_names(run) -> list[str]:
+    """The run's discriminant histograms; an ``sf_*`` one (summed over pT and |eta|) only where
+    no plain histogram of the same discriminant exists (``sf_DeepJet_B``: btagDeepFlavB)."""
     from ..plotting.run import load_run
     out, _, _ = load_run(run)
     names = {n for hs in out.hists.values() for n, h in hs.items()
-             if not n.startswith(("sf_", "input_")) and n != "cutflow" and "flavour" in h.axes.name}
-    return sorted(names, key=lambda n: (not n.startswith("DeepJet_"), n))
+             if not n.startswith("input_") and n != "cutflow" and "flavour" in h.axes.name}
+    names = {n for n in names if not (n.startswith("sf_") and n[3:] in names)}
+    return sorted(names, key=lambda n: (not n.removeprefix("sf_").startswith("DeepJet_"), n.removeprefix("sf_")))
 
 
 def compare(before, after, out_dir: str, names=None, figures: bool = True) -> dict:
@@ -177,7 +180,7 @@ def compare(before, after, out_dir: str, names=None, figures: bool = True) -> di
                  "data_yield": float(d1[0].sum()), "mc_yield_before": float(m0[0].sum()),
                  "mc_yield_after": float(m1[0].sum())}
         if figures:
-            entry["figure"] = os.path.basename(_figure(out_dir, name, edges, d0, m0, d1, m1, syst))
+            entry["figure"] = os.path.basename(_figure(out_dir, name, edges, d0, m0, d1, m1, syst, _facts(after)))
         summary["histograms"][name] = entry
     with open(os.path.join(out_dir, "closure_summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -186,40 +189,54 @@ def compare(before, after, out_dir: str, names=None, figures: bool = True) -> di
 
 
 def format_summary(summary: dict) -> str:
-    lines = [f"{'closure: data vs MC':<28}{'chi2/ndf before':>18}{'after':>18}{'p after':>10}"]
+    """chi2/ndf before, after (MC stat only) and after (with the SF uncertainty), p-value after."""
+    lines = [f"{'closure: data vs MC':<28}{'chi2/ndf before':>16}{'after, stat':>16}{'after':>16}{'p after':>10}"]
     for name, e in summary["histograms"].items():
-        b, a = e["before"], e["after"]
-        lines.append(f"{name:<28}{b['chi2']:>12.1f} / {b['ndf']:<3}{a['chi2']:>12.1f} / {a['ndf']:<3}"
-                     f"{a['p_value']:>10.3g}")
+        b, s, a = e["before"], e["after_stat"], e["after"]
+        lines.append(f"{name:<28}" + "".join(f"{x['chi2']:>10.1f} / {x['ndf']:<3}" for x in (b, s, a))
+                     + f"{a['p_value']:>10.3g}")
     return "\n".join(lines)
 
 
-def _figure(out_dir, name, edges, d0, m0, d1, m1, syst) -> str:
+def _facts(run) -> dict:
+    from ..engine.normalisation import normalisation
+    from ..plotting.run import load_run
+    from .derive import _facts as facts
+    out, md, _ = load_run(run)
+    return facts(normalisation(out, md), md)
+
+
+def _figure(out_dir, name, edges, d0, m0, d1, m1, syst, facts) -> str:
     from ..plotting.style import PNG_DPI, cms_label, cms_style, new_figure
     centres = 0.5 * (edges[:-1] + edges[1:])
+    shown = name.removeprefix("sf_")
     with cms_style():
         fig = new_figure(8, 8)
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3], "hspace": 0.05})
         top.stairs(m0[0], edges, color="0.5", ls="--", lw=1.5, label="MC, before")
         top.stairs(m1[0], edges, color="#5790fc", lw=2, label="MC, derived SF applied")
-        top.errorbar(centres, d1[0], yerr=np.sqrt(d1[1]), fmt="o", color="black", label="data")
+        top.errorbar(centres, d1[0], yerr=np.sqrt(d1[1]), fmt="o", color="black",
+                     label="synthetic data" if facts.get("synthetic") else "data")
         top.set_yscale("log")
         top.set_ylabel("jets")
-        top.legend(fontsize="small")
-        cms_label(top, "Private work")
+        top.legend(fontsize="small", title="derived light-jet SF, closure", title_fontsize="small")
+        cms_label(top, facts.get("label", "Private work"), lumi_fb=facts.get("lumi_fb"),
+                  energy=facts.get("energy", "13 TeV"))
         with np.errstate(divide="ignore", invalid="ignore"):
             for d, m, style, lab in ((d0, m0, {"mfc": "white", "color": "0.4"}, "before"),
                                      (d1, m1, {"color": "black"}, "after")):
-                r = d[0] / m[0]
-                bottom.errorbar(centres, r, yerr=np.sqrt(d[1]) / m[0], fmt="o", ms=4, label=lab, **style)
-            band = np.sqrt(m1[1] + syst) / m1[0]
+                ok = m[0] > 0
+                bottom.errorbar(centres[ok], d[0][ok] / m[0][ok], yerr=np.sqrt(d[1][ok]) / m[0][ok], fmt="o", ms=4,
+                                label=lab, **style)
+            band = np.where(m1[0] > 0, np.sqrt(m1[1] + syst) / np.abs(m1[0]), 0.0)
         bottom.fill_between(edges, np.r_[1 - band, (1 - band)[-1]], np.r_[1 + band, (1 + band)[-1]], step="post",
-                            color="#5790fc", alpha=0.3, lw=0, label="MC stat + SF unc.")
+                            color="#5790fc", alpha=0.3, lw=0)
         bottom.axhline(1, color="0.4", ls="--", lw=1)
         bottom.set_ylim(0.5, 1.5)
         bottom.set_ylabel("data / MC")
-        bottom.set_xlabel(name.replace("_", " "))
-        bottom.legend(fontsize="x-small", ncol=3, loc="upper left")
+        bottom.set_xlabel(shown.replace("_", " ") + (" (btagDeepFlavB)" if shown == "DeepJet_B" else ""))
+        bottom.text(0.02, 0.95, "open: before, filled: after; band: MC stat + SF unc.", transform=bottom.transAxes,
+                    va="top", fontsize="x-small")
         path = os.path.join(out_dir, f"closure_{name}.png")
         fig.savefig(path, dpi=PNG_DPI)
     return path

@@ -95,7 +95,7 @@ def _variation_scales(out, md) -> dict | None:
         from ..corrections.normalise import variation_scales
     except ImportError:
         return None
-    return variation_scales(out, md, btag_norm=True)
+    return variation_scales(out, md, True)     # third argument: the b-tag normalisation correction on
 
 
 def _facts(norm_info, md) -> dict:
