@@ -29,7 +29,7 @@ class Dimuon(Analysis):
             weight = np.ones(len(mass))
         else:
             weight = ak.to_numpy(events.genWeight[two])[opposite]
-        h = hist.Hist.new.Reg(60, 60, 120, name="mass", label="m(mumu) [GeV]").Weight()
+        h = hist.Hist.new.Reg(60, 60, 120, name="mass", label=r"$m_{\mu\mu}$ [GeV]").Weight(label="Events")
         h.fill(mass=mass, weight=weight)
         # the engine counts the events read ("events") and their genWeight sum ("sumw") itself
         return Result(hists={"mass": h}, counters={"selected": int(len(mass))})

@@ -25,7 +25,7 @@ class FigureAnalysis(Analysis):
     @staticmethod
     def _hist(bins, lo, hi, label):
         return (hist.Hist.new.StrCat(["mumu", "ee"], name="channel").StrCat(["b", "c", "light", "data"], name="flavour")
-                .Reg(bins, lo, hi, name="value", label=label).Weight())
+                .Reg(bins, lo, hi, name="value", label=label).Weight(label="Jets"))
 
     def process(self, events, chunk):
         is_data = bool(chunk.metadata.get("is_data", False))

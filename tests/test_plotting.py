@@ -319,3 +319,66 @@ def test_cli(tmp_path, capsys):
     bad = ap.parse_args(["plot", str(tmp_path / "nope")])
     with pytest.raises(ConfigError):
         bad.func(bad)
+
+
+# -- what a figure says comes from the histogram ------------------------------------------------
+def _mass_output(run_dir="", label="Events", channels=None):
+    """A dimuon-like run: a mass histogram without flavour axis (and without channel axis unless
+    ``channels``), data and MC."""
+    rng = np.random.default_rng(5)
+
+    def h(n, w):
+        ax = hist.axis.Regular(60, 60, 120, name="mass", label=r"$m_{\mu\mu}$ [GeV]")
+        axes = ([hist.axis.StrCategory(channels, name="channel")] if channels else []) + [ax]
+        out = hist.Hist(*axes, storage=hist.storage.Weight(), label=label)
+        x = rng.normal(91, 20, n)                       # tails beyond both ends of the axis
+        fill = {"mass": x, "weight": np.full(n, w)}
+        if channels:
+            fill["channel"] = rng.choice(channels, n)
+        out.fill(**fill)
+        return out
+
+    hists = {"DY": {"mass": h(4000, 1.0)}, "SingleMuon": {"mass": h(1000, 1.0)}}
+    counters = {"DY": {"sumw": SUMW}, "SingleMuon": {}}
+    completeness = {ds: {"complete": True, "events_planned": 1, "events_processed": 1, "files_unreadable": 0}
+                    for ds in hists}
+    return RunOutput(hists, counters, {}, completeness, {"done": 2}, [], run_dir)
+
+
+@pytest.mark.parametrize("label, channels, ylabel, channel_texts", [
+    ("Events", None, "Events / 1 GeV", []),
+    (None, None, "Entries / 1 GeV", []),
+    ("Dimuon pairs", ["emu", "mumu"], "Dimuon pairs / 1 GeV", [r"e$\mu$ + $\mu\mu$", r"e$\mu$", r"$\mu\mu$"]),
+])
+def test_units_and_channels_from_the_histogram(label, channels, ylabel, channel_texts):
+    out = _mass_output(label=label, channels=channels)
+    md = {ds: v["metadata"] for ds, v in FILESET.items()}
+    figs = {stem: fig for stem, fig, _ in build_figures(out, metadata=md, channel="all")}
+    expected = ["mass_all"] + [f"mass_{c}" for c in (channels or [])]
+    assert sorted(figs) == sorted(expected)
+    shown = []
+    for stem, fig in figs.items():
+        t = texts(fig)
+        assert fig.axes[0].get_ylabel() == ylabel, stem
+        assert fig.axes[1].get_xlabel() == r"$m_{\mu\mu}$ [GeV]"
+        assert not any("Jets" in x or "ee" in x for x in t), stem          # nothing of the DY study
+        box = fig.axes[0].get_legend()
+        lines = box.get_title().get_text().split("\n")
+        assert "mass" not in lines                                          # not a tagger: no panel title
+        shown += [x for x in lines if x in channel_texts]
+    assert sorted(shown) == sorted(channel_texts)
+
+
+def test_a_variable_folds_both_flows():
+    """A histogram that is neither a tagger's discriminant nor an input keeps its booked range and
+    folds under- and overflow into the edge bins (stated in the panel)."""
+    out = _mass_output()
+    md = {ds: v["metadata"] for ds, v in FILESET.items()}
+    (_, fig, entry), = build_figures(out, metadata=md, channel="sum")
+    h = out.hists["SingleMuon"]["mass"]
+    v = h.values(flow=True)
+    panel = fig.panels[0]
+    assert panel.edges[0] == 60 and panel.edges[-1] == 120
+    assert panel.data[0] == v[0] + v[1] and panel.data[-1] == v[-1] + v[-2] and v[0] > 0 and v[-1] > 0
+    assert "edge bins: + under/overflow" in fig.axes[0].get_legend().get_title().get_text()
+    assert entry["kind"] == "variable"

@@ -138,3 +138,26 @@ def test_cli_pair_and_name_options():
             parse_pairs(bad)
     with pytest.raises(ConfigError):
         parse_names(["novalue"])
+
+
+@pytest.mark.parametrize("channel, categories, text", [
+    ("all", ["mumu", "ee"], r"$\mu\mu$ + ee"),
+    ("all", ["ee"], "ee"),
+    ("all", [], ""),                          # no channel axis: nothing about channels
+    ("sum", ["emu", "all"], r"e$\mu$"),       # a booked "all" category is not a channel
+    ("mumu", ["mumu", "ee"], r"$\mu\mu$"),
+    ("4mu", ["4mu"], "4mu"),                  # unknown names as they are
+])
+def test_channel_text(channel, categories, text):
+    from jetdask.plotting.labels import channel_text
+    assert channel_text(channel, categories) == text
+
+
+@pytest.mark.parametrize("name, kind", [("DeepJet_BvsL", "discriminant"), ("nominal@fgsm0.1_CvsL", "discriminant"),
+                                        ("input_Jet_pt", "input"), ("mass", "variable"), ("Jet_pt", "variable"),
+                                        ("cutflow", "cutflow")])
+def test_kind_of(name, kind):
+    from jetdask.plotting.hists import kind_of
+    h = hist.Hist.new.Reg(3, 0, 1, name="value").Double() if kind != "cutflow" else \
+        hist.Hist.new.StrCat(["all"], name="step").Double()
+    assert kind_of(name, h) == kind

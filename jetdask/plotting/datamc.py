@@ -15,10 +15,10 @@ import textwrap
 import numpy as np
 
 from . import layout
-from .labels import label_text, p_text
+from .labels import channel_text, label_text, p_text
 from .panel import Panel, datamc_values
 from .ratio import draw_ratio
-from .style import CHANNEL_LABELS, cms_label, cms_style, flavour_colour, flavour_label, new_figure
+from .style import cms_label, cms_style, flavour_colour, flavour_label, new_figure
 
 BAND_LABEL = "MC stat. unc."
 
@@ -71,8 +71,8 @@ def info_lines(p: Panel, title: str | None, channel: str | None, flow_note: str 
     lines = []
     for line in (title or "").split("\n"):
         lines += textwrap.wrap(line, 34)
-    if channel:
-        lines.append(CHANNEL_LABELS.get(channel, channel))
+    if channel_text(channel):
+        lines.append(channel_text(channel))
     if p.agreement and p.agreement["ndf"]:
         a = p.agreement
         lines.append(rf"$\chi^2$/ndf = {a['chi2']:.1f}/{a['ndf']}, {p_text(a['p_value'])}")
@@ -138,10 +138,12 @@ def finish_panels(fig, specs: list, *, log: bool, label: str, lumi_fb, energy: s
         if box is not None and corner != "outside":
             box.set_loc(corner)
         if not log:
-            from matplotlib.ticker import ScalarFormatter
+            from matplotlib.ticker import MaxNLocator, ScalarFormatter
             fmt = ScalarFormatter(useMathText=True)
             fmt.set_powerlimits((-3, 5))
             ax.yaxis.set_major_formatter(fmt)
+            if rax is None:                        # the y "0" would sit on the first x tick label
+                ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], prune="lower"))
         xlabel = s["xlabel"] or ""
         ax.set_ylabel(s["ylabel"] + _per_bin(s["panel"].edges, xlabel))
         cms_label(ax, label, lumi_fb=lumi_fb, energy=energy)
@@ -166,7 +168,7 @@ def finish_panels(fig, specs: list, *, log: bool, label: str, lumi_fb, energy: s
 
 def plot_datamc(data, mc_by_flavour: dict, *, fig=None, ax=None, rax=None, lumi_fb: float | None = None,
                 energy: str = "13 TeV", label: str | None = None, xlabel: str | None = None,
-                ylabel: str = "Jets", log: bool = False, incomplete_note: str | None = None,
+                ylabel: str = "Entries", log: bool = False, incomplete_note: str | None = None,
                 title: str | None = None, channel: str | None = None, ratio_range=None,
                 data_label: str = "Data", flow_note: str = ""):
     """Draw data vs MC stacked by flavour with a data/MC ratio panel; return the figure.
@@ -196,7 +198,7 @@ def plot_datamc(data, mc_by_flavour: dict, *, fig=None, ax=None, rax=None, lumi_
 
 
 def plot_datamc_pair(left: tuple, right: tuple, *, titles=("left", "right"), xlabels=None, lumi_fb=None,
-                     energy: str = "13 TeV", label: str | None = None, ylabel: str = "Jets", log: bool = False,
+                     energy: str = "13 TeV", label: str | None = None, ylabel: str = "Entries", log: bool = False,
                      incomplete_note: str | None = None, channel: str | None = None, data_label: str = "Data",
                      flow_notes=("", ""), xlabel: str | None = None, ratio_range=None):
     """Two data/MC panels side by side, each with its ratio panel (4 axes), one y range, one legend.

@@ -214,11 +214,26 @@ def prepare(data, mc: dict, mode: str = "both", crop: bool = False):
 
 
 def kind_of(name: str, h) -> str | None:
-    """``"cutflow"``, ``"input"``, ``"discriminant"`` or None (not plottable as 1D)."""
+    """``"cutflow"``, ``"discriminant"`` (a tagger's ``<tagger>_BvsL``-like histogram), ``"input"``
+    (``input_*``), ``"variable"`` (any other 1D variable) or None (not plottable as 1D)."""
+    from .labels import split_name
+
     if name == "cutflow" or "step" in h.axes.name:
         return "cutflow"
     try:
         value_axis(h)
     except ValueError:
         return None
-    return "input" if name.startswith("input_") else "discriminant"
+    if name.startswith("input_"):
+        return "input"
+    return "discriminant" if split_name(name)[1] else "variable"
+
+
+def counted(hists: dict, name: str, default: str = "Entries") -> str:
+    """What histogram ``name`` counts, for the y title: its ``label`` (``hist.Hist(..., label="Jets")``,
+    ``.Weight(label="Events")``) in the first data set that has it, else ``default``."""
+    for hs in hists.values():
+        h = hs.get(name)
+        if h is not None and getattr(h, "label", None):
+            return str(h.label)
+    return default

@@ -118,6 +118,19 @@ def xlabel_for(name: str, axis_label: str | None = None) -> str:
     return name.removeprefix("input_").replace("_", " ")
 
 
+CHANNEL_NAMES = {"mumu": r"$\mu\mu$", "ee": "ee", "emu": r"e$\mu$", "mue": r"$\mu$e", "mu": r"$\mu$",
+                 "e": "e", "tautau": r"$\tau\tau$"}
+
+
+def channel_text(channel: str | None, categories=()) -> str:
+    """Panel text of ``channel``: its display name (``mumu`` -> μμ); for the sum (``all``) the
+    histogram's own ``categories`` joined with " + " ("" when it has no channel axis)."""
+    cats = [str(c) for c in categories if str(c) not in ("all", "sum")]
+    if channel in (None, "all", "sum"):
+        return " + ".join(CHANNEL_NAMES.get(c, c) for c in cats)
+    return CHANNEL_NAMES.get(channel, channel)
+
+
 def file_stem(*parts: str) -> str:
     """A file-name-safe stem: ``@`` becomes ``-at-``; anything odd becomes ``_``."""
     s = "_".join(p for p in parts if p)

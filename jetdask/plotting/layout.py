@@ -85,6 +85,21 @@ def box_size(ax, artist) -> tuple[float, float]:
     return bb.width / ab.width, bb.height / ab.height
 
 
+def grow_top(fig, inches: float) -> None:
+    """Make ``fig`` taller by ``inches`` at the top: every axes keeps its size and its distance from
+    the bottom edge in inches, and so do the texts placed in figure coordinates."""
+    w_in, h_in = fig.get_size_inches()
+    scale = h_in / (h_in + inches)
+    for a in fig.axes:
+        p = a.get_position()
+        a.set_position([p.x0, p.y0 * scale, p.width, p.height * scale])
+    for t in fig.texts:
+        if t.get_transform() is fig.transFigure:
+            x, y = t.get_position()
+            t.set_position((x, y * scale))
+    fig.set_size_inches(w_in, h_in + inches)
+
+
 def put_outside(fig, anchor_ax, boxes: list) -> None:
     """Widen ``fig`` to the right (every axes keeps its size in inches) and stack ``boxes`` there,
     top-aligned with ``anchor_ax``."""

@@ -16,8 +16,8 @@ import numpy as np
 from ..engine.normalisation import Normalisation, metadata_of, normalisation, run_facts, run_metadata
 from .cutflow import plot_cutflow
 from .datamc import plot_datamc, plot_datamc_pair
-from .hists import categories, kind_of, prepare, run_components
-from .labels import data_label, file_stem, label_text, split_name, tagger_title, xlabel_for
+from .hists import categories, counted, kind_of, prepare, run_components
+from .labels import channel_text, data_label, file_stem, label_text, split_name, tagger_title, xlabel_for
 from .ratio import ratio_range
 from .style import PNG_DPI, cms_style
 
@@ -86,11 +86,19 @@ def paired_names(names, pairs) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def _channels(hists, name, channel) -> list[str]:
+def _categories(hists, name) -> list[str]:
+    """The channel categories of histogram ``name`` (over the data sets; none without a channel axis)."""
     chans = []
     for hs in hists.values():
         if name in hs and "channel" in hs[name].axes.name:
             chans += [c for c in categories(hs[name], "channel") if c not in chans and c != "all"]
+    return chans
+
+
+def _channels(hists, name, channel) -> list[str]:
+    chans = _categories(hists, name)
+    if not chans:
+        return ["all"]
     if channel in ("all", None):
         return ["all"] + chans
     if channel == "sum":
@@ -99,7 +107,7 @@ def _channels(hists, name, channel) -> list[str]:
 
 
 def _use_log(log, kind, mc) -> bool:
-    """auto: log for discriminants; for inputs spanning > 2 decades or with a flavour below 5 %."""
+    """auto: log for discriminants; for other variables spanning > 2 decades or with a flavour below 5 %."""
     if log != "auto":
         return bool(log)
     if kind == "discriminant":
@@ -114,7 +122,8 @@ def _use_log(log, kind, mc) -> bool:
 
 def _prepared(out, name, norm, ch, kind):
     """(data, mc, xlabel, flow note) of ``name`` in channel ``ch``: flow folded into the edge bins
-    (discriminants: overflow only), inputs cut to the bins with entries."""
+    (discriminants: overflow only), inputs cut to the bins with entries (other variables keep the
+    booked range)."""
     data, mc, axlabel = run_components(out.hists, name, norm, ch)
     data, mc, flow = prepare(data, mc, mode="over" if kind == "discriminant" else "both", crop=kind == "input")
     return data, mc, xlabel_for(name, axlabel), flow.axis_note()
@@ -149,7 +158,8 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
             if not mc:
                 continue
             fig = plot_datamc(data if has_data else None, mc, xlabel=xlabel, log=_use_log(cfg.log, kind, mc),
-                              channel=ch, flow_note=flow_note,
+                              channel=channel_text(ch, _categories(out.hists, name)), flow_note=flow_note,
+                              ylabel=counted(out.hists, name),
                               title=tagger_title(tagger, cfg.names) if kind == "discriminant" else None, **common)
             entry = {"histogram": name, "channel": ch, "kind": kind, "incomplete": norm.note,
                      **fig.panels[0].as_dict()}
@@ -173,13 +183,15 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
             fig = plot_datamc_pair((ld if has_data else None, lm), (rd if has_data else None, rm),
                                    titles=(tagger_title(lt, cfg.names), tagger_title(rt, cfg.names)),
                                    xlabels=(lx, rx), flow_notes=(lf, rf), log=_use_log(cfg.log, "discriminant", lm),
-                                   channel=ch, ratio_range=rr, **common)
+                                   channel=channel_text(ch, _categories(out.hists, left)), ratio_range=rr,
+                                   ylabel=counted(out.hists, left), **common)
             entry = {"histogram": f"{left} vs {right}", "channel": ch, "kind": "comparison",
                      "incomplete": norm.note,
                      "panels": {left: fig.panels[0].as_dict(), right: fig.panels[1].as_dict()}}
             yield file_stem(f"{lt}_vs_{rt}" + (f"_{disc}" if disc else ""), ch), fig, entry
-    for name in sorted(n for n, k in kinds.items() if k == "input"):
-        yield from one(name, "input")
+    for kind in ("input", "variable"):
+        for name in sorted(n for n, k in kinds.items() if k == kind):
+            yield from one(name, kind)
     if kinds.get("cutflow") == "cutflow":
         cfs = {ds: hs["cutflow"] for ds, hs in out.hists.items() if "cutflow" in hs}
         drop = () if kwargs.get("lumi_mask") else ("lumi",)
@@ -202,8 +214,9 @@ def plot_run(run, out_dir: str | None = None, formats=("png",), channel: str = "
     :class:`PlotConfig` (``lumi``, ``energy``, ``label``, ``log``, ``only``, ``pairs``, ``names``).
 
     Files (one per format): ``{tagger}_{disc}_{channel}``, ``{A}_vs_{B}_{disc}_{channel}`` (side
-    by side, for the configured pairs), ``input_*_{channel}`` and ``cutflow``; ``channel`` is
-    ``all`` for the channel sum.
+    by side, for the configured pairs), ``input_*_{channel}``, ``{name}_{channel}`` (any other 1D
+    histogram) and ``cutflow``; ``channel`` is ``all`` for the channel sum (and for a histogram
+    without a channel axis).
     """
     from .summary import format_table
 

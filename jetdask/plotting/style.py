@@ -16,7 +16,6 @@ FLAVOUR_ORDER = ("b", "c", "light")
 FLAVOUR_COLOURS = {"b": "#e42536", "c": "#f89c20", "light": "#5790fc", "MC": "#9c9ca1"}
 FLAVOUR_LABELS = {"b": "b jets", "c": "c jets", "light": "light jets (udsg)", "MC": "simulation"}
 EXTRA_COLOURS = ("#964a8b", "#7a21dd", "#9c9ca1", "#a96b59", "#92dadd")
-CHANNEL_LABELS = {"all": r"$\mu\mu$ + ee", "sum": r"$\mu\mu$ + ee", "mumu": r"$\mu\mu$", "ee": "ee"}
 PNG_DPI = 100
 
 
@@ -77,9 +76,10 @@ def label_sizes():
     return (s * 1.25, s * 0.95, s * 0.85, s * 0.8)
 
 
-def cms_label(ax, text: str, *, lumi_fb: float | None = None, energy: str = "13 TeV") -> None:
-    """"CMS <text>" above the axes on the left; luminosity and energy above it on the right."""
-    import mplhep
+def cms_label(ax, text: str, *, lumi_fb: float | None = None, energy: str = "13 TeV", right_ax=None) -> dict:
+    """"CMS <text>" above the axes on the left; luminosity and energy on the right (see
+    :mod:`jetdask.plotting.header`: never overlapping, inside the figure)."""
+    from .header import cms_header
 
-    mplhep.cms.label(ax=ax, llabel=text, rlabel=f"{lumi_text(lumi_fb)} ({energy})" if lumi_fb else f"({energy})",
-                     loc=0, fontsize=label_sizes())
+    return cms_header(ax, text, f"{lumi_text(lumi_fb)} ({energy})" if lumi_fb else f"({energy})",
+                      right_ax=right_ax)
