@@ -73,8 +73,17 @@ class Logged(DimuonJets):
 
     def process(self, events, chunk):
         with open(os.path.join(self.log_dir, f"{os.getpid()}.log"), "a") as f:
-            f.write(chunk.id + "\n")
+            f.write(f"{chunk.id} {time.time()}\n")
         return super().process(events, chunk)
+
+
+def started(logs, before: float = float("inf")) -> dict:
+    """Worker process id -> the chunks it started (before ``before``), from the analysis' logs."""
+    out = {}
+    for path in logs.iterdir():
+        rows = [line.split() for line in path.read_text().splitlines()]
+        out[int(path.stem)] = {c for c, t in rows if float(t) < before}
+    return out
 
 
 def pids_of(client) -> dict:
@@ -301,15 +310,19 @@ def test_worker_killed_costs_only_its_chunks(server, no_clusters_left, small_sam
         wait_done(run, 8)
         victim = sorted(pids_of(client).values())[0]
         os.kill(victim, signal.SIGKILL)              # the worker process; its nanny starts another
+        killed_at = time.time()
         out = handle.result(timeout=300)
         r.close()
     finally:
         close_cluster(client)
     assert out.complete and out.counts.get("failed", 0) == 0
     assert r.stats["workers_died"] >= 1
-    on_victim = set((logs / f"{victim}.log").read_text().split())
     rerun = {c for c, n in attempts(run).items() if n > 1}
-    assert rerun and rerun <= on_victim, (rerun - on_victim)
+    before = started(logs, killed_at)
+    assert rerun & before[victim]                   # what it was running when it was killed runs again
+    elsewhere = set().union(*(v for pid, v in before.items() if pid != victim))
+    assert not rerun & elsewhere                    # nothing that other workers had started
+    assert len(rerun) < len(attempts(run)) / 4, rerun   # its tasks in flight (2 per thread), not the run's
     assert_same_output(out, clean)
 
 
