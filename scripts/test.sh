@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # torch 2.13.0: the CPU wheel on disk (never a CUDA build)
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test,cluster,torch,corrections,notebook,onnx,xrootd,gateway]"
+.venv/bin/python -m pip install -q -e ".[test,cluster,torch,corrections,notebook,onnx,xrootd,gateway,docs]"
 if [ "$#" -eq 0 ]; then
     set -- -m "not slow"
 fi

@@ -33,12 +33,30 @@ def commands(block: str) -> list[str]:
     return [c.strip() for c in block.replace("\\\n", " ").splitlines() if c.strip() and not c.startswith("#")]
 
 
-def test_paths_in_the_readme_exist():
-    found = set(re.findall(r"`((?:analyses|jetdask|cluster|benchmarks|scripts|notebooks|tests)/[\w./*-]+)`", README))
-    found |= set(re.findall(r"\b((?:analyses|cluster)/[\w-]+\.(?:py|yaml))\b", README))
-    assert "analyses/dimuon.py" in found
+DOC_PAGES = {os.path.relpath(p, REPO): open(p).read()
+             for p in sorted(glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True))
+             if "_build" not in p and "_generated" not in p}
+
+
+@pytest.mark.parametrize("name", ["README.md", *DOC_PAGES])
+def test_paths_in_the_readme_and_the_docs_exist(name):
+    text = README if name == "README.md" else DOC_PAGES[name]
+    found = set(re.findall(r"`((?:analyses|jetdask|cluster|benchmarks|scripts|notebooks|tests|docs)/[\w./*-]+)`", text))
+    found |= set(re.findall(r"\b((?:analyses|cluster)/[\w-]+\.(?:py|yaml))\b", text))
+    if name == "README.md":
+        assert "analyses/dimuon.py" in found
     missing = [p for p in sorted(found) if not glob.glob(os.path.join(REPO, p.rstrip("/")))]
-    assert not missing, missing
+    assert not missing, (name, missing)
+
+
+def test_the_readme_is_short_and_says_how_to_build_the_docs_and_ci_runs_its_test_commands():
+    assert len(README.splitlines()) <= 150
+    assert "bash scripts/docs.sh" in README and os.path.exists(os.path.join(REPO, "scripts", "docs.sh"))
+    ci = open(os.path.join(REPO, ".ci", "run")).read()
+    test_cmds = [c for c in commands(blocks("bash", "## Two commands")[1])]
+    assert test_cmds == ["bash scripts/test.sh", "bash scripts/test.sh -m slow"]
+    ci_lines = [line.strip() for line in ci.splitlines()]
+    assert all(c in ci_lines for c in test_cmds) and "bash scripts/docs.sh" in ci_lines
 
 
 def test_every_jetdask_command_in_the_readme_and_the_docs_parses():

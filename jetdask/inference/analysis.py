@@ -229,7 +229,7 @@ class InferenceStep:
 
 
 class TaggerScores(Analysis):
-    """Runs the taggers on jets with pt > ``pt_min`` and |eta| < ``eta_max``; per-jet scores out.
+    """Runs the taggers on jets with pt > ``pt_min`` and ``|eta|`` < ``eta_max``; per-jet scores out.
 
     ``Result.arrays["jets"]``: one row per kept jet with ``run``, ``event``, ``jet`` (index in
     the event), ``pt``, ``eta``, ``hadronFlavour`` (MC) and ``<tagger>.<class>`` fields;

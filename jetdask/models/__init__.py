@@ -7,14 +7,14 @@ inference step applies the softmax), and records its constructor arguments in
 ``self.config`` so that :func:`jetdask.inference.registry.save_checkpoint` can
 store them beside the weights.
 
-=========================  ==========  ==========================================
-class                      layout      inputs (per jet)
-=========================  ==========  ==========================================
-:class:`DeepCSV`           deepcsv     (65,) flat DeepCSV inputs
-:class:`DeepJet`           deepjet     global (15,), cpf (25,16), npf (25,6), sv (4,12)
-:class:`ParticleTransformer` part      features (C,P), vectors (4,P), mask (1,P)
-:class:`ParticleNet`       pn          points (2,P), features (C,P), mask (1,P)
-=========================  ==========  ==========================================
+=============================  ==========  ==========================================
+class                          layout      inputs (per jet)
+=============================  ==========  ==========================================
+:class:`DeepCSV`               deepcsv     (65,) flat DeepCSV inputs
+:class:`DeepJet`               deepjet     global (15,), cpf (25,16), npf (25,6), sv (4,12)
+:class:`ParticleTransformer`   part        features (C,P), vectors (4,P), mask (1,P)
+:class:`ParticleNet`           pn          points (2,P), features (C,P), mask (1,P)
+=============================  ==========  ==========================================
 
 Default sizes are the nominal ones (DeepJet ~250k parameters); every width is a
 constructor argument so that tests can build tiny configurations.
