@@ -75,16 +75,21 @@ def test_the_configuration_page_has_every_key_with_its_default():
     text = ref.config_markdown()
     with open(os.path.join(REPO, "jetdask", "config.yaml")) as f:
         defaults = yaml.safe_load(f)["jetdask"]
+    entries = text.split("\n#")
     for key, rule in SCHEMA.items():
-        line = next((x for x in text.splitlines() if x.startswith(f"| `jetdask.{key}` |")), None)
-        assert line is not None, key
+        entry = next((e for e in entries if e.lstrip("#").startswith(f" `jetdask.{key}`\n")), None)
+        assert entry is not None, key
         value = defaults
         for part in key.split("."):
             value = value[part]
-        if not isinstance(value, dict):
-            assert f"`{yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}`" in line
-        assert ref._cell(rule.text) in line, key
-        assert len(line.split(" | ")[-1].strip(" |")) > 10, f"{key}: no meaning given"
+        if isinstance(value, dict):
+            assert all(f"{k}:" in entry for k in value), key
+        else:
+            assert f"default: `{yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}`" \
+                in entry, key
+        assert f"*{rule.text}*" in entry, key
+        meaning = entry.split("\n", 2)[-1].strip()
+        assert len(meaning) > 20, f"{key}: no meaning given"
 
 
 def test_the_exit_codes_page_has_every_code():

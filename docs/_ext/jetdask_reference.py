@@ -144,11 +144,12 @@ def _config_comments(path: str) -> tuple[dict[str, str], dict[str, str]]:
 
 def _default(value) -> str:
     if isinstance(value, dict):
-        return "<br>".join(f"`{k}: {v}`" for k, v in value.items())
+        return "\n" + _fence(yaml.safe_dump(value, default_flow_style=False, sort_keys=False), "yaml")
     return f"`{yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}`"
 
 
 def config_markdown() -> str:
+    """One entry per key: its heading, default, type and range, and what it does."""
     import jetdask
     from jetdask.config_schema import SCHEMA
     path = os.path.join(os.path.dirname(jetdask.__file__), "config.yaml")
@@ -157,16 +158,18 @@ def config_markdown() -> str:
     out = []
     for section in [""] + sorted({k.split(".")[0] for k in SCHEMA if "." in k}):
         keys = [k for k in SCHEMA if (k.split(".")[0] == section if section else "." not in k)]
+        level = "###"
         if section:
-            out += [f"### `jetdask.{section}`\n", _cell(section_comments.get(section, "")) + "\n"]
-        rows = []
+            out += [f"### `jetdask.{section}.*`\n", section_comments.get(section, "") + "\n"]
+            level = "####"
         for key in keys:
             value = defaults
             for part in key.split("."):
                 value = value[part]
             text = comments.get(key, "").replace(f"[{SCHEMA[key].text}]", "").strip()
-            rows.append([f"`jetdask.{key}`", _default(value), _cell(SCHEMA[key].text), _cell(text)])
-        out.append(_table(["key", "default", "type and range", "meaning"], rows))
+            out += [f"{level} `jetdask.{key}`\n",
+                    f"*{SCHEMA[key].text}*; default: {_default(value)}\n",
+                    text + "\n"]
     return "\n".join(out)
 
 

@@ -17,7 +17,7 @@ number of branches (measured on the 889-branch synthetic file, 251 baskets per b
 Each patch checks that uproot still has what it replaces and does nothing otherwise
 (:data:`APPLIED` says which took). They change no result: ``tests/test_io.py`` opens the real
 PFNano file with and without them and compares every branch's name, type and entries.
-Measured effect on opening the 889-branch tree: ``benchmarks/planning.py`` and the README.
+Measured effect on opening the 889-branch tree: ``benchmarks/open.py`` and docs/performance.md.
 """
 from __future__ import annotations
 
