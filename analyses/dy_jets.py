@@ -14,8 +14,9 @@ configurable, e.g. ``DYJets(cuts={"lead_muon_pt": 26})``):
   the leading lepton on the trigger plateau: muon pT > 29 GeV (IsoMu27; IsoMu24 is on its
   plateau from 26), electron pT > 35 GeV (Ele32_WPTight);
   an event with two good muons is mumu, otherwise with two good electrons ee;
-* third-lepton veto: no other loose lepton (muon pT > 10 GeV, |eta| < 2.4, looseId,
-  pfRelIso04_all < 0.25; electron pT > 10 GeV, |eta| < 2.5, cutBased >= 1 (veto));
+* the leading lepton is the one of highest pT (not the first stored);
+* third-lepton veto: no loose lepton besides the two selected (muon pT > 10 GeV, |eta| < 2.4,
+  looseId, pfRelIso04_all < 0.25; electron pT > 10 GeV, |eta| < 2.5, cutBased >= 1 (veto));
 * dilepton mass in 71-111 GeV;
 * jets pT > 20 GeV, |eta| < 2.5, jetId >= 2 (tight), deltaR > 0.4 from both leptons, and below
   50 GeV the loose pile-up jet ID (``Jet_puId`` bit 4; NanoAOD Run-2 CHS jets; a file without
@@ -67,7 +68,7 @@ PU_ID_BITS = {"loose": 4, "medium": 2, "tight": 1}  # NanoAOD Run-2 Jet_puId fla
 
 @dataclasses.dataclass(frozen=True)
 class Cuts:
-    """Selection thresholds (GeV); see the module docstring and the README for the reasons."""
+    """Selection thresholds (GeV); see the module docstring and docs/tutorials/dy-jets.md for the reasons."""
     lead_muon_pt: float = 29.0       # IsoMu27 plateau (IsoMu24 alone: 26)
     lead_electron_pt: float = 35.0   # Ele32_WPTight plateau
     lepton_pt: float = 15.0          # second lepton
@@ -109,13 +110,29 @@ def good_electrons(events, cuts: Cuts = Cuts()):
     return events.Electron[_good_electron(events.Electron, cuts)]
 
 
+def _loose_muon(mu, cuts: Cuts):
+    return (mu.pt > cuts.veto_pt) & (abs(mu.eta) < 2.4) & mu.looseId & (mu.pfRelIso04_all < 0.25)
+
+
+def _veto_electron(el, cuts: Cuts):
+    return (el.pt > cuts.veto_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 1)
+
+
 def n_veto_leptons(events, cuts: Cuts = Cuts()):
-    """Loose muons + veto electrons per event (the good leptons always included)."""
+    """Loose muons + veto electrons per event (by their own definitions: a tight muon without
+    ``looseId`` is not loose)."""
+    return np.asarray(ak.sum(_loose_muon(events.Muon, cuts), axis=1)
+                      + ak.sum(_veto_electron(events.Electron, cuts), axis=1))
+
+
+def n_extra_leptons(events, is_mm, is_ee, cuts: Cuts = Cuts()):
+    """Loose muons + veto electrons per event other than its two selected leptons (the good muons
+    of a mumu event, the good electrons of an ee event): the third-lepton veto wants none."""
     mu, el = events.Muon, events.Electron
-    loose_mu = (mu.pt > cuts.veto_pt) & (abs(mu.eta) < 2.4) & mu.looseId & (mu.pfRelIso04_all < 0.25)
-    loose_el = (el.pt > cuts.veto_pt) & (abs(el.eta) < 2.5) & (el.cutBased >= 1)
-    return np.asarray(ak.sum(_good_muon(mu, cuts) | loose_mu, axis=1)
-                      + ak.sum(_good_electron(el, cuts) | loose_el, axis=1))
+    mine_mu = _good_muon(mu, cuts) & np.asarray(is_mm)
+    mine_el = _good_electron(el, cuts) & np.asarray(is_ee)
+    return np.asarray(ak.sum(_loose_muon(mu, cuts) & ~mine_mu, axis=1)
+                      + ak.sum(_veto_electron(el, cuts) & ~mine_el, axis=1))
 
 
 def pileup_id_ok(jets, cuts: Cuts = Cuts()):
@@ -180,12 +197,14 @@ def select(events, golden: dict | None = None, cuts: Cuts = Cuts(), primary_data
     # the fields both flavours have: one record type, not a union of muons and electrons
     # (every later operation on a union runs once per pair of record types)
     leptons = ak.with_name(ak.where(is_mm, mus[list(LEPTON_FIELDS)], els[list(LEPTON_FIELDS)]), "Momentum4D")
+    # the leading lepton is the highest-pT one, whatever the stored order (lepton corrections change it)
+    leptons = leptons[ak.argsort(leptons.pt, axis=1, ascending=False)]
     two = (is_mm | is_ee) & keep
     leptons = ak.mask(leptons, two)
     ok2 = ak.fill_none((leptons.charge[:, 0] != leptons.charge[:, 1]) & (leptons.pt[:, 0] > lead_pt), False)
     two = two & np.asarray(ok2)
     cut["two leptons"] = two
-    two = two & (n_veto_leptons(events, cuts) == 2)
+    two = two & (n_extra_leptons(events, is_mm, is_ee, cuts) == 0)
     cut["lepton veto"] = two
     ll = leptons[:, 0] + leptons[:, 1]
     inz = ak.fill_none((ll.mass > Z_WINDOW[0]) & (ll.mass < Z_WINDOW[1]), False)

@@ -69,13 +69,14 @@ def reference(path, primary_dataset=None, lead_mu=29.0, lead_e=35.0, pu_id=True)
             continue
         lep = [(a[f"{pre}_pt"][i][k], a[f"{pre}_eta"][i][k], a[f"{pre}_phi"][i][k], a[f"{pre}_mass"][i][k],
                 a[f"{pre}_charge"][i][k]) for k in idx]
-        if lep[0][4] == lep[1][4] or lep[0][0] <= lead:
+        if lep[0][4] == lep[1][4] or max(lep[0][0], lep[1][0]) <= lead:      # the leading lepton: highest pT
             continue
-        n_loose = sum(1 for k in range(len(mu["pt"])) if k in mus or (
-            mu["pt"][k] > 10 and abs(mu["eta"][k]) < 2.4 and mu["looseId"][k] and mu["pfRelIso04_all"][k] < 0.25))
-        n_loose += sum(1 for k in range(len(el["pt"])) if k in els or (
-            el["pt"][k] > 10 and abs(el["eta"][k]) < 2.5 and el["cutBased"][k] >= 1))
-        if n_loose != 2:  # third-lepton veto
+        mine = {(pre, k) for k in idx}
+        n_other = sum(1 for k in range(len(mu["pt"])) if ("Muon", k) not in mine and
+                      mu["pt"][k] > 10 and abs(mu["eta"][k]) < 2.4 and mu["looseId"][k] and mu["pfRelIso04_all"][k] < 0.25)
+        n_other += sum(1 for k in range(len(el["pt"])) if ("Electron", k) not in mine and
+                       el["pt"][k] > 10 and abs(el["eta"][k]) < 2.5 and el["cutBased"][k] >= 1)
+        if n_other:  # third-lepton veto
             continue
         if not 71 < _mass(lep[0][:4], lep[1][:4]) < 111:
             continue
@@ -273,3 +274,67 @@ def test_lumi_mask_and_pileup_weights(tmp_path, small_sample):
     assert len(np.unique(w)) > 1
     np.testing.assert_allclose(out.counters["MC"]["sumw_selected"], np.sum(np.asarray(sel.genWeight) * w),
                                rtol=1e-9)
+
+
+# -- leading lepton and third-lepton veto on crafted events -------------------------------------------
+def _crafted_events():
+    """Four events (see the test): muons, electrons, one jet each, the single-lepton triggers."""
+    import awkward as ak
+
+    mu = [  # (pt, eta, phi, charge, tightId, looseId) per muon
+        [(25.0, 0.5, 0.0, 1, True, True), (45.0, -0.5, 3.0, -1, True, True)],      # 0: mumu, leading stored second
+        [(20.0, 1.0, 1.0, 1, True, False)],                                         # 1: ee + tight muon, no looseId
+        [(20.0, 1.0, 1.0, 1, True, True)],                                          # 2: ee + loose muon
+        [(45.0, 0.5, 0.0, 1, True, True), (25.0, -0.5, 3.0, -1, True, True)],      # 3: mumu, leading stored first
+    ]
+    el = [[], [(50.0, 0.3, 0.0, 1), (40.0, -0.3, 3.0, -1)], [(50.0, 0.3, 0.0, 1), (40.0, -0.3, 3.0, -1)], []]
+    n = len(mu)
+
+    def col(rows, j, dtype):
+        return ak.values_astype(ak.Array([[r[j] for r in ev] for ev in rows]), dtype)
+
+    arrays = {"run": np.ones(n, np.uint32), "luminosityBlock": np.ones(n, np.uint32),
+              "event": np.arange(n, dtype=np.uint64),
+              "Muon_pt": col(mu, 0, np.float32), "Muon_eta": col(mu, 1, np.float32), "Muon_phi": col(mu, 2, np.float32),
+              "Muon_mass": ak.values_astype(col(mu, 0, np.float32) * 0 + 0.1057, np.float32),
+              "Muon_charge": col(mu, 3, np.int32), "Muon_tightId": col(mu, 4, bool), "Muon_looseId": col(mu, 5, bool),
+              "Muon_pfRelIso04_all": ak.values_astype(col(mu, 0, np.float32) * 0 + 0.05, np.float32),
+              "Electron_pt": col(el, 0, np.float32), "Electron_eta": col(el, 1, np.float32),
+              "Electron_phi": col(el, 2, np.float32), "Electron_charge": col(el, 3, np.int32),
+              "Electron_mass": ak.values_astype(col(el, 0, np.float32) * 0, np.float32),
+              "Electron_deltaEtaSC": ak.values_astype(col(el, 0, np.float32) * 0, np.float32),
+              "Electron_cutBased": ak.values_astype(col(el, 0, np.float32) * 0 + 4, np.int32),
+              "Jet_pt": ak.Array([[60.0]] * n), "Jet_eta": ak.Array([[1.8]] * n), "Jet_phi": ak.Array([[1.5]] * n),
+              "Jet_mass": ak.Array([[5.0]] * n), "Jet_jetId": ak.Array([[6]] * n),
+              "HLT_IsoMu27": np.array([True, False, False, True]),
+              "HLT_Ele32_WPTight_Gsf": np.array([False, True, True, False])}
+    return events_from_arrays(arrays)
+
+
+def test_leading_lepton_is_the_highest_pt_and_veto_uses_loose_id():
+    """Event 0 stores its 25 GeV muon first: the leading one (45 GeV) passes the 29 GeV plateau cut
+    as in event 3, where the order is the usual one. Event 1 has a tight muon without looseId
+    besides its two electrons: not a loose lepton, not vetoed; event 2 has a loose one: vetoed."""
+    sel = select(_crafted_events())
+    assert list(np.asarray(sel.events.event)) == [0, 1, 3]
+    assert list(sel.channel) == ["mumu", "ee", "mumu"]
+    np.testing.assert_allclose(np.asarray(sel.leptons.pt[:, 0]), [45.0, 50.0, 45.0])
+    np.testing.assert_allclose(np.asarray(sel.leptons.pt[:, 1]), [25.0, 40.0, 25.0])
+    assert list(sel.cut["two leptons"]) == [True, True, True, True]
+    assert list(sel.cut["lepton veto"]) == [True, True, False, True]
+
+
+def test_selection_independent_of_stored_lepton_order(nano_dy_path):
+    """The real DY file with every event's muons and electrons stored in reverse order (lowest pT
+    first) selects the same events, jets and leading leptons."""
+    ana = DYJets()
+    t = uproot.open(nano_dy_path)["Events"]
+    arrays = t.arrays(resolve_columns(t.keys(), ana.columns, path=nano_dy_path), how=dict)
+    flipped = {k: (v[:, ::-1] if k.startswith(("Muon_", "Electron_")) else v) for k, v in arrays.items()}
+    a, b = select(events_from_arrays(arrays), cuts=ana.cuts), select(events_from_arrays(flipped), cuts=ana.cuts)
+    assert len(a.events) > 0
+    assert _jets_by_event(a) == _jets_by_event(b)
+    np.testing.assert_array_equal(np.asarray(a.leptons.pt[:, 0]), np.asarray(b.leptons.pt[:, 0]))
+    assert np.all(np.asarray(a.leptons.pt[:, 0]) >= np.asarray(a.leptons.pt[:, 1]))
+    for step in a.cut:
+        np.testing.assert_array_equal(a.cut[step], b.cut[step], err_msg=step)
