@@ -49,7 +49,7 @@ def connect_address(address: str, profile: str | None = None, timeout: float = 3
         security = security_from_profile(profile)
     try:
         return Client(address, timeout=timeout, security=security)
-    except (OSError, TimeoutError, ValueError) as err:
+    except (OSError, TimeoutError, ValueError, TypeError) as err:   # TypeError: tls:// without TLS settings
         hint = ("; name the certificate files in the profile's tls section (ca-file, cert, key)"
                 if address.startswith("tls://") and security is None else "")
         raise ConfigError(f"cannot connect to {address}: {' '.join(str(err).split())}{hint}", "--cluster") from None
