@@ -134,8 +134,8 @@ def test_chan_merge_equals_numpy_to_1e9():
     tables = []
     for p in pieces:
         ok = np.ones(len(p), bool)
-        tables.append(scale.chunk_moments(["x"], [p], [ok], [p], [ok]))
-    tables.append(scale.chunk_moments(["x"], [x[:0]], [np.ones(0, bool)], [x[:0]], [np.ones(0, bool)]))
+        tables.append(scale.chunk_moments(["x"], [p], [ok]))
+    tables.append(scale.chunk_moments(["x"], [x[:0]], [np.ones(0, bool)]))
     t = scale.merge_tables(tables)
     ref = x.astype(np.float64)
     assert t["n"][0] == len(x)
@@ -147,8 +147,7 @@ def test_chan_merge_equals_numpy_to_1e9():
 def test_build_scaler_format():
     t = scale.chunk_moments(["a", "b", "c"], [np.array([1.0, 3.0], np.float32), np.array([2.0, 2.0], np.float32),
                                               np.array([5.0], np.float32)],
-                            [np.array([True, True]), np.array([True, True]), np.array([False])],
-                            [np.array([1.0, 3.0])] * 3, [np.array([True, True])] * 3)
+                            [np.array([True, True]), np.array([True, True]), np.array([False])])
     sc = scale.build_scaler(t, {"a": -1.0, "b": 0.0, "c": -5.0}, exclude=["c"])
     assert sc["a"] == {"mean": 2.0, "std": 1.0, "default": -3.0, "placeholder": -1.0, "n": 2, "n_defaulted": 0}
     assert sc["b"]["std"] == 1.0 and sc["b"]["mean"] == 2.0            # constant: std 0 -> 1

@@ -21,9 +21,10 @@ in the bitmask column ``defaulted_bits`` (:func:`pack_mask`: per jet, ``ceil(F/8
 of byte ``j // 8``; :func:`unpack_mask` gives the ``(N, F)`` booleans back), so later steps
 (the scaler, a loss mask) can ignore them. One bitmask column instead of F boolean columns
 makes the shards 2.5x faster to write. The placeholder is a number from the config, or ``auto``:
-``min_valid - auto_margin * std`` (observed minimum of the valid values over all cleaned
-jets, std of the training split: below every valid value; ``fallback_placeholder`` when a
-variable has no valid value at all). Values are handled as float32 (the tensor dtype),
+``min_valid - auto_margin * std`` (minimum and std of the valid values of the training split
+only -- validation and test jets must not shape any input of the training; the margin keeps
+it below the valid values of the other splits in practice; ``fallback_placeholder`` when a
+variable has no valid training value at all). Values are handled as float32 (the tensor dtype),
 so the same test runs on the same numbers in every pass.
 """
 from __future__ import annotations

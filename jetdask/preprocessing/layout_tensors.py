@@ -7,8 +7,8 @@ that inference sees, and the scaler is fitted on exactly what inference scales.
 
 **Pass 1** (:func:`chunk_table`): per scaled input and feature (``"cpf/ptrel"``), the moments of
 the valid entries of the training jets, pooled over the slots / candidates (``n``, ``mean``,
-``M2`` in float64, merged over chunks with Chan's formula by :mod:`.scale`), and the minimum /
-maximum of the valid entries of all kept jets.
+``M2`` in float64, merged over chunks with Chan's formula by :mod:`.scale`), and their minimum /
+maximum (training jets only: validation and test jets never shape the scaler or the defaults).
 
 **Scaler** (:func:`build_scaler`, ``RUN/scaler.json``): the inference scaler format, per input
 ``{"features", "mean", "std", "default", "n", "sum", "m2", "min", "max", "placeholder",
@@ -16,7 +16,7 @@ maximum of the valid entries of all kept jets.
 of the pooled entries; a constant feature has ``std`` 0, which the scaler applies as 1 (the
 entries become ``x - mean`` = 0). ``default`` (the scaled value of a missing entry) comes from
 ``defaults.placeholder``: ``auto`` puts it ``auto_margin`` standard deviations below the
-smallest valid value. ``scaling.exclude`` patterns match ``"input/feature"`` (mean 0, std 1).
+smallest valid training value. ``scaling.exclude`` patterns match ``"input/feature"`` (mean 0, std 1).
 
 **Pass 2** (:func:`shard_columns`): per input ``x__NAME`` (float32, the raw converted values,
 0 where missing, flattened per jet) and ``v__NAME`` (``numpy.packbits`` of the valid mask).
@@ -58,18 +58,15 @@ def feature_columns(spec, x: np.ndarray) -> np.ndarray:
 
 def chunk_table(layout, conv, train_rows: np.ndarray) -> dict:
     """Moment table of one chunk (see the module docstring); ``train_rows``: bool per kept jet."""
-    names, tv, tok, av, aok = [], [], [], [], []
+    names, tv, tok = [], [], []
     for spec in scaled_specs(layout):
         x, ok = conv.arrays[spec.name], conv.valid[spec.name]
-        xa, oa = feature_columns(spec, x), feature_columns(spec, ok)
         xt, ot = feature_columns(spec, x[train_rows]), feature_columns(spec, ok[train_rows])
         for j, f in enumerate(spec.features):
             names.append(f"{spec.name}/{f}")
             tv.append(xt[:, j])
             tok.append(ot[:, j])
-            av.append(xa[:, j])
-            aok.append(oa[:, j])
-    return scale.chunk_moments(names, tv, tok, av, aok)
+    return scale.chunk_moments(names, tv, tok)
 
 
 def build_scaler(layout_name: str, layout, table: dict, dcfg: dict, exclude=()) -> dict:

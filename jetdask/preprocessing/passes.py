@@ -199,8 +199,7 @@ class HistogramPass(_Pass):
             table = layout_tensors.chunk_table(self.layout, p.conv, train)
         else:
             valid = [~d for d in p.defaulted]
-            table = scale.chunk_moments(self.features, [x[train] for x in p.values], [v[train] for v in valid],
-                                        p.values, valid)
+            table = scale.chunk_moments(self.features, [x[train] for x in p.values], [v[train] for v in valid])
         p.counters[f"label_path/{p.label_path}"] = 1
         return Result(hists={"kin": h}, counters=p.counters, arrays={"moments": scale.table_to_arrays(table)})
 

@@ -2,8 +2,8 @@
 
 **Map** (worker, per chunk, :func:`chunk_moments`): for each feature, over the training
 jets whose value is not defaulted, in float64: ``n``, ``mean`` and ``M2 = sum((x - mean)^2)``
-(two passes over the chunk's values); plus ``min``/``max`` of the valid values over all
-cleaned jets (for ``auto`` placeholders) and the number of defaulted training entries.
+(two passes over the chunk's values), ``min``/``max`` (for ``auto`` placeholders) and the
+number of defaulted training entries. Validation and test jets never enter.
 
 **Reduce** (client, :func:`merge_tables`): the per-chunk tables are merged pairwise with
 Chan et al.'s parallel formula in the canonical chunk order (dataset, file, entry)::
@@ -49,21 +49,21 @@ def moments(x) -> tuple[int, float, float]:
     return n, mean, float(np.dot(d, d))
 
 
-def chunk_moments(names, train_values, train_valid, all_values, all_valid) -> dict:
-    """Moment table of one chunk: per feature, moments of the valid training values, min/max of all valid.
+def chunk_moments(names, train_values, train_valid) -> dict:
+    """Moment table of one chunk: per feature, the moments, minimum and maximum of the valid training values.
 
-    ``*_values``/``*_valid``: lists (one entry per feature, in ``names`` order) of float32 values and
-    boolean "not defaulted" masks, for the training jets and for all cleaned jets.
+    ``train_values``/``train_valid``: lists (one entry per feature, in ``names`` order) of the
+    training jets' float32 values and boolean "not defaulted" masks. Validation and test jets do
+    not enter (the ``auto`` placeholder is derived from these numbers too).
     """
     k = len(names)
-    t = {"var": list(names), "n": np.zeros(k, np.int64), "mean": np.zeros(k), "m2": np.zeros(k),
-         "min": np.full(k, np.inf), "max": np.full(k, -np.inf), "n_defaulted": np.zeros(k, np.int64)}
+    t = empty_table(names)
     for i in range(k):
         ok = train_valid[i]
-        n, mean, m2 = moments(np.asarray(train_values[i])[ok])
+        v = np.asarray(train_values[i])[ok]
+        n, mean, m2 = moments(v)
         t["n"][i], t["mean"][i], t["m2"][i] = n, mean, m2
         t["n_defaulted"][i] = int(len(ok) - np.count_nonzero(ok))
-        v = np.asarray(all_values[i])[all_valid[i]]
         if len(v):
             t["min"][i], t["max"][i] = float(v.min()), float(v.max())
     return t
