@@ -129,8 +129,55 @@ nb3 = [
                   "paths = plot_run(run, str(WORK / 'plots-resubmitted'))\nprint(len(paths), 'plots')"),
 ]
 
+nb4 = [
+    new_markdown_cell("# 4. At an analysis facility: a dask-gateway cluster\n\n"
+                      "coffea-casa, the Purdue and Fermilab facilities hand out dask clusters through a "
+                      "**dask-gateway** server. Their JupyterHub sets where it is and how to log in "
+                      "(`DASK_GATEWAY__*` variables), so `start_cluster(\"gateway\")` needs no address here. "
+                      "In CI the same variables point at a real local dask-gateway-server "
+                      "(see `docs/howto/facilities.md`)."),
+    new_code_cell(SETUP),
+    new_code_cell(SAMPLE),
+    new_markdown_cell("What this gateway lets you choose (the names differ between facilities; an unknown "
+                      "name is refused with the list of those offered):"),
+    new_code_cell("from jetdask.cluster import start_cluster, close_cluster\n"
+                  "from jetdask.cluster.gateway import running_clusters\n"
+                  "from dask_gateway import Gateway\n"
+                  "gateway = Gateway()\n"
+                  "print(dict(gateway.cluster_options()))\n"
+                  "gateway.close()"),
+    new_markdown_cell("Two workers; `keep=True` leaves the cluster running when this client closes (a kernel "
+                      "restart), so the notebook can reattach to it by name."),
+    new_code_cell("client = start_cluster(\"gateway\", workers=2, cluster_options={\"worker_memory\": 1}, keep=True)\n"
+                  "name = client.cluster.name\n"
+                  "client.wait_for_workers(2, timeout=300)\n"
+                  "print(name, {a: f\"{w['memory_limit'] / 2**30:.2f} GiB\" "
+                  "for a, w in client.scheduler_info()['workers'].items()})"),
+    new_markdown_cell("The DY study runs on the gateway's workers. They do not share this notebook's "
+                      "files: the analysis (imported from `analyses/`) travels by value."),
+    new_code_cell("import shutil\nfrom jetdask import Runner\nfrom dy_jets import DYJets\n"
+                  "run = str(WORK / 'run-gateway'); shutil.rmtree(run, ignore_errors=True)\n"
+                  "out = Runner(DYJets(), str(fileset), run, client, chunk_size=2000).run()\n"
+                  "print('complete:', out.complete)"),
+    new_markdown_cell("A kernel restart, simulated: the client goes, the cluster stays; reattach by name "
+                      "and let it adapt between 1 and 3 workers."),
+    new_code_cell("close_cluster(client)\n"
+                  "print('running:', running_clusters())\n"
+                  "client = start_cluster(\"gateway\", name=name, minimum=1, maximum=3)\n"
+                  "print('reattached to', client.cluster.name)"),
+    new_code_cell("import numpy as np\n"
+                  "local_run = str(WORK / 'run-gateway-local'); shutil.rmtree(local_run, ignore_errors=True)\n"
+                  "local = Runner(DYJets(), str(fileset), local_run, serial=True, chunk_size=2000).run()\n"
+                  "for ds in local.hists:\n"
+                  "    for hname, h in local.hists[ds].items():\n"
+                  "        assert np.allclose(h.values(flow=True), out.hists[ds][hname].values(flow=True), rtol=1e-12), hname\n"
+                  "print('gateway run == local run, bin for bin')"),
+    new_markdown_cell("Closing the client of a cluster you reattached to (without `keep`) shuts it down:"),
+    new_code_cell("close_cluster(client)\nprint('clusters left:', running_clusters())"),
+]
+
 for name, cells in [("01_launch_cluster.ipynb", nb1), ("02_dy_study.ipynb", nb2),
-                    ("03_failures_and_resubmit.ipynb", nb3)]:
+                    ("03_failures_and_resubmit.ipynb", nb3), ("04_gateway.ipynb", nb4)]:
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                             "language": "python"}})
     nbformat.write(nb, name)

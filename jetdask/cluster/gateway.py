@@ -252,3 +252,14 @@ def options_from_args(args) -> dict:
     if getattr(args, "workers", None):
         opts["workers"] = args.workers
     return opts
+
+
+def running_clusters(profile: str | None = None, **options) -> list[str]:
+    """Names of your clusters running on the gateway (to reattach with ``name=`` after a kernel restart)."""
+    gateway = open_gateway(settings(profile, **options))
+    try:
+        return [c.name for c in gateway.list_clusters()]
+    except Exception as err:  # noqa: BLE001 - aiohttp and server errors: one line
+        raise _gateway_error(err, gateway.address) from None
+    finally:
+        close_gateway(gateway)
