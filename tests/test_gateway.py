@@ -327,6 +327,24 @@ def test_worker_killed_costs_only_its_chunks(server, no_clusters_left, small_sam
 
 
 @pytest.mark.slow
+def test_memory_hog_on_a_gateway_worker_is_split(server, no_clusters_left, small_sample, clean, tmp_path):
+    """Chunks of 3000 events that need ~0.75 GB more on 0.75 GiB gateway workers: the nanny kills the
+    worker at the limit the gateway set, the engine reads it as a memory kill and splits; halves fit."""
+    client = start_cluster("gateway", **conn(server), workers=1, cluster_options={"worker_memory": 0.75})
+    try:
+        client.wait_for_workers(1, timeout=120)
+        r = Runner(DimuonJets(hog_bytes=250_000, hog_path="mc_0", save_arrays=False), small_sample,
+                   str(tmp_path / "run"), client, chunk_size=3000, split_floor=500, progress=False)
+        out = r.run()
+        r.close()
+    finally:
+        close_cluster(client)
+    assert r.stats["split"] >= 1 and r.stats["workers_memory"] >= 1, dict(r.stats)
+    assert out.complete, out.failed
+    assert_same_output(out, clean)
+
+
+@pytest.mark.slow
 def test_resubmit_through_gateway_completes_a_local_run(server, no_clusters_left, small_sample, clean, tmp_path):
     """A run begun on a LocalCluster (its client killed midway) is completed by ``jetdask resubmit``
     through a new gateway cluster."""
