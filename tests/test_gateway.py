@@ -174,7 +174,7 @@ def test_keep_then_reattach_by_name(server, no_clusters_left):
     worker = sorted(first.nthreads())
     close_cluster(first)                                 # kept: a kernel restart, say
     assert running(server) == [name]
-    again = start_cluster("gateway", **conn(server), name=name)
+    again = start_cluster("gateway", **conn(server), name=name, gateway_class="dask_gateway.Gateway")
     try:
         assert again.cluster.name == name
         again.wait_for_workers(1, timeout=60)

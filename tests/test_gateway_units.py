@@ -90,6 +90,17 @@ def test_auth_kinds(monkeypatch):
         assert err.value.key == "cluster.auth"
 
 
+def test_a_facility_gateway_class():
+    from dask_gateway import Gateway
+    from jetdask.cluster.gateway import gateway_class
+    assert gateway_class(None) is Gateway and gateway_class("dask_gateway.Gateway") is Gateway
+    assert gateway_class("dask_gateway:Gateway") is Gateway
+    for path in ("no_such_module.Gateway", "dask_gateway.GatewayCluster", "json.dumps"):
+        with pytest.raises(ConfigError) as err:
+            gateway_class(path)
+        assert err.value.key == "cluster.gateway_class"
+
+
 def args(**kw):
     base = dict(profile=None, workers=None, jobs=None, memory_per_worker=None)
     return argparse.Namespace(**{**base, **kw})

@@ -16,7 +16,9 @@ options, checked against what :meth:`Gateway.cluster_options` offers: an unknown
 error naming it and listing the offered ones), ``name`` (reattach to a running cluster, e.g.
 after a kernel restart), ``keep`` (leave the cluster running when the client is closed with
 :func:`jetdask.cluster.close_cluster`; by default it is shut down) and ``auth`` (``basic``,
-``kerberos``, ``jupyterhub``, a class path or an auth object) with ``auth_kwargs``.
+``kerberos``, ``jupyterhub``, a class path or an auth object) with ``auth_kwargs``;
+``gateway_class``: a facility's own subclass of ``dask_gateway.Gateway`` (``module.Class``,
+e.g. Fermilab EAF's ``htcdaskgateway.HTCGateway``), used in its place.
 
 ``jetdask.worker-environ`` reaches the workers through the ``environment`` cluster option
 when the server offers one; otherwise a warning names the variables that do not reach them.
@@ -31,7 +33,8 @@ import yaml
 from ..errors import ConfigError
 
 CONNECTION_KEYS = ("address", "proxy_address", "public_address")
-JETDASK_KEYS = {"auth", "auth_kwargs", "workers", "minimum", "maximum", "cluster_options", "name", "keep"}
+JETDASK_KEYS = {"auth", "auth_kwargs", "workers", "minimum", "maximum", "cluster_options", "name", "keep",
+                "gateway_class"}
 DEFAULT_BOUNDS = (1, 10)
 KEY = "cluster.gateway"
 
@@ -144,12 +147,28 @@ def _gateway_error(err: BaseException, address: str) -> ConfigError:
     return ConfigError(f"the gateway {address}: {type(err).__name__}: {_one_line(err)}", KEY)
 
 
-def open_gateway(opts: dict):
-    """A ``dask_gateway.Gateway`` from merged settings (missing pieces from dask-gateway's config)."""
+def gateway_class(path: str | None):
+    """``dask_gateway.Gateway``, or the facility's subclass named ``module.Class``."""
     try:
         from dask_gateway import Gateway
     except ImportError:
         raise ConfigError("gateway clusters need dask-gateway: pip install 'jetdask[gateway]'", "cluster") from None
+    if not path:
+        return Gateway
+    import importlib
+    module, _, name = str(path).replace(":", ".").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"cannot import {path!r}: {_one_line(err)}", "cluster.gateway_class") from None
+    if not (isinstance(cls, type) and issubclass(cls, Gateway)):
+        raise ConfigError(f"{path!r} is not a dask_gateway.Gateway class", "cluster.gateway_class")
+    return cls
+
+
+def open_gateway(opts: dict):
+    """A ``dask_gateway.Gateway`` from merged settings (missing pieces from dask-gateway's config)."""
+    Gateway = gateway_class(opts.get("gateway_class"))
     import dask
     address = opts.get("address") or dask.config.get("gateway.address", None)
     if not address:
