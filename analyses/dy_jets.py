@@ -314,6 +314,18 @@ class DYJets(Analysis):
         self.columns = cols
         self._pileup_corr = None
 
+    def output_summary(self) -> str:
+        """One line: histograms x variations x categories and the bins per data set."""
+        n_syst = len(self.corrections_config.syst_names) if self.corrections_config else 1
+        n_disc = 3 + 3 * len(self.taggers)
+        bins = [20] * n_disc + [b for _, b, *_ in INPUTS.values()]
+        from jetdask.corrections.size import describe
+        return describe(n_syst, bins, (n_disc + 1) if self.corrections_config else 0)
+
+    def provenance(self) -> dict:
+        """What the run records (ledger, metadata.json): the correction files' sha256, names, versions."""
+        return {"corrections": self.corrections_config.provenance()} if self.corrections_config else {}
+
     # -- helpers ------------------------------------------------------------------
     def _golden_json(self):
         if self.lumi_mask_path and self._golden is None:

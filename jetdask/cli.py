@@ -89,6 +89,10 @@ def cmd_run(args, resubmit=False) -> int:
     _check_run_args(args, resubmit)
     spec = getattr(args, "analysis", None)
     kwargs = _kwargs(args)
+    if getattr(args, "corrections", None):
+        if not os.path.exists(args.corrections):
+            raise ConfigError(f"{args.corrections} not found", "--corrections")
+        kwargs["corrections"] = os.path.abspath(args.corrections)
     if os.path.isdir(args.run_dir):  # name a busy directory's holder before reading it
         from .engine.lock import RunLock
         RunLock(args.run_dir).acquire().release()
@@ -101,6 +105,8 @@ def cmd_run(args, resubmit=False) -> int:
         from .fileset import load_fileset
         load_fileset(fileset)                     # every key checked here, not after a cluster started
     analysis = load_analysis(spec, **kwargs)      # syntax/import errors, tagger files (loaded by the analysis)
+    if callable(getattr(analysis, "output_summary", None)):   # e.g. histograms x variations x categories
+        print(analysis.output_summary(), file=sys.stderr)
     from .engine.binding import check_run_dir
     check_run_dir(args.run_dir, analysis, args.allow_analysis_change)   # the directory's analysis, arguments
     from .engine.runner import Runner
@@ -117,7 +123,9 @@ def cmd_run(args, resubmit=False) -> int:
     finally:
         if client is not None:
             from .cluster import close_cluster
-            close_cluster(client)
+            from .engine.interrupts import sigint_deferred
+            with sigint_deferred():              # a second Ctrl-C does not cut the cluster's close short
+                close_cluster(client)
     return _finish(out, args.run_dir)
 
 
@@ -139,7 +147,7 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"need at least one event per file ({args.files} files)", "--events")
     validation.check_writable_dir(args.out, "--out")
     path = generate_sample(args.out, events=args.events, files=args.files, seed=args.seed,
-                           mismodel=args.mismodel, progress=True)
+                           mismodel=args.mismodel, progress=True, sf_mismodel=args.sf_mismodel)
     print(f"fileset written to {path}")
     return EXIT_OK
 
@@ -171,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kwargs", default=None, metavar="JSON",
                    help='JSON object of arguments for the analysis class, e.g. \'{"distortions": ["noise0.1"]}\' '
                         '(recorded in the run directory for resubmit)')
+    p.add_argument("--corrections", default=None, metavar="YAML",
+                   help="corrections config (JEC/JER, pile-up, b-tag SFs and systematic variations), e.g. the "
+                        "corrections.yaml that jetdask sample writes; passed to the analysis as corrections=")
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -200,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mismodel", type=nonnegative_float, default=0.0, metavar="X",
                    help="data/MC mismodelling strength of the data-like files; 0: statistically identical "
                         "(default: 0)")
+    p.add_argument("--sf-mismodel", type=nonnegative_float, default=None, metavar="X",
+                   help="strength of the injected light-jet mistag mismodelling that the shipped b-tag SFs undo "
+                        "(default: --mismodel); the correction files and corrections.yaml are written beside "
+                        "fileset.json")
     p.set_defaults(func=cmd_sample)
 
     from .demo import add_parser as add_demo

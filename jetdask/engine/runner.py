@@ -71,6 +71,7 @@ class Runner:
         self._limits = policy.Limits(self.retries, self.split_floor, float(config.get("retry-backoff")),
                                      float(config.get("retry-backoff-max")))
         self._rng = random.Random()
+        self._allow_change = allow_analysis_change
         try:
             self._check_fileset()
             # the directory belongs to one analysis (engine/binding.py): refused here, recorded under the lock
@@ -142,6 +143,13 @@ class Runner:
                                ("analysis_kwargs", getattr(self.analysis, "_spec_kwargs", {})),
                                ("created", time.time()), ("fileset_planning", self.fileset.to_dict())):
                 self.ledger.set_meta(key, value)
+        prov = getattr(self.analysis, "provenance", None)   # e.g. correction files: sha256, names, versions
+        if callable(prov):
+            now, before = prov(), self.ledger.get_meta("provenance")
+            if before is not None and before != now and not self._allow_change:
+                raise ConfigError(f"{self.run_dir}: the analysis' inputs changed since the run started (e.g. a "
+                                  "correction file's sha256); use a new run directory", "provenance")
+            self.ledger.set_meta("provenance", now)
         if self.serial:
             p = plan(self.fileset, self.chunk_size, analysis=self.analysis, memory_limit=self.memory_limit, skip=known)
             p.chunks = self._record_file(p.files, p.failures, p.chunks)
@@ -292,7 +300,8 @@ class Runner:
         return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
             "analysis": getattr(self.analysis, "label", None), "fileset": self.fileset.to_dict(),
             "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {}),
-            "analysis_identity": self.ledger.get_meta(binding.META_KEY), "duplicate_files": self.ledger.duplicates()})
+            "analysis_identity": self.ledger.get_meta(binding.META_KEY), "duplicate_files": self.ledger.duplicates(),
+            "provenance": self.ledger.get_meta("provenance")})
 
     def _loop_serial(self, chunks: list[Chunk]) -> None:
         self._sink = _SerialQueue(chunks)

@@ -39,6 +39,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--only", default=None,
                    help="comma-separated glob patterns of histogram names, e.g. 'DeepJet_*,cutflow'")
     p.add_argument("--quiet", action="store_true", help="do not print the chi2/ndf table")
+    p.add_argument("--no-syst", action="store_true",
+                   help="no systematic band even when the run has variations (default: stat + syst band)")
+    p.add_argument("--no-btag-norm", action="store_true",
+                   help="do not normalise the b-tag shape SFs to the yield before tagging (default: normalised, "
+                        "stated on the figure)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="show the systematic band by group (pile-up, b-tag, JES, JER, theory) in the ratio panel")
     p.set_defaults(func=cmd_plot)
 
 
@@ -87,7 +94,8 @@ def cmd_plot(args) -> int:
     out_dir = args.out or os.path.join(args.run_dir, "plots")
     paths = plot_run(args.run_dir, out_dir, formats, args.channel, lumi=args.lumi, energy=args.energy,
                      label=args.label, log=log, verbose=not args.quiet, pairs=parse_pairs(args.pair),
-                     names=parse_names(args.name),
+                     names=parse_names(args.name), systematics=not args.no_syst,
+                     btag_norm=not args.no_btag_norm, breakdown=args.breakdown,
                      only=[x.strip() for x in args.only.split(",") if x.strip()] if args.only else None)
     if not paths:
         print(f"no plots made: the run has no histograms to plot ({args.run_dir})")

@@ -21,6 +21,7 @@ from .ratio import draw_ratio
 from .style import cms_label, cms_style, flavour_colour, flavour_label, new_figure
 
 BAND_LABEL = "MC stat. unc."
+SYST_BAND_LABEL = r"stat. $\oplus$ syst. unc."   # jetdask.plotting.bands
 
 
 def new_datamc_figure(columns: int = 1, ratio: bool = True, width: float = 10.0, height: float = 10.0):
@@ -87,7 +88,7 @@ def add_box(ax, p: Panel, title: str, with_legend: bool, data_label: str, ncol: 
     if with_legend:
         got = dict(zip(*reversed(ax.get_legend_handles_labels())))
         order = ([data_label] if p.data is not None else []) \
-            + [flavour_label(k) for k in reversed(_stack_order(p))] + [BAND_LABEL]
+            + [flavour_label(k) for k in reversed(_stack_order(p))] + [BAND_LABEL, SYST_BAND_LABEL]
         labels = [n for n in order if n in got]
         handles = [got[n] for n in labels]
     box = ax.legend(handles, labels, title=title or None, loc="upper right", fontsize="small", ncol=ncol,
@@ -170,7 +171,7 @@ def plot_datamc(data, mc_by_flavour: dict, *, fig=None, ax=None, rax=None, lumi_
                 energy: str = "13 TeV", label: str | None = None, xlabel: str | None = None,
                 ylabel: str = "Entries", log: bool = False, incomplete_note: str | None = None,
                 title: str | None = None, channel: str | None = None, ratio_range=None,
-                data_label: str = "Data", flow_note: str = ""):
+                data_label: str = "Data", flow_note: str = "", syst_band=None, breakdown: bool = False):
     """Draw data vs MC stacked by flavour with a data/MC ratio panel; return the figure.
 
     ``data``: 1D ``hist.Hist`` (or ``(values, edges[, variances])``), None for MC only;
@@ -179,7 +180,8 @@ def plot_datamc(data, mc_by_flavour: dict, *, fig=None, ax=None, rax=None, lumi_
     ``label``: text after "CMS" (default from :func:`~jetdask.plotting.labels.label_text`:
     "Private work", "Simulation Private work" without data). ``ratio_range``: fixed (lo, hi),
     default adapted to the points. ``flow_note``: a line in the panel's box (what was folded into the edge bins).
-    The figure's ``panels`` list gets the :class:`Panel`.
+    The figure's ``panels`` list gets the :class:`Panel`. ``syst_band``: a
+    :class:`jetdask.plotting.bands.Band` drawn as stat ⊕ syst (``breakdown``: by group in the ratio panel).
     """
     with cms_style():
         if ax is None:
@@ -189,10 +191,16 @@ def plot_datamc(data, mc_by_flavour: dict, *, fig=None, ax=None, rax=None, lumi_
         panel = datamc_values(data, mc_by_flavour)
         panel.note = incomplete_note
         tops = draw_main(panel, ax, data_label=data_label)
+        if syst_band is not None:
+            from .bands import draw_main_band
+            tops = np.maximum(tops, draw_main_band(ax, panel, syst_band))
         spec = dict(panel=panel, ax=ax, rax=rax, tops=tops, lines=info_lines(panel, title, channel, flow_note),
                     legend=True, xlabel=xlabel, ylabel=ylabel, data_label=data_label, ratio_range=ratio_range)
         finish_panels(fig, [spec], log=log, label=label or label_text("auto", data is not None, False),
                       lumi_fb=lumi_fb, energy=energy, note=incomplete_note)
+        if syst_band is not None and rax is not None:
+            from .bands import draw_ratio_band
+            draw_ratio_band(rax, panel, syst_band, breakdown)
     fig.panels = getattr(fig, "panels", []) + [panel]
     return fig
 

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-NON_VALUE_AXES = ("channel", "flavour")
+NON_VALUE_AXES = ("channel", "flavour", "syst")    # syst: variations of jetdask.corrections (nominal drawn)
 FLOW_MODES = ("both", "over", "none")
 
 
@@ -31,7 +31,10 @@ def categories(h, name) -> list[str]:
 
 
 def select_channel(h, channel: str = "all"):
-    """Sum the ``channel`` axis (``"all"``/``"sum"``) or pick one channel (None when absent)."""
+    """Sum the ``channel`` axis (``"all"``/``"sum"``) or pick one channel (None when absent); a
+    histogram with systematic variations (a ``syst`` axis) gives its ``nominal``."""
+    if "syst" in h.axes.name:
+        h = h[{"syst": "nominal"}]
     if "channel" not in h.axes.name:
         return h
     if channel in ("all", "sum", None):

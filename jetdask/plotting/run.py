@@ -40,6 +40,9 @@ class PlotConfig:
     only: list | None = None
     pairs: list | None = None
     names: dict = dataclasses.field(default_factory=dict)
+    systematics: bool = True           # stat ⊕ syst bands when the run has variations (jetdask.plotting.bands)
+    btag_norm: bool = True             # b-tag shape SF normalised to the yield before tagging
+    breakdown: bool = False            # the band by group in the ratio panel
 
 
 def load_run(run, metadata: dict | None = None):
@@ -138,6 +141,9 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
     cfg = dataclasses.replace(config or PlotConfig(), **options)
     out, md, kwargs = load_run(run, metadata)
     norm = norm or normalisation(out, md, cfg.lumi)
+    from .bands import SystContext, summary_entry
+    syst = SystContext(out, md, norm, btag_norm=cfg.btag_norm)
+    norm = syst.norm                   # MC with the b-tag normalisation correction (noted) when the run has it
     facts = run_facts(norm, md, energy=cfg.energy)
     has_data = facts.has_data
     common = dict(lumi_fb=facts.lumi_pb / 1000.0 if facts.lumi_pb else None, energy=facts.energy,
@@ -157,12 +163,18 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
             data, mc, xlabel, flow_note = _prepared(out, name, norm, ch, kind)
             if not mc:
                 continue
+            band = syst.band(name, ch, kind) if cfg.systematics else None
+            if band is not None and syst.figure_note():
+                flow_note = "\n".join(x for x in (flow_note, syst.figure_note()) if x)
             fig = plot_datamc(data if has_data else None, mc, xlabel=xlabel, log=_use_log(cfg.log, kind, mc),
                               channel=channel_text(ch, _categories(out.hists, name)), flow_note=flow_note,
                               ylabel=counted(out.hists, name),
-                              title=tagger_title(tagger, cfg.names) if kind == "discriminant" else None, **common)
+                              title=tagger_title(tagger, cfg.names) if kind == "discriminant" else None,
+                              syst_band=band, breakdown=cfg.breakdown, **common)
             entry = {"histogram": name, "channel": ch, "kind": kind, "incomplete": norm.note,
-                     **fig.panels[0].as_dict()}
+                     **fig.panels[0].as_dict(), **summary_entry(fig.panels[0], band)}
+            if band is not None:
+                entry["caption"] = syst.caption()
             yield file_stem(name, ch), fig, entry
 
     discs = sorted((n for n, k in kinds.items() if k == "discriminant"), key=lambda n: (not n.startswith("DeepJet"), n))
@@ -239,6 +251,13 @@ def plot_run(run, out_dir: str | None = None, formats=("png",), channel: str = "
                 fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None,
                             metadata={"Software": None} if fmt == "png" else None)
                 files.append(path)
+        if "caption" in entry:          # corrections and systematics of the figure, beside it
+            cap = os.path.join(out_dir, f"{stem}.caption.json")
+            with open(cap, "w") as f:
+                json.dump(entry["caption"], f, indent=2)
+                f.write("\n")
+            entry["caption_file"] = os.path.basename(cap)
+            del entry["caption"]
         entry["files"] = [os.path.basename(f) for f in files]
         plots[stem] = entry
         paths += files
