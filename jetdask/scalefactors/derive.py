@@ -28,6 +28,7 @@ from .measure import SFTable, derive_shape, derive_wp
 from .sources import NOMINAL
 
 OFFICIAL_WP_DISCRIMINANTS = ("B", "BvsAll")   # what <tagger>_wp_values cut on (btagDeepFlavB)
+MIN_LIGHT_FOR_RATES = 1000.0                  # fewer MC light jets: the mistag-rate cuts are noted as unreliable
 
 
 @dataclasses.dataclass
@@ -165,7 +166,16 @@ def derive_region(region: Region, *, wps: dict | None = None, wp_file: str | Non
         points, _ = wpmod.resolve(cuts, region.disc_edges, origin)
         wp_t = derive_wp(region, points, sources, norm)
         inc_t = derive_wp(region.eta_inclusive(), points, sources, norm)
-    return wp_t, inc_t, derive_shape(region, sources, norm)
+        var = float(nominal.variances.sum())
+        n_light = float(nominal.values.sum()) ** 2 / var if var > 0 else 0.0     # effective entries
+        if origin == "MC light mistag rate" and n_light < MIN_LIGHT_FOR_RATES:
+            wp_t.notes.insert(0, f"{region.tagger} {region.discriminant}: working points from the MC mistag rate "
+                                 f"of only {n_light:.3g} light jets (effective entries); give cuts with --wp")
+    shape_t = derive_shape(region, sources, norm)
+    if region.data is None or not region.data.values.sum() > 0:
+        shape_t.notes.insert(0, f"{region.tagger} {region.discriminant}: no data jet in {region.name}; every SF "
+                                "is undefined (1 +- 1 in the export)")
+    return wp_t, inc_t, shape_t
 
 
 def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel: str = "all",

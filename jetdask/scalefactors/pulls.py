@@ -76,8 +76,9 @@ def pull_study(work_dir: str, seed: int, events: int, strength: float = 1.0, min
     the corrections of the sample but no b-tag SF and no variations, the SFs of the official
     DeepJet score, and their pulls against :mod:`jetdask.synthetic.truth`.
 
-    Returns ``{"wp": Pulls, "shape": Pulls, "seconds": {...}}``; ``analysis`` defaults to the
-    checkout's ``analyses/dy_jets.py:DYJets``."""
+    Returns ``{"pretag": {"wp": Pulls, "shape": Pulls}, "lumi": {...}, "seconds": {...}}``, one
+    entry per MC normalisation of the derivation; ``analysis`` defaults to the checkout's
+    ``analyses/dy_jets.py:DYJets``."""
     import os
     import time
 
@@ -101,10 +102,14 @@ def pull_study(work_dir: str, seed: int, events: int, strength: float = 1.0, min
     with Runner(ana, fileset, os.path.join(base, "run"), serial=True, progress=False) as runner:
         runner.run()
     t2 = time.perf_counter()
-    res = derive(os.path.join(base, "run"), wp_file=os.path.join(sample, "btagging.json.gz"), taggers=["DeepJet"])
-    wp = wp_pulls(res.table("DeepJet", "B"), lambda w, pt, eta: truth.light_mistag_sf_wp(w, pt, eta, strength),
-                  min_expected)
-    shape = shape_pulls(res.table("DeepJet", "B", kind="shape"),
-                        lambda pt, eta, d: truth.light_mistag_sf(pt, eta, d, strength), min_expected)
-    return {"wp": wp, "shape": shape, "seconds": {"sample": t1 - t0, "run": t2 - t1,
-                                                   "sf": time.perf_counter() - t2}}
+    out = {}
+    for norm in ("pretag", "lumi"):
+        res = derive(os.path.join(base, "run"), wp_file=os.path.join(sample, "btagging.json.gz"), taggers=["DeepJet"],
+                     norm=norm)
+        out[norm] = {
+            "wp": wp_pulls(res.table("DeepJet", "B"), lambda w, pt, eta: truth.light_mistag_sf_wp(w, pt, eta, strength),
+                           min_expected),
+            "shape": shape_pulls(res.table("DeepJet", "B", kind="shape"),
+                                 lambda pt, eta, d: truth.light_mistag_sf(pt, eta, d, strength), min_expected)}
+    out["seconds"] = {"sample": t1 - t0, "run": t2 - t1, "sf": time.perf_counter() - t2}
+    return out

@@ -1,0 +1,133 @@
+"""``jetdask sf`` on real runs of the DY+jets study: the real CMS files, and synthetic runs done in one
+go, killed and resumed, or resubmitted after a failure (same SFs), closure and the pull test."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import correctionlib
+import numpy as np
+import pytest
+
+from jetdask.cli import main
+from jetdask.engine.runner import Runner
+from jetdask.engine.status import run_status
+from jetdask.plugin import load_analysis
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DY = os.path.join(REPO, "analyses", "dy_jets.py") + ":DYJets"
+SYSTS = ["pileup", "jesTotal"]
+
+
+def _kwargs(corrections: str) -> dict:
+    return {"corrections": corrections, "disable": ["btag"], "systematics": SYSTS}
+
+
+def _corrections_of(fileset: str) -> str:
+    path = os.path.join(os.path.dirname(fileset), "corrections.yaml")
+    assert os.path.exists(path), "jetdask sample writes corrections.yaml beside fileset.json"
+    return path
+
+
+def test_real_files_end_to_end(tmp_path, nano_dy_path, nano_dimuon_path, capsys):
+    """Tiny statistics: the real dimuon file has no DY+jets event, so every SF is undefined; the command
+    says so in one line per table and writes 1 +- 1, without a traceback."""
+    from jetdask.synthetic.pog.write import write_corrections
+    cfg = write_corrections(str(tmp_path / "corr"))
+    fs = {"DY": {"files": [nano_dy_path], "metadata": {"xsec": 6077.2}},
+          "Data": {"files": [nano_dimuon_path], "metadata": {"is_data": True, "lumi": 1.0}}}
+    run = str(tmp_path / "run")
+    out = Runner(load_analysis(DY, **_kwargs(cfg)), fs, run, serial=True, chunk_size=15, progress=False).run()
+    assert out.complete and out.counters["Data"]["selected_jets"] == 0 and out.counters["DY"]["selected_jets"] > 0
+    sf = str(tmp_path / "sf.json")
+    assert main(["sf", run, "--out", sf, "--templates", str(tmp_path / "t.root")]) == 0
+    text = capsys.readouterr().out
+    assert "no data jet in sf_DeepJet_B" in text and "72 of 72 bins undefined (72 without data)" in text
+    assert "working points from the MC mistag rate of only" in text       # BvsL: cuts from 2 MC jets
+    cset = correctionlib.CorrectionSet.from_file(sf)
+    assert cset["deepJet_wp_values"].evaluate("M") == pytest.approx(0.3)   # the correction file's cuts
+    for s, v in (("central", 1.0), ("up", 2.0), ("down", 0.0), ("up_statistic", 2.0), ("up_jes", 1.0)):
+        assert cset["deepJet_incl"].evaluate(s, "M", 0, 0.5, 50.0) == v, s
+    notes = json.load(open(str(tmp_path / "sf_summary.json")))["notes"]
+    assert "DeepJet B WP T, |eta| 1.6-2.5, pT 300-1000 GeV: no data; SF set to 1 +- 1 in the export" in notes
+
+
+def _cli(*args, **kw):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-m", "jetdask.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+def _corrections_json(run: str, out: str) -> list:
+    assert main(["sf", run, "--out", out]) == 0
+    return json.load(open(out))["corrections"]      # the set's description names the run; the corrections do not
+
+
+@pytest.mark.slow
+def test_same_sfs_in_one_go_killed_and_resumed_and_resubmitted(tmp_path, small_sample):
+    cfg = _corrections_of(small_sample)
+    one = str(tmp_path / "one")
+    assert Runner(load_analysis(DY, **_kwargs(cfg)), small_sample, one, serial=True, chunk_size=500,
+                  progress=False).run().complete
+    ref = _corrections_json(one, str(tmp_path / "one.json"))
+
+    # killed (SIGKILL) after a few chunks, then the same command resumes it
+    killed = str(tmp_path / "killed")
+    args = ["run", DY, "--fileset", small_sample, "--run-dir", killed, "--chunk-size", "500", "--serial",
+            "--no-progress", "--kwargs", json.dumps(_kwargs(cfg))]
+    p = _cli(*args)
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if os.path.exists(os.path.join(killed, "ledger.sqlite")):
+            try:
+                if run_status(killed)["chunks"].get("done", 0) >= 3:
+                    break
+            except Exception:  # noqa: BLE001 - the ledger is being created
+                pass
+        time.sleep(0.2)
+    assert p.poll() is None, "the run finished before it could be killed"
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    assert not run_status(killed)["complete"]
+    p = _cli(*args)
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    assert _corrections_json(killed, str(tmp_path / "killed.json")) == ref
+
+    # a data file missing: exit 3; restored: resubmit completes the run
+    sample = tmp_path / "sample"
+    shutil.copytree(os.path.dirname(small_sample), sample)
+    fs = json.load(open(sample / "fileset.json"))
+    data_file = sample / sorted(next(v for v in fs.values() if v["metadata"].get("is_data"))["files"])[0]
+    hidden = data_file.with_suffix(".hidden")
+    data_file.rename(hidden)
+    resub = str(tmp_path / "resub")
+    p = _cli("run", DY, "--fileset", str(sample / "fileset.json"), "--run-dir", resub, "--chunk-size", "500",
+             "--serial", "--no-progress", "--kwargs", json.dumps(_kwargs(str(sample / "corrections.yaml"))))
+    p.communicate(timeout=600)
+    assert p.returncode == 3
+    hidden.rename(data_file)
+    p = _cli("resubmit", resub, "--serial", "--no-progress")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    got = _corrections_json(resub, str(tmp_path / "resub.json"))
+    assert got == ref
+    assert any(np.isfinite(v) and v != 1.0 for c in ref if c["name"] == "deepJet_incl"
+               for v in _leaves(c["data"]))      # the comparison is not between files of 1 +- 1
+
+
+def _leaves(node):
+    if isinstance(node, dict):
+        for k in ("content", "value"):
+            if k in node:
+                yield from _leaves(node[k])
+    elif isinstance(node, list):
+        for x in node:
+            yield from _leaves(x)
+    elif isinstance(node, (int, float)):
+        yield float(node)
