@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -87,8 +88,10 @@ def test_every_page_with_commands_is_found():
 def test_the_commands_of_a_page_run(page, clone):
     for cmd in commands(open(os.path.join(DOCS, page + ".md")).read()):
         cmd = cmd.replace(*SMALL)
+        start = time.perf_counter()
         p = subprocess.run(["bash", "-c", cmd], cwd=clone, env=_env(clone), capture_output=True, text=True,
                            timeout=1200)
+        print(f"{time.perf_counter() - start:7.1f} s  {cmd[:120]}")      # shown with -rA or on failure
         assert p.returncode == 0, (page, cmd, p.stdout[-2000:], p.stderr[-4000:])
         assert "Traceback" not in p.stderr, (page, cmd, p.stderr[-4000:])
     if page == "tutorials/dy-jets":

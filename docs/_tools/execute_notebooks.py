@@ -7,11 +7,13 @@ differs from its notebook)::
     .venv/bin/python docs/_tools/execute_notebooks.py            # all three, 20000 events per kind
     .venv/bin/python docs/_tools/execute_notebooks.py 02_dy_study.ipynb
 
-The notebooks run in a temporary working directory (``JETDASK_NB_WORK``); its absolute path is
+A notebook that starts a dask-gateway cluster runs against the tests' local gateway server
+(``tests/gateway_server.py``). The notebooks run in a temporary working directory (``JETDASK_NB_WORK``); its absolute path is
 replaced by ``notebook-work`` in the outputs, the name a notebook uses by default.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -43,14 +45,37 @@ def _scrub(nb, work: str) -> None:
                     out["data"][key] = value.replace(work, "notebook-work")
 
 
+@contextlib.contextmanager
+def _facility(nb, tmp: str):
+    """For a notebook that starts a dask-gateway cluster: the tests' local gateway server, found
+    through the DASK_GATEWAY__* variables as a facility's JupyterHub sets them."""
+    if not any('start_cluster("gateway"' in c.source for c in nb.cells if c.cell_type == "code"):
+        yield
+        return
+    sys.path.insert(0, str(REPO / "tests"))
+    import gateway_server
+    server = gateway_server.start(os.path.join(tmp, "gateway"))
+    env = {"DASK_GATEWAY__ADDRESS": server.address, "DASK_GATEWAY__PROXY_ADDRESS": server.proxy_address,
+           "DASK_GATEWAY__AUTH__TYPE": "basic", "DASK_GATEWAY__AUTH__KWARGS__USERNAME": "alice",
+           "DASK_GATEWAY__AUTH__KWARGS__PASSWORD": server.password}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k in env:
+            os.environ.pop(k, None)
+        server.stop()
+
+
 def execute(name: str, events: str) -> float:
     nb = nbformat.read(SOURCE / name, as_version=4)
     with tempfile.TemporaryDirectory(prefix="jetdask-nb-") as tmp:
         work = str(Path(tmp, "work").resolve())
         os.environ.update(JETDASK_NB_WORK=work, JETDASK_NB_EVENTS=events)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=1200, kernel_name="python3",
-                       resources={"metadata": {"path": str(SOURCE)}}).execute()
+        with _facility(nb, tmp):
+            NotebookClient(nb, timeout=1200, kernel_name="python3",
+                           resources={"metadata": {"path": str(SOURCE)}}).execute()
         took = time.perf_counter() - start
         _scrub(nb, work)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
