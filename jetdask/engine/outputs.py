@@ -30,6 +30,12 @@ from ..result import Result
 
 @dataclasses.dataclass
 class RunOutput:
+    """A run's merged output (:func:`load_output`, :meth:`jetdask.Runner.run`).
+
+    Per data set: ``hists`` (name -> :class:`hist.Hist`), ``counters``, ``array_files`` (name ->
+    parquet paths), ``completeness`` (events and files processed out of planned); ``counts`` of
+    chunks per state and the ``failed`` chunks with their reasons.
+    """
     hists: dict[str, dict[str, hist.Hist]]          # dataset -> name -> Hist
     counters: dict[str, dict[str, float]]           # dataset -> name -> value
     array_files: dict[str, dict[str, list[str]]]    # dataset -> name -> parquet paths
@@ -40,6 +46,7 @@ class RunOutput:
 
     @property
     def complete(self) -> bool:
+        """True when every planned chunk is done: none failed, pending or running."""
         return not self.failed and all(d.get("complete") for d in self.completeness.values()) \
             and self.counts.get("pending", 0) == 0 and self.counts.get("running", 0) == 0
 
