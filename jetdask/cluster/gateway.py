@@ -12,7 +12,7 @@ Where the gateway is and how to log in, in increasing precedence:
 
 jetdask's own keys (profile or call): ``workers`` (a fixed size) or ``minimum``/``maximum``
 (adaptive, the default: 1 to 10 workers), ``cluster_options`` (a mapping of the server's
-options, checked against what :meth:`Gateway.cluster_options` offers: an unknown name is an
+options, checked against what ``Gateway.cluster_options()`` offers: an unknown name is an
 error naming it and listing the offered ones), ``name`` (reattach to a running cluster, e.g.
 after a kernel restart), ``keep`` (leave the cluster running when the client is closed with
 :func:`jetdask.cluster.close_cluster`; by default it is shut down) and ``auth`` (``basic``,
