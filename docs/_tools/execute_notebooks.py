@@ -1,7 +1,7 @@
 """Execute ``notebooks/*.ipynb`` and store the executed copies in ``docs/notebooks/``.
 
 The documentation shows the notebooks with these stored outputs; the docs build never executes
-them. Run after a notebook changes (``tests/test_docs_build.py`` fails while a copy's code
+them. Run after a notebook changes (``tests/test_docs_reference.py`` fails while a copy's code
 differs from its notebook)::
 
     .venv/bin/python docs/_tools/execute_notebooks.py            # all three, 20000 events per kind
