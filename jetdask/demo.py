@@ -125,6 +125,8 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
     _print_agreement(os.path.join(out, "plots", "summary.json"), taggers, distortions)
     print(f"demo finished in {dt:.0f} s: run directory {os.path.join(out, 'run')}")
     print(f"{len(plots)} plots in {os.path.join(out, 'plots')}")
+    from .scalefactors.report import demo_summary      # the demo ends with the taggers' light-jet SFs
+    print(demo_summary(os.path.join(out, "run"), os.path.join(out, "sf")))
     return {"run": os.path.join(out, "run"), "plots": plots, "complete": result.complete, "seconds": dt,
             "taggers": taggers}
 

@@ -45,3 +45,24 @@ def write_outputs(run_dir: str, out: str, *, wp_file: str | None = None, wps: di
         os.makedirs(os.path.dirname(os.path.abspath(figure)), exist_ok=True)
         paths["figure"] = save_figure(res, figure)
     return res, paths
+
+
+def demo_summary(run_dir: str, out_dir: str) -> str:
+    """What ``jetdask demo`` prints last: the light-jet SF comparison of the run's taggers (their
+    undistorted variants, side by side), after writing ``sf.json`` and the comparison figure."""
+    from ..plotting.run import load_run
+    from .compare import format_table
+    from .inputs import region_names
+
+    out, _, _ = load_run(run_dir)
+    if not region_names(out.hists):
+        return "light-jet scale factors: the run has no sf_* histograms (it ran without a corrections config)"
+    os.makedirs(out_dir, exist_ok=True)
+    res, paths = write_outputs(run_dir, os.path.join(out_dir, "sf.json"),
+                               figure=os.path.join(out_dir, "sf_comparison.png"))
+    taggers = list(dict.fromkeys(t.tagger for t in res.wp_inclusive if "@" not in t.tagger))
+    lines = [format_table(res.wp_inclusive, taggers)]
+    lines += [f"NOTE: {n}" for n in res.notes if "b-tag shape SF" in n]
+    lines.append(f"light-jet scale factors: {paths['corrections']} (correctionlib), comparison figure "
+                 f"{paths['figure']}; jetdask sf {run_dir} --out sf.json for every option")
+    return "\n".join(lines)
