@@ -72,11 +72,23 @@ def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memor
     if unknown:
         raise ConfigError(f"unknown option(s) {sorted(unknown)} for a local cluster", f"cluster.{sorted(unknown)[0]}")
     n_workers = n_workers or max(1, (os.cpu_count() or 2) // threads_per_worker)
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                           memory_limit=memory_limit or _default_memory_limit(n_workers),
-                           dashboard_address=dashboard_address, host="127.0.0.1", processes=True, **options)
-    client = Client(cluster)
-    client.wait_for_workers(n_workers, timeout=120)
+    # the workers share the terminal's process group: Ctrl-C is the client's to handle (engine/interrupts.py)
+    from ..engine.interrupts import WORKER_PRELOAD, quiet_dask_logging, sigint_deferred, workers_ignore_sigint
+    preload = list(dask.config.get("distributed.worker.preload", default=None) or []) + [WORKER_PRELOAD]
+    cluster = None
+    try:
+        with workers_ignore_sigint():
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                   memory_limit=memory_limit or _default_memory_limit(n_workers),
+                                   dashboard_address=dashboard_address, host="127.0.0.1", processes=True,
+                                   preload=preload, **options)
+        client = Client(cluster)
+        client.wait_for_workers(n_workers, timeout=120)
+    except BaseException:   # Ctrl-C while it started: it goes down quietly
+        if cluster is not None:
+            with sigint_deferred(), quiet_dask_logging():
+                cluster.close()
+        raise
     return client
 
 
@@ -124,6 +136,8 @@ def close_cluster(client) -> None:
         lg.addFilter(noise)
     try:
         try:
+            from ..engine.interrupts import hush_workers
+            hush_workers(client)      # a LocalCluster's workers share this terminal
             client.close()
         finally:
             if cluster is not None:
