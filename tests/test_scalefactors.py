@@ -205,6 +205,31 @@ def test_registry_sources_envelope_and_components():
     assert float(bd.up) == pytest.approx(0.3) and float(bd.sources["jesAbsolute"][0]) == pytest.approx(0.4)
 
 
+@pytest.mark.parametrize("expected, ids", [
+    ([20, 12, 5, 3, 1, 1], [0, 1, 2, 2, 2, 2]),        # the open top (1 + 1) joins the last group (5 + 3)
+    ([20, 12, 5, 6, 1, 9], [0, 1, 2, 2, 4, 4]),
+    ([3, 3, 3, 3], [0, 0, 0, 0]),                      # never 10: one group
+    ([0, 0, 0], [0, 0, 0]),
+    ([50, 50, 50], [0, 1, 2]),                         # nothing merged
+])
+def test_shape_bins_grow_upwards_until_ten_expected(expected, ids):
+    from jetdask.scalefactors import shapebins
+    assert list(shapebins.groups_1d(expected, 10)) == ids
+
+
+def test_merged_shape_bins_share_one_sf():
+    out, md = toy_run(seed=33, n_mc=6000, n_data=3000)
+    reg = _region(out, md)
+    t = derive_shape(reg)
+    assert t.merged.any() and not t.merged[..., 0].any()             # the populated low bins stand alone
+    for ie, ip in np.ndindex(t.central.shape[:2]):
+        m = t.merged[ie, ip]
+        if m.any():       # the merged bins of a (pT, |eta|) bin form groups at the top, each with one value
+            values = t.central[ie, ip][m]
+            assert len(set(values[np.isfinite(values)].tolist())) < m.sum()
+    assert not derive_shape(reg, min_expected=0).merged.any()
+
+
 # -- working points ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, expected", [("L:0.1,M:0.5,T:0.9", {"L": 0.1, "M": 0.5, "T": 0.9}),
@@ -392,3 +417,21 @@ def test_summary_is_json(tmp_path):
     res = derive(out, metadata=md)
     d = json.loads(json.dumps(summary(res)))
     assert d["wp"] and d["shape"] and d["wp"][0]["working_points"][0]["origin"] == "MC light mistag rate"
+
+
+def test_bins_measured_worse_than_100_percent_are_not_exported():
+    """A tight cut on a small sample: bins whose statistical uncertainty exceeds 1 keep their numbers in
+    the table but are written as 1 +- 1, with the reason."""
+    out, md = toy_run(seed=31, n_mc=3000, n_data=1500)
+    res = derive(out, metadata=md, wps={"toy": "M:0.3,T:0.6"})
+    t = res.table("toy")
+    sigma = np.hypot(t.stat["data"], t.stat["mc"])
+    bad = np.isfinite(sigma) & (sigma > 1)
+    assert bad.any() and not t.defined[bad].any() and np.isfinite(t.central[bad]).all()
+    assert (t.defined == (np.isfinite(sigma) & (sigma <= 1))).all()
+    i = tuple(np.argwhere(bad)[0])
+    assert t.why_undefined(i) == "stat > 100%"
+    vals = export.systematic_values(t)
+    assert vals["central"][i] == 1.0 and vals["up"][i] == 2.0 and vals["down"][i] == 0.0
+    assert "with a statistical uncertainty above 100%" in t.undefined_note()
+    assert any("statistical uncertainty above 100%; SF set to 1 +- 1" in n for n in t.notes)

@@ -58,6 +58,10 @@ def cmd_sf(args) -> int:
     if not os.path.isdir(args.run_dir):
         raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")
     out_dir = os.path.dirname(os.path.abspath(args.out))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError:
+        pass
     if not os.access(out_dir, os.W_OK):
         raise ConfigError(f"cannot write into {out_dir}", "--out")
     if args.wp_file is not None and not os.path.exists(args.wp_file):

@@ -3,8 +3,10 @@
 Each systematic variation re-derives the SF from the MC of that variation (data stay
 nominal); the members' shifts from the nominal SF combine per source, group and in total as
 :mod:`jetdask.scalefactors.sources` says. A bin without data, or without MC light jets in the
-measured subset, is undefined: its SF is NaN here, it is named in the notes, and the export
-writes 1 with a 100 % uncertainty there (:mod:`jetdask.scalefactors.export`).
+measured subset, or whose statistical uncertainty exceeds 1 (:data:`MAX_STAT`: no better than
+no measurement, and an up variation of SF + 10 would weigh its MC jets by 11), is undefined: it
+is named in the notes, and the export writes 1 with a 100 % uncertainty there
+(:mod:`jetdask.scalefactors.export`). The table keeps the measured numbers of imprecise bins.
 """
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ import dataclasses
 
 import numpy as np
 
+from . import shapebins
 from .inputs import Region
 from .ratio import Pieces, one_bin, ratio, scale_factor, split
 from .sources import NOMINAL, Breakdown, Source, combine
 from .workingpoints import WorkingPoint
+
+MAX_STAT = 1.0     # a bin whose statistical uncertainty exceeds this is not a measurement (written 1 +- 1)
 
 
 def exact(a) -> np.ndarray:
@@ -51,6 +56,8 @@ class SFTable:
     expected_light: np.ndarray | None = None                 # MC light jets measured (normalised)
     no_data: np.ndarray | None = None                        # undefined: no data in the bin
     no_light: np.ndarray | None = None                       # undefined: no MC light jet measured
+    imprecise: np.ndarray | None = None                      # undefined: statistical uncertainty > MAX_STAT
+    merged: np.ndarray | None = None                         # kind "shape": measured with neighbouring bins
 
     def why_undefined(self, index) -> str | None:
         """Why bin ``index`` has no SF (``"no data"``, ``"no MC light"``), None when it has one."""
@@ -60,6 +67,8 @@ class SFTable:
             return "no data"
         if self.no_light is not None and self.no_light[index]:
             return "no MC light"
+        if self.imprecise is not None and self.imprecise[index]:
+            return "stat > 100%"
         return "undefined"
 
     def undefined_note(self) -> str | None:
@@ -72,6 +81,8 @@ class SFTable:
             parts.append(f"{k} without data")
         if self.no_light is not None and (k := int((self.no_light & ~self.defined & ~self.no_data).sum())):
             parts.append(f"{k} without MC light jets")
+        if self.imprecise is not None and (k := int(self.imprecise.sum())):
+            parts.append(f"{k} with a statistical uncertainty above 100%")
         what = "working-point" if self.kind == "wp" else "shape"
         return (f"{self.tagger} {self.discriminant} {what}: {n} of {self.defined.size} bins undefined "
                 f"({', '.join(parts) or 'undefined'}), written as 1 +- 1")
@@ -137,16 +148,35 @@ def _measure(region: Region, cuts: list, sources: list[Source] | None, norm: str
     no_data = np.stack([r.no_data for r in nom], axis=axis)
     no_light = np.stack([r.no_light for r in nom], axis=axis)
     expected = np.stack([r.expected_light for r in nom], axis=axis)
-    return sf, stat, bd, defined, no_data, no_light, notes, expected
+    with np.errstate(invalid="ignore"):
+        imprecise = defined & ~(np.hypot(stat["data"], stat["mc"]) <= MAX_STAT)
+    return _Measured(sf, stat, bd, defined & ~imprecise, no_data, no_light, imprecise, notes, expected)
 
 
-def _bin_notes(table: SFTable, no_data, no_light, labels) -> list[str]:
+@dataclasses.dataclass
+class _Measured:
+    sf: np.ndarray
+    stat: dict
+    breakdown: Breakdown
+    defined: np.ndarray
+    no_data: np.ndarray
+    no_light: np.ndarray
+    imprecise: np.ndarray
+    notes: list
+    expected: np.ndarray
+
+    def table(self, region: Region, kind: str, norm: str, **kw) -> SFTable:
+        return SFTable(region.tagger, region.discriminant, kind, region.abseta_edges, region.pt_edges, self.sf,
+                       self.stat, self.breakdown, self.defined, norm=norm, notes=list(self.notes),
+                       expected_light=self.expected, no_data=self.no_data, no_light=self.no_light,
+                       imprecise=self.imprecise, **kw)
+
+
+def _bin_notes(table: SFTable, labels) -> list[str]:
     """One line per undefined bin: which bin and why."""
-    notes = []
-    for idx in zip(*np.nonzero(~table.defined)):
-        why = "no data" if no_data[idx] else ("no MC light jets" if no_light[idx] else "undefined")
-        notes.append(f"{table.tagger} {table.discriminant} {labels(idx)}: {why}; SF set to 1 +- 1 in the export")
-    return notes
+    why = {"no MC light": "no MC light jets", "stat > 100%": "statistical uncertainty above 100%"}
+    return [f"{table.tagger} {table.discriminant} {labels(idx)}: {why.get(w := table.why_undefined(idx), w)}; "
+            "SF set to 1 +- 1 in the export" for idx in zip(*np.nonzero(~table.defined))]
 
 
 def _range(edges, i) -> str:
@@ -157,35 +187,53 @@ def derive_wp(region: Region, wps: list[WorkingPoint], sources: list[Source] | N
               norm: str = "pretag") -> SFTable:
     """Fixed working-point SFs ``(wp, abseta, pt)``: SF = (data - MC non-light) / MC light above the cut."""
     cuts = [lambda v, w, i=wp.index: split(v, w, i) for wp in wps]
-    sf, stat, bd, defined, no_data, no_light, notes, expected = _measure(region, cuts, sources, norm, axis=0)
+    m = _measure(region, cuts, sources, norm, axis=0)
     lv = region.light[NOMINAL if NOMINAL in region.light else region.syst[0]].values
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.stack([split(lv, lv, wp.index)[0][0] / lv.sum(-1) for wp in wps])
-    t = SFTable(region.tagger, region.discriminant, "wp", region.abseta_edges, region.pt_edges, sf, stat, bd,
-                defined, wps=list(wps), norm=norm, notes=notes + [w.note for w in wps if w.note], mc_efficiency=eff,
-                expected_light=expected, no_data=no_data, no_light=no_light)
-    t.notes += _bin_notes(t, no_data, no_light,
-                          lambda i: f"WP {wps[i[0]].name}, |eta| {_range(t.abseta_edges, i[1])}, "
-                                    f"pT {_range(t.pt_edges, i[2])} GeV")
+    t = m.table(region, "wp", norm, wps=list(wps), mc_efficiency=eff)
+    t.notes += [w.note for w in wps if w.note]
+    t.notes += _bin_notes(t, lambda i: f"WP {wps[i[0]].name}, |eta| {_range(t.abseta_edges, i[1])}, "
+                                       f"pT {_range(t.pt_edges, i[2])} GeV")
     return t
 
 
-def derive_shape(region: Region, sources: list[Source] | None = None, norm: str = "pretag") -> SFTable:
-    """Shape SFs ``(abseta, pt, discriminant bin)``: SF = (data - MC non-light) / MC light in each
-    discriminant bin (flows with the edge bins). With ``norm="pretag"`` they keep the light-jet
-    yield of each (pT, |eta|) bin: sum_i L_i SF_i = L."""
+def _expected_per_bin(region: Region, norm: str) -> np.ndarray:
+    """Normalised MC light jets of each visible discriminant bin (flows with the edge bins)."""
+    light = region.light[NOMINAL if NOMINAL in region.light else region.syst[0]]
     n = len(region.disc_edges) - 1
-    cuts = [lambda v, w, i=i: one_bin(v, w, i) for i in range(n)]
-    sf, stat, bd, defined, no_data, no_light, notes, expected = _measure(region, cuts, sources, norm, axis=-1)
-    t = SFTable(region.tagger, region.discriminant, "shape", region.abseta_edges, region.pt_edges, sf, stat, bd,
-                defined, disc_edges=region.disc_edges, norm=norm, notes=notes, expected_light=expected,
-                no_data=no_data, no_light=no_light)
-    for ie, ip in zip(*np.nonzero((~defined).any(-1))):   # one line per (|eta|, pT) bin
-        bad = ~defined[ie, ip]
+    per = np.stack([one_bin(light.values, light.variances, i)[0][0] for i in range(n)], axis=-1)
+    if norm != "pretag" or region.data is None:
+        return per
+    total = light.values.sum(-1) + region.nonlight[NOMINAL if NOMINAL in region.nonlight else region.syst[0]].values.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(total > 0, region.data.values.sum(-1) / total, 1.0)
+    return per * k[..., None]
+
+
+def derive_shape(region: Region, sources: list[Source] | None = None, norm: str = "pretag",
+                 min_expected: float = shapebins.MIN_EXPECTED) -> SFTable:
+    """Shape SFs ``(abseta, pt, discriminant bin)``: SF = (data - MC non-light) / MC light in each
+    discriminant bin (flows with the edge bins); bins with fewer than ``min_expected`` MC light
+    jets are measured together with their neighbours (:mod:`jetdask.scalefactors.shapebins`;
+    0: never). With ``norm="pretag"`` they keep the light-jet yield of each (pT, |eta|) bin:
+    sum_i L_i SF_i = L."""
+    n = len(region.disc_edges) - 1
+    ids = shapebins.group_ids(_expected_per_bin(region, norm), min_expected)
+    masks = shapebins.slot_masks(ids)
+    cuts = [lambda v, w, m=masks[i]: shapebins.in_mask(v, w, m) for i in range(n)]
+    m = _measure(region, cuts, sources, norm, axis=-1)
+    t = m.table(region, "shape", norm, disc_edges=region.disc_edges, merged=shapebins.merged(ids))
+    if t.merged.any():
+        t.notes.append(f"{t.tagger} {t.discriminant} shape: {int(t.merged.sum())} of {t.merged.size} discriminant "
+                       f"bins measured together with neighbouring bins (fewer than {min_expected:g} expected MC "
+                       "light jets each; the group's SF is written in each)")
+    for ie, ip in zip(*np.nonzero((~m.defined).any(-1))):   # one line per (|eta|, pT) bin
+        bad = ~m.defined[ie, ip]
         where = f"{t.tagger} {t.discriminant} shape, |eta| {_range(t.abseta_edges, ie)}, pT {_range(t.pt_edges, ip)} GeV"
-        if no_data[ie, ip].all():
+        if m.no_data[ie, ip].all():
             t.notes.append(f"{where}: no data; SF set to 1 +- 1 in the export")
         else:
-            t.notes.append(f"{where}: {int(bad.sum())} of {n} discriminant bins without data or MC light jets; "
-                           "SF set to 1 +- 1 there in the export")
+            t.notes.append(f"{where}: {int(bad.sum())} of {n} discriminant bins without data or MC light jets or with a "
+                           "statistical uncertainty above 100%; SF set to 1 +- 1 there in the export")
     return t
