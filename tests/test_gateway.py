@@ -54,9 +54,11 @@ def running(server, user="alice") -> list[str]:
 @pytest.fixture
 def no_clusters_left(server):
     yield
-    left = running(server)
+    t = time.monotonic()
+    while (left := running(server)) and time.monotonic() - t < 15:   # a stop the server is still doing
+        time.sleep(0.5)
     gateway_server.stop_gateway_clusters(server)
-    assert left == [], "a gateway cluster was left running"
+    assert left == [], f"a gateway cluster was left running: {left}"
 
 
 @pytest.fixture(scope="module")
