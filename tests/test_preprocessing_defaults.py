@@ -20,7 +20,6 @@ from jetdask.preprocessing.pipeline import preprocess
 from jetdask.preprocessing.split import SPLITS
 
 
-
 def _shards(run_dir: str, split: str):
     import pyarrow.parquet as pq
 
