@@ -318,9 +318,10 @@ class DYJets(Analysis):
         """One line: histograms x variations x categories and the bins per data set."""
         n_syst = len(self.corrections_config.syst_names) if self.corrections_config else 1
         n_disc = 3 + 3 * len(self.taggers)
+        n_sf = 4 + 3 * sum("@" not in t.name for t in self.taggers)    # no sf_ for distorted-input variants
         bins = [20] * n_disc + [b for _, b, *_ in INPUTS.values()]
         from jetdask.corrections.size import describe
-        return describe(n_syst, bins, (n_disc + 1) if self.corrections_config else 0)
+        return describe(n_syst, bins, n_sf if self.corrections_config else 0)
 
     def provenance(self) -> dict:
         """What the run records (ledger, metadata.json): the correction files' sha256, names, versions."""

@@ -96,6 +96,10 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
         generate_sample(sample, events=events, files=files, seed=seed, mismodel=mismodel, progress=True)
     else:
         print(f"[1/4] reusing the sample in {sample}")
+    corrections = os.path.join(sample, "corrections.yaml")
+    if not os.path.exists(corrections):          # a sample written before the corrections existed
+        from .synthetic.pog import write_corrections
+        write_corrections(sample, mismodel)
 
     client = start_cluster("local", n_workers=workers)
     from .engine.progress import announce_dashboard
@@ -112,7 +116,8 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
             print("[2/4] no custom taggers (official DeepJet scores only)")
         print(f"[3/4] running the DY+jets study with {len(taggers)} taggers x {1 + len(distortions)} input variants")
         analysis = load_analysis(_analysis_path() + ":DYJets", taggers=taggers,
-                                 distortions=list(distortions) if taggers else [])
+                                 distortions=list(distortions) if taggers else [], corrections=corrections)
+        print(f"      with corrections and systematic variations ({corrections}); {analysis.output_summary()}")
         with Runner(analysis, fileset, os.path.join(out, "run"), client) as runner:
             runner.step = "DY+jets study"
             result = runner.run()

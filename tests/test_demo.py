@@ -48,6 +48,10 @@ def test_demo_writes_the_plots(tmp_path):
         e = by_name[(f"{tagger}_BvsL", "all")]
         assert e["chi2"] > 0 and e["ndf"] > 5
     assert summary["complete"]
+    # the study ran with corrections and systematics: the figures carry the stat + syst band
+    e = by_name[("DeepJet_BvsL", "all")]
+    assert e["chi2_stat_syst"]["chi2"] <= e["chi2_stat"]["chi2"] and "jesTotal" in e["syst_impact_pct"]
+    assert (plots / e["caption_file"]).exists()
     ev = out / "taggers" / "evaluation"
     auc = json.loads((ev / "auc.json").read_text())
     assert auc and all(os.path.getsize(ev / f) > 10_000 for f in ("roc_BvsL.png", "loss_curves.png"))

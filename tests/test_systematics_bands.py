@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from jetdask.corrections import systematics as reg
 from jetdask.plotting.bands import Band, chi2_with_syst, combine
 
@@ -66,18 +66,18 @@ def run_with_corrections(tmp_path_factory):
     env = dict(os.environ)
     cmd = [sys.executable, "-m", "jetdask.cli", "run", str(REPO / "analyses" / "dy_jets.py") + ":DYJets",
            "--fileset", fileset, "--run-dir", run, "--corrections", corrections, "--serial", "--no-progress"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "41 variations" in p.stderr             # the output size, printed before the run
     return run, corrections
 
 
 def test_plot_draws_bands_and_summary_has_impacts_and_both_chi2(run_with_corrections, tmp_path):
-    run, corrections = run_with_corrections
+    run, _ = run_with_corrections
     out = tmp_path / "plots"
     p = subprocess.run([sys.executable, "-m", "jetdask.cli", "plot", run, "--out", str(out), "--only",
                         "DeepJet_BvsL,input_Jet_pt", "--channel", "sum", "--breakdown"],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
     summary = json.loads((out / "summary.json").read_text())
     e = summary["plots"]["DeepJet_BvsL_all"]
@@ -112,17 +112,19 @@ def test_figure_artists_and_switching_off(run_with_corrections):
 
 @pytest.mark.slow
 def test_shipped_sfs_improve_data_mc_agreement(tmp_path):
-    """A sample whose only data/MC difference is the injected light-jet mistag mismodelling:
-    applying the shipped shape SF brings MC to data in btagDeepFlavB (χ² falls to about ndf)."""
+    """A sample whose only data/MC difference is the injected light-jet mistag mismodelling: between
+    the loose and medium working points data exceed the MC by more than 3 standard deviations; with
+    the shipped shape SF applied they agree within two, and the χ² over btagDeepFlavB falls."""
+    from jetdask.corrections.normalise import variation_scales
     from jetdask.engine.runner import Runner
     from jetdask.plugin import load_analysis
     from jetdask.synthetic import generate_sample
-    fileset = generate_sample(str(tmp_path / "s"), events=12000, files=2, seed=8, mismodel=0.0, sf_mismodel=2.0)
+    fileset = generate_sample(str(tmp_path / "s"), events=20000, files=2, seed=8, mismodel=0.0, sf_mismodel=3.0)
     corrections = os.path.join(os.path.dirname(fileset), "corrections.yaml")
     spec = str(REPO / "analyses" / "dy_jets.py") + ":DYJets"
-    md = {k: v["metadata"] for k, v in json.loads(open(fileset).read()).items()}
-    from jetdask.corrections.normalise import variation_scales
-    chi2 = {}
+    with open(fileset) as f:
+        md = {k: v["metadata"] for k, v in json.load(f).items()}
+    res = {}
     for label, disable in (("without", ["btag"]), ("with", [])):
         ana = load_analysis(spec, corrections=corrections, systematics=[], disable=disable)
         with Runner(ana, fileset, str(tmp_path / label), serial=True, progress=False) as r:
@@ -133,6 +135,10 @@ def test_shipped_sfs_improve_data_mc_agreement(tmp_path):
         d = out.hists["DoubleMuon"]["sf_DeepJet_B"][proj][{"flavour": sum}].values()
         m, v = mc.values() * sc, mc.variances() * sc * sc
         use = (d + m) > 0
-        chi2[label] = float(np.sum((d - m)[use] ** 2 / (d + v)[use])), int(use.sum())
-    assert chi2["with"][0] < 0.6 * chi2["without"][0], chi2
-    assert chi2["with"][0] < 2.0 * chi2["with"][1], chi2
+        above = slice(1, 6)                             # 0.05 <= btagDeepFlavB < 0.30 (WP L to M: light-rich)
+        ratio = d[above].sum() / m[above].sum()
+        err = ratio * np.sqrt(1 / d[above].sum() + v[above].sum() / m[above].sum() ** 2)
+        res[label] = {"chi2": float(np.sum((d - m)[use] ** 2 / (d + v)[use])), "pull": (ratio - 1) / err}
+    assert res["without"]["pull"] > 3, res
+    assert abs(res["with"]["pull"]) < 2, res
+    assert res["with"]["chi2"] < res["without"]["chi2"], res

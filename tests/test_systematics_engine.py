@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
-from corrections_helpers import FaultyDYJets
 import numpy as np
-
+import pytest
+from corrections_helpers import FaultyDYJets
 from engine_helpers import local_client
+
 from jetdask.engine.runner import Runner
 
 
@@ -66,17 +65,17 @@ def test_chunkings_give_identical_bins(sample, reference, tmp_path):
 @pytest.mark.cluster
 def test_one_and_two_workers_killed_worker_and_resubmit(sample, reference, tmp_path):
     for n in (1, 2):
-        with local_client(n_workers=n, memory_limit="2GiB") as client:
-            with Runner(_analysis(sample), sample, str(tmp_path / f"w{n}"), client, chunk_size=400,
-                        progress=False) as r:
-                out = r.run()
+        with local_client(n_workers=n, memory_limit="2GiB") as client, \
+                Runner(_analysis(sample), sample, str(tmp_path / f"w{n}"), client, chunk_size=400,
+                       progress=False) as r:
+            out = r.run()
         assert out.complete
         assert_same_output(out, reference)
     marker = str(tmp_path / "killed")
-    with local_client(n_workers=2, memory_limit="2GiB") as client:
-        with Runner(_analysis(sample, kill_marker=marker), sample, str(tmp_path / "kill"), client, chunk_size=400,
-                    progress=False) as r:
-            out = r.run()
+    with local_client(n_workers=2, memory_limit="2GiB") as client, \
+            Runner(_analysis(sample, kill_marker=marker), sample, str(tmp_path / "kill"), client, chunk_size=400,
+                   progress=False) as r:
+        out = r.run()
     assert os.path.exists(marker) and out.complete
     assert_same_output(out, reference)
     flag = tmp_path / "fail"

@@ -60,8 +60,8 @@ class ShapeSF:
     def jet_sf(self, systematic: str, flavour, abseta, pt, disc, counters: dict | None = None) -> np.ndarray:
         """Per-jet SF: ``systematic`` where the jet's flavour defines it, central elsewhere."""
         flavour = np.asarray(flavour, dtype=np.int64)
-        kw = dict(abseta=np.asarray(abseta, dtype=np.float64), pt=np.asarray(pt, dtype=np.float64),
-                  discriminant=np.asarray(disc, dtype=np.float64))
+        kw = {"abseta": np.asarray(abseta, dtype=np.float64), "pt": np.asarray(pt, dtype=np.float64),
+              "discriminant": np.asarray(disc, dtype=np.float64)}
         out = self.ev(counters, systematic="central", flavor=flavour, **kw)
         if systematic == "central":
             return out

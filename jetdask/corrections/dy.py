@@ -130,7 +130,7 @@ def process_data(ana, events, chunk, select, cutflow_hist, golden, pd) -> Result
     book = SystBook(ana.corrections_config.syst_names, ana._hist)
     _fill_sets(ana, book, jets_flat, [js], s.all_channels, True)
     out.update(book.hists())
-    return Result(hists=out, counters={"selected_events": int(len(sel_events)), "selected_jets": int(len(jets_idx)),
+    return Result(hists=out, counters={"selected_events": len(sel_events), "selected_jets": len(jets_idx),
                                        "sumw_selected": float(len(sel_events))})
 
 
@@ -239,7 +239,7 @@ def process_mc(ana, events, chunk, select, select_jets, cutflow_hist, pd) -> Res
     out.update(book.hists())
     out["btag_sumw"] = sumw
     nominal = sets[0]
-    counters.update({"selected_events": int(len(nominal.events)), "selected_jets": int(len(nominal.jets)),
+    counters.update({"selected_events": len(nominal.events), "selected_jets": len(nominal.jets),
                      "sumw_selected": float(nominal.weights["nominal"][1].sum())})
     return Result(hists=out, counters=counters)
 

@@ -10,7 +10,8 @@ own ``index`` (boost-histogram's binning, so edges behave as ``Hist.fill``), the
 ``np.bincount`` per weight row adds into that variation's slice. :meth:`SystBook.hists` writes
 the accumulators into ``hist.Hist`` objects at the end of the chunk.
 
-Discriminant histograms (every name not starting with ``input_``) also fill ``sf_<name>``:
+Discriminant histograms (every name not starting with ``input_``, except the distorted-input
+variants ``tagger@distortion`` of robustness studies) also fill ``sf_<name>``:
 axes ``syst, channel, flavour, pt, abseta, discriminant`` (the contract with the scale-factor
 code, ``/work/coord/sf_contract.md``).
 """
@@ -124,11 +125,11 @@ class SystBook:
             if hi == 1.0:  # a discriminant of exactly 1 belongs in the last bin, not the overflow
                 values = np.where(values == 1.0, np.nextafter(1.0, 0.0), values)
             acc = self._get(name, lambda: value_hist(self.axis, "value", bins, lo, hi, label or name, self.make_hist))
-            ax_ch, ax_fl, ax_v = acc.h.axes[1], acc.h.axes[2], acc.h.axes[3]
+            ax_fl, ax_v = acc.h.axes[2], acc.h.axes[3]
             iv = ax_v.index(values) + _offset(ax_v)
             index = (ch * _flow_len(ax_fl) + fl) * _flow_len(ax_v) + iv
             acc.add(rows, index, weights, same_rows)
-            if not name.startswith("input_"):
+            if not name.startswith("input_") and "@" not in name:   # distorted-input variants: no SF input
                 fill_sf(f"sf_{name}", values, label or name)
 
         def fill_sf(name, values, label):

@@ -53,7 +53,7 @@ def read_bytes(path: str) -> bytes:
             with fsspec.open(path, "rb") as f:
                 data = f.read()
         else:
-            with open(path[7:] if path.startswith("file://") else path, "rb") as f:
+            with open(path.removeprefix("file://"), "rb") as f:
                 data = f.read()
     except (OSError, ValueError, ImportError) as err:
         raise FileAccessError(path, f"cannot read correction file: {err}") from None

@@ -25,7 +25,14 @@ import dataclasses
 import numpy as np
 
 from .datamc import SYST_BAND_LABEL as BAND_LABEL
-from .hists import fold, mc_flavour_hists, occupied_range, run_components, tuple_sum, with_flow
+from .hists import (
+    fold,
+    mc_flavour_hists,
+    occupied_range,
+    run_components,
+    tuple_sum,
+    with_flow,
+)
 from .summary import agreement
 
 GROUP_COLOURS = {"pileup": "#1f77b4", "btag": "#d62728", "jes": "#2ca02c", "jer": "#9467bd", "theory": "#ff7f0e"}
@@ -94,7 +101,8 @@ class SystContext:
 
     def __init__(self, out, metadata: dict, norm, btag_norm: bool = True):
         from ..corrections import systematics as reg
-        from ..corrections.normalise import btag_norm as norm_of, syst_names_of, variation_scales
+        from ..corrections.normalise import btag_norm as norm_of
+        from ..corrections.normalise import syst_names_of, variation_scales
         self.out = out
         names = []
         for hs in out.hists.values():

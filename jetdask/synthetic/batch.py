@@ -29,8 +29,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import (calibration, constituents, deepcsv, deepjet, event, jagged, jetreco, jets as jetmod, leptons,
-               pfcands, schema, scores, vertices, zboson)
+from . import (
+    calibration,
+    constituents,
+    deepcsv,
+    deepjet,
+    event,
+    jagged,
+    jetreco,
+    leptons,
+    pfcands,
+    schema,
+    scores,
+    vertices,
+    zboson,
+)
+from . import jets as jetmod
 from .conditions import Conditions
 
 
@@ -44,7 +58,7 @@ class Batch:
     extras: dict = field(default_factory=dict)     # per-jet/per-event truth that is not written
 
 
-def select_events(b: "Batch", keep: np.ndarray) -> "Batch":
+def select_events(b: Batch, keep: np.ndarray) -> Batch:
     """The events of ``b`` where ``keep`` (bool per event), in order; ``extras`` follow."""
     keep = np.asarray(keep, dtype=bool)
     out = Batch(n_events=int(keep.sum()))
@@ -60,6 +74,26 @@ def select_events(b: "Batch", keep: np.ndarray) -> "Batch":
 
 def _lepton_fields(fields: dict) -> dict:
     return {k: v for k, v in fields.items() if not k.startswith("_")}
+
+
+def concat(a: Batch | None, b: Batch) -> Batch:
+    """The events of ``a`` followed by those of ``b`` (same layout)."""
+    if a is None or a.n_events == 0:
+        return b
+    out = Batch(n_events=a.n_events + b.n_events)
+    out.scalars = {k: np.concatenate([v, b.scalars[k]]) for k, v in a.scalars.items()}
+    out.collections = {name: (np.concatenate([c, b.collections[name][0]]),
+                              {k: np.concatenate([v, b.collections[name][1][k]]) for k, v in f.items()})
+                       for name, (c, f) in a.collections.items()}
+    out.extras = {k: np.concatenate([v, b.extras[k]]) for k, v in a.extras.items() if k in b.extras}
+    return out
+
+
+def split(b: Batch, n: int) -> tuple[Batch, Batch]:
+    """(the first ``n`` events of ``b``, the rest)."""
+    first = np.zeros(b.n_events, dtype=bool)
+    first[:n] = True
+    return select_events(b, first), select_events(b, ~first)
 
 
 def simulate(rng: np.random.Generator, n_events: int, first_event: int, cond: Conditions,

@@ -41,7 +41,7 @@ class Conditions:
     pileup: float = 1.0
 
     @classmethod
-    def for_kind(cls, kind: str, mismodel: float = 0.0) -> "Conditions":
+    def for_kind(cls, kind: str, mismodel: float = 0.0) -> Conditions:
         """Conditions of an ``"mc"`` or ``"data"`` file at strength ``mismodel``."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

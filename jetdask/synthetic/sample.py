@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import uproot
@@ -58,26 +58,35 @@ def generate_file(path, n_events: int, seed: int, kind: str = "mc", mismodel: fl
         raise ValueError(f"sf_mismodel must be >= 0, got {sf_mismodel!r}")
     step = _batch_size(basket_events)
     runs: dict = {}
-    written, i = 0, 0
+    accepted, written, i = 0, 0, 0
+    pending = None          # kept events not written yet: writes go in whole baskets (the reserved capacity)
     with uproot.recreate(os.fspath(path), compression=writer.compression_from(compression)) as f:
         events = None
         while written < n_events:
-            remaining = n_events - written
-            n = min(step, remaining) if strength == 0 else min(step, remaining + remaining // 3 + 64)
-            streams = [np.random.default_rng(np.random.SeedSequence([seed, KINDS.index(kind), first_event, i, *s]))
-                       for s in ((), (1,), (2,))]
-            b = batchmod.simulate(streams[0], n, first_event + written, cond, aux=streams[1])
-            b, used = _accept(b, streams[2], strength, cond.is_data, remaining)
-            _renumber(b, first_event + written, cond.is_data)
+            remaining = n_events - accepted
+            if remaining > 0:
+                n = min(step, remaining) if strength == 0 else min(step, remaining + remaining // 3 + 64)
+                streams = [np.random.default_rng(np.random.SeedSequence([seed, KINDS.index(kind), first_event, i,
+                                                                         *s])) for s in ((), (1,), (2,))]
+                b = batchmod.simulate(streams[0], n, first_event + accepted, cond, aux=streams[1])
+                b, used = _accept(b, streams[2], strength, cond.is_data, remaining)
+                _renumber(b, first_event + accepted, cond.is_data)
+                b.extras["candidates"] = used.astype(np.float64)
+                accepted += b.n_events
+                pending = batchmod.concat(pending, b)
+                i += 1
+            full = accepted == n_events
+            n_write = pending.n_events if full else (pending.n_events // basket_events) * basket_events
+            if n_write == 0:
+                continue
+            out, pending = batchmod.split(pending, n_write)
             if events is None:
-                events = writer.EventsWriter(f, b, n_events, basket_events)
-            if b.n_events:
-                events.write(b)
-                _count_runs(runs, b, used)
-                written += b.n_events
-                if on_batch is not None:
-                    on_batch(b.n_events)
-            i += 1
+                events = writer.EventsWriter(f, out, n_events, basket_events)
+            events.write(out)
+            _count_runs(runs, out, out.extras["candidates"])
+            written += out.n_events
+            if on_batch is not None:
+                on_batch(out.n_events)
         keys = np.array(sorted(runs), dtype=np.int64)
         stats = np.array([runs[k] for k in keys], dtype=np.float64).reshape(-1, 5)
         writer.write_runs(f, keys, stats[:, 0], stats[:, 1], stats[:, 2], is_mc=not cond.is_data,
