@@ -62,8 +62,15 @@ class RunLock:
             raise RunLockedError(self.run_dir, holder(self.run_dir)) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
                 "command": " ".join(sys.argv)[:500]}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+        except OSError as err:   # a full disk: the lock holds without its note (the run's writes say why)
+            from .diskspace import is_disk_full
+            if not is_disk_full(err):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                raise
         self._fd, self._depth = fd, 1
         return self
 

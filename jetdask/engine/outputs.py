@@ -104,9 +104,13 @@ def _atomic_json(path: str, obj, **kw) -> None:
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):   # a full disk: the old file stays whole, no partial one takes space
             os.remove(tmp)
+        from .diskspace import disk_full
+        full = disk_full(err, os.path.dirname(os.path.abspath(path)), f"{os.path.basename(path)} could not be written")
+        if full is not None:
+            raise full from None
         raise
 
 

@@ -11,6 +11,7 @@ import collections
 import contextlib
 import os
 import random
+import sqlite3
 import statistics
 import threading
 import time
@@ -230,7 +231,8 @@ class Runner:
                     if self._run_lock.depth == 1:
                         self.ledger.end_writing()
         except Exception as err:
-            full = disk_full(err, self.run_dir, "the run's ledger or output could not be written")
+            what = "the ledger could not be written" if isinstance(err, sqlite3.Error) else "a write of the run failed"
+            full = disk_full(err, self.run_dir, what)
             if full is None or full is err:
                 raise
             raise full from None
