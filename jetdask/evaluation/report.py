@@ -6,7 +6,7 @@ On the ``split`` of the preprocessing run (same jets for every model) it writes 
 * ``loss_curves.png``: train/validation loss and accuracy (``history.json`` beside each checkpoint);
 * ``scores_<name>.png``, ``discriminants_<name>.png``: outputs and BvsL/CvsB/CvsL per flavour;
 * ``roc_<disc>.png``: every model's ROC, solid, and under FGSM of ``roc_epsilon``, dashed;
-* ``inputs.png``: a selection of (scaled) inputs per flavour;
+* ``inputs.png``: a selection of inputs per flavour, raw (before scaling);
 * ``robustness_<disc>.png``: AUC versus the FGSM (or PGD) epsilon, with bootstrap bands;
 * ``auc.json``: ``{"split", "n_jets", "epsilons", "attack", "bootstrap": {"replicas", "seed"},
   "models": {name: {"checkpoint", "auc": {disc: AUC}, "auc_std": {disc: std},
@@ -23,8 +23,10 @@ import os
 
 import numpy as np
 
+from ..plotting.labels import tagger_label
 from . import bootstrap as boot
 from . import metrics, plots
+from .figure import colour
 from .predict import load, predict, split_data
 
 DEFAULT_EPSILONS = (0.0, 0.05, 0.1, 0.2, 0.3)
@@ -39,11 +41,12 @@ def _history(ckpt_path: str, ckpt: dict) -> list | None:
 
 
 def _input_features(data) -> list:
+    """(input name, index, axis title with unit) of the inputs shown in ``inputs.png``."""
     if data.layout.name == "deepjet":
-        return [("glob", (0,), "jet $p_T$"), ("glob", (1,), r"jet $\eta$"),
-                ("glob", (12,), "3D IP sig. of 1st track above charm"), ("cpf", (0, 13), "1st charged: 3D IP sig."),
-                ("cpf", (0, 3), r"1st charged: $p_{T,rel}$"), ("npf", (0, 4), r"1st neutral: $p_{T,rel}$"),
-                ("sv", (0, 0), "1st SV: mass"), ("sv", (0, 8), "1st SV: 3D flight dist. sig.")]
+        return [("glob", (0,), "jet $p_T$ [GeV]"), ("glob", (1,), r"jet $\eta$"),
+                ("glob", (12,), "track above charm: 3D IP sig."), ("cpf", (0, 13), "1st charged: 3D IP sig."),
+                ("cpf", (0, 3), "1st charged: $p_T$ / jet $p_T$"), ("npf", (0, 4), "1st neutral: $p_T$ / jet $p_T$"),
+                ("sv", (0, 0), "1st SV: mass [GeV]"), ("sv", (0, 8), "1st SV: 3D flight dist. sig.")]
     out = []
     for spec in data.specs:
         ints = set(spec.integer)
@@ -61,8 +64,12 @@ def _key(eps: float) -> str:
 def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "test", epsilons=DEFAULT_EPSILONS,
              attack: str = "fgsm", roc_epsilon: float | None = None, max_jets: int | None = None,
              formats=("png",), device: str = "cpu", plots_on: bool = True, bootstrap: int = boot.DEFAULT_REPLICAS,
-             seed: int = boot.DEFAULT_SEED) -> dict:
-    """Figures and ``auc.json`` (see the module docstring); returns the JSON dict."""
+             seed: int = boot.DEFAULT_SEED, names: dict | None = None, keep: list | None = None) -> dict:
+    """Figures and ``auc.json`` (see the module docstring); returns the JSON dict.
+
+    ``names``: display name per model key (default: the key with spaces for underscores,
+    :func:`jetdask.plotting.labels.tagger_label`, as in the data/MC figures). ``keep``: a list that
+    receives every figure (for tests that measure them)."""
     from ..training.adversarial import Attack
     os.makedirs(out_dir, exist_ok=True)
     eps_list = sorted({float(e) for e in epsilons} | {0.0})
@@ -106,36 +113,39 @@ def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "tes
                                          for e in eps_list if d in per_eps[e] and "auc_lo" in per_eps[e][d]}
                                      for d in nominal}}
         result["models"][name] = entry
+        shown = tagger_label(name, names)
+        attacked = tagger_label(f"{name}@{attack.lower()}{roc_epsilon:g}", names)   # "... (FGSM, ε = 0.1 inputs)"
         for d in nominal:
-            rocs.setdefault(d, {})[name] = dict(nominal[d], color=plots._colour(i))
+            rocs.setdefault(d, {})[shown] = dict(nominal[d], color=colour(i))
             if roc_epsilon > 0 and d in per_eps[roc_epsilon]:
-                rocs[d][f"{name} {attack.upper()} $\\epsilon$={roc_epsilon:g}"] = dict(
-                    per_eps[roc_epsilon][d], color=plots._colour(i), ls="--")
-            robust.setdefault(d, {})[name] = entry["robustness"][d]
-            bands.setdefault(d, {})[name] = entry["robustness_band"][d]
+                rocs[d][attacked] = dict(per_eps[roc_epsilon][d], color=colour(i), ls="--")
+            robust.setdefault(d, {})[shown] = entry["robustness"][d]
+            bands.setdefault(d, {})[shown] = entry["robustness_band"][d]
             counts_jets.setdefault(d, (nominal[d]["n_signal"], nominal[d]["n_background"]))
         hist = _history(path, ckpt)
         if hist:
             histories[name] = hist
         if plots_on:
             files += plots.score_distributions(scores0, groups, data.classes,
-                                               os.path.join(out_dir, f"scores_{name}"), formats, name)
+                                               os.path.join(out_dir, f"scores_{name}"), formats, shown, keep)
             files += plots.discriminant_distributions(metrics.discriminant_values(scores0, data.classes), groups,
-                                                      os.path.join(out_dir, f"discriminants_{name}"), formats, name)
+                                                      os.path.join(out_dir, f"discriminants_{name}"), formats, shown,
+                                                      keep)
     result["n_jets"] = len(first) if first is not None else 0
     if plots_on:
         if histories:
-            files += plots.loss_curves(histories, os.path.join(out_dir, "loss_curves"), formats)
+            files += plots.loss_curves({tagger_label(k, names): v for k, v in histories.items()},
+                                       os.path.join(out_dir, "loss_curves"), formats, keep)
         for d, curves in rocs.items():
-            files += plots.roc_curves(curves, d, os.path.join(out_dir, f"roc_{d}"), formats)
+            files += plots.roc_curves(curves, d, os.path.join(out_dir, f"roc_{d}"), formats, keep)
             files += plots.robustness(robust[d], d, os.path.join(out_dir, f"robustness_{d}"), formats,
                                       attack.upper(), bands=bands[d] if bootstrap else None, n_jets=counts_jets[d],
-                                      replicas=int(bootstrap))
+                                      replicas=int(bootstrap), keep=keep)
         if first is not None:
-            x, m = first._cached if first._cached is not None else first.arrays(np.arange(len(first)))
+            raw = first.converted(np.arange(len(first)))          # before scaling: what the jets look like
             groups = metrics.flavour_groups(first.label, first.classes)
-            files += plots.input_distributions(x, m, groups, _input_features(first),
-                                               os.path.join(out_dir, "inputs"), formats)
+            files += plots.input_distributions(raw.arrays, raw.valid, groups, _input_features(first),
+                                               os.path.join(out_dir, "inputs"), formats, keep)
     result["plots"] = [os.path.basename(f) for f in files]
     tmp = os.path.join(out_dir, "auc.json.tmp")
     with open(tmp, "w") as f:

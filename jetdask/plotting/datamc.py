@@ -139,12 +139,12 @@ def finish_panels(fig, specs: list, *, log: bool, label: str, lumi_fb, energy: s
         if box is not None and corner != "outside":
             box.set_loc(corner)
         if not log:
-            from matplotlib.ticker import MaxNLocator, ScalarFormatter
+            from matplotlib.ticker import ScalarFormatter
             fmt = ScalarFormatter(useMathText=True)
             fmt.set_powerlimits((-3, 5))
             ax.yaxis.set_major_formatter(fmt)
-            if rax is None:                        # the y "0" would sit on the first x tick label
-                ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], prune="lower"))
+        if rax is None:                            # no y tick label on the first x tick label
+            layout.clear_corner(ax)
         xlabel = s["xlabel"] or ""
         ax.set_ylabel(s["ylabel"] + _per_bin(s["panel"].edges, xlabel))
         cms_label(ax, label, lumi_fb=lumi_fb, energy=energy)

@@ -60,7 +60,8 @@ def data_label(synthetic: bool) -> str:
 # -- display names -----------------------------------------------------------------------
 DISCRIMINANT_LABELS = {"BvsL": "b vs light", "CvsB": "c vs b", "CvsL": "c vs light", "BvsAll": "b vs all",
                        "BvsC": "b vs c"}
-DISTORTION_LABELS = {"fgsm": r"FGSM, $\epsilon$ = {v}", "noise": r"noise, $\sigma$ = {v}"}
+DISTORTION_LABELS = {"fgsm": r"FGSM, $\epsilon$ = {v}", "pgd": r"PGD, $\epsilon$ = {v}",
+                     "noise": r"noise, $\sigma$ = {v}"}
 OFFICIAL = {"DeepJet": "DeepJet (NanoAOD)", "DeepCSV": "DeepCSV (NanoAOD)"}
 
 

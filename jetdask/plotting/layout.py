@@ -100,6 +100,21 @@ def grow_top(fig, inches: float) -> None:
     fig.set_size_inches(w_in, h_in + inches)
 
 
+def grow_bottom(fig, inches: float) -> None:
+    """Make ``fig`` taller by ``inches`` at the bottom: every axes keeps its size and its distance from
+    the top edge in inches (texts in figure coordinates keep their distance from the bottom)."""
+    w_in, h_in = fig.get_size_inches()
+    total = h_in + inches
+    for a in fig.axes:
+        p = a.get_position()
+        a.set_position([p.x0, (p.y0 * h_in + inches) / total, p.width, p.height * h_in / total])
+    for t in fig.texts:
+        if t.get_transform() is fig.transFigure:
+            x, y = t.get_position()
+            t.set_position((x, y * h_in / total))
+    fig.set_size_inches(w_in, total)
+
+
 def put_outside(fig, anchor_ax, boxes: list) -> None:
     """Widen ``fig`` to the right (every axes keeps its size in inches) and stack ``boxes`` there,
     top-aligned with ``anchor_ax``."""
@@ -116,3 +131,50 @@ def put_outside(fig, anchor_ax, boxes: list) -> None:
         b.set_loc("upper left")
         b.set_bbox_to_anchor((1.0, y), transform=anchor_ax.transAxes)
         y -= b.get_window_extent(renderer).height / anchor_ax.get_window_extent(renderer).height + 0.02
+
+
+def clear_corner(ax, clearance_em: float = 0.75) -> None:
+    """Leave out the y tick label that would sit on the first x tick label, in the lower left corner:
+    a tick closer than ``clearance_em`` (of its font size) to the bottom of the axes gets no label.
+    Decided when the figure is drawn (the final limits), for linear and log axes alike."""
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import Formatter
+
+    size_pt = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
+
+    class CornerClear(Formatter):
+        def __init__(self, base):
+            self.base = base
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.base.set_axis(axis)
+
+        def set_locs(self, locs):
+            super().set_locs(locs)
+            self.base.set_locs(locs)
+
+        def get_offset(self):
+            return self.base.get_offset()
+
+        def __getattr__(self, name):                   # get_useOffset, format_data ... of the wrapped one
+            if name == "base":
+                raise AttributeError(name)
+            return getattr(self.base, name)
+
+        def __call__(self, x, pos=None):
+            lo, hi = ax.get_ylim()
+            if ax.get_yscale() == "log":
+                frac = (np.log10(x) - np.log10(lo)) / (np.log10(hi) - np.log10(lo)) if x > 0 and lo > 0 else 1.0
+            else:
+                frac = (x - lo) / (hi - lo) if hi != lo else 1.0
+            size_px = size_pt * ax.figure.dpi / 72.0
+            if frac * ax.get_window_extent().height < clearance_em * size_px:
+                return ""
+            return self.base(x, pos)
+
+    if not isinstance(ax.yaxis.get_major_formatter(), Formatter) or \
+            type(ax.yaxis.get_major_formatter()).__name__ == "CornerClear":
+        return
+    ax.yaxis.set_major_formatter(CornerClear(ax.yaxis.get_major_formatter()))
