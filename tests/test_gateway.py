@@ -6,7 +6,6 @@ process, as at a facility. Worker counts stay small (the machine has 2 cores).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -149,7 +148,8 @@ def test_refusals_are_one_line(server, no_clusters_left):
     cases = [({"cluster_options": {"worker_mem": 1}}, "cluster_options.worker_mem",
               "offers no cluster option 'worker_mem'; it offers: environment, worker_cores, worker_memory"),
              ({"cluster_options": {"worker_memory": 64}}, "cluster_options.worker_memory", "worker_memory must be <="),
-             ({"auth_kwargs": {"username": "alice", "password": "wrong"}}, "cluster.gateway", "refused the credentials"),
+             ({"auth_kwargs": {"username": "alice", "password": "wrong"}}, "cluster.gateway",
+              "refused the credentials"),
              ({"name": "no-such-cluster"}, "cluster.name", "no running cluster 'no-such-cluster'"),
              ({"address": "http://127.0.0.1:9"}, "cluster.gateway", "cannot reach the gateway http://127.0.0.1:9"),
              ({"worker_count": 2}, "cluster.worker_count", "unknown option")]

@@ -61,8 +61,9 @@ def scheduler(tls_files, tmp_path_factory):
         address = json.loads(sched_file.read_text())["address"]
         work = tmp_path_factory.mktemp("tls-workers")
         for i in range(2):
-            procs.append(subprocess.Popen([f"{BIN}/dask", "worker", address, "--nthreads", "1", "--memory-limit", "1GiB",
-                                           "--name", f"facility-{i}", "--local-directory", str(work), *tls],
+            procs.append(subprocess.Popen([f"{BIN}/dask", "worker", address, "--nthreads", "1",
+                                           "--memory-limit", "1GiB", "--name", f"facility-{i}",
+                                           "--local-directory", str(work), *tls],
                                           cwd=str(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True))
         yield address

@@ -27,4 +27,5 @@ def start_cluster(kind: str = "local", **options):
     if kind in ("slurm", "htcondor"):
         from .batch import start_batch
         return start_batch(kind, **options)
-    raise ConfigError(f"unknown cluster kind {kind!r}; expected local, slurm, htcondor, gateway or an address", "cluster")
+    raise ConfigError(f"unknown cluster kind {kind!r}; expected local, slurm, htcondor, gateway or an address",
+                      "cluster")
