@@ -11,7 +11,7 @@ import os
 import sys
 
 from .cli_common import (EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, client_from_args,
-                         memory_size, nonnegative_float, nonnegative_int, positive_int, subparser)
+                         event_count, memory_size, nonnegative_float, nonnegative_int, positive_int, subparser)
 from .errors import ConfigError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED_CHUNKS"]
@@ -173,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "and metadata (is_data, xsec in pb, lumi in pb^-1)")
     p.add_argument("--run-dir", required=True, metavar="DIR",
                    help="run directory: ledger.sqlite, output/hists.json; an existing one is resumed")
-    p.add_argument("--chunk-size", type=positive_int, default=None, metavar="EVENTS",
-                   help="largest chunk in events (default: jetdask.chunk-size, 100000; chunks are made smaller "
-                        "when their estimated memory would not fit a worker)")
+    p.add_argument("--chunk-size", type=event_count, default=None, metavar="EVENTS",
+                   help="largest chunk in events, e.g. 50000, 1e5 or 100k (default: jetdask.chunk-size, 100000; "
+                        "chunk edges follow the files' clusters, and chunks are made smaller when their estimated "
+                        "memory would not fit a worker)")
     p.add_argument("--kwargs", default=None, metavar="JSON",
                    help='JSON object of arguments for the analysis class, e.g. \'{"distortions": ["noise0.1"]}\' '
                         '(recorded in the run directory for resubmit)')
@@ -204,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = subparser(sub, "sample", "write synthetic PFNano data-like and MC-like files and their fileset.json",
                   "jetdask sample --out synth --events 20000 --files 2 --seed 1 --mismodel 0.5")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (fileset paths are relative to it)")
-    p.add_argument("--events", type=positive_int, default=100_000, metavar="N",
+    p.add_argument("--events", type=event_count, default=100_000, metavar="N",
                    help="events per kind, data and MC (default: 100000; about 6.9 kB/event on disk)")
     p.add_argument("--files", type=positive_int, default=2, metavar="N", help="files per kind (default: 2)")
     p.add_argument("--seed", type=nonnegative_int, default=1, metavar="N", help="random seed (default: 1)")

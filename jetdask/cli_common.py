@@ -42,6 +42,25 @@ def _integer(text: str, minimum: int) -> int:
     return value
 
 
+_SUFFIXES = {"k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def event_count(text: str) -> int:
+    """A number of events >= 1: ``5000``, ``100_000``, ``1e5``, ``100k``, ``2M`` (a whole number)."""
+    t = text.strip().replace("_", "")
+    scale = _SUFFIXES.get(t[-1:].lower(), 1) if t[-1:].isalpha() else 1
+    body = t[:-1] if scale != 1 else t
+    try:
+        value = float(body) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of events: {text!r} (e.g. 5000, 1e5, 100k)") from None
+    if value != value or value in (float("inf"), float("-inf")) or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a whole number of events: {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return int(value)
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1 (0 is an error, not 'the default')."""
     return _integer(text, 1)
@@ -87,8 +106,18 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line usage error (``jetdask run: error: --chunk-size: must be >= 1``), exit 2."""
 
     def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}{_suggestion(message)}\n")
         sys.exit(EXIT_USAGE)
+
+
+def _suggestion(message: str) -> str:
+    """``; did you mean 'run'?`` for argparse's "invalid choice: 'rn' (choose from ...)" ("" otherwise)."""
+    import re
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not m:
+        return ""
+    from .config_schema import closest
+    return closest(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
 
 
 def boundary(func, args) -> int:

@@ -135,6 +135,13 @@ def _exec_file(path: str):
     return module
 
 
+def _analyses_in(module) -> list[str]:
+    """Names of the analyses (``Analysis`` subclasses and instances) a module defines, else all its public names."""
+    found = [k for k, v in vars(module).items() if not k.startswith("_") and v is not Analysis
+             and (isinstance(v, Analysis) or (isinstance(v, type) and issubclass(v, Analysis)))]
+    return found or [k for k in vars(module) if not k.startswith("_")]
+
+
 def load_analysis(spec: str, **kwargs) -> Analysis:
     """Load ``path/to/file.py:Name`` or ``package.module:Name`` (class or instance).
 
@@ -161,7 +168,8 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
     try:
         obj = getattr(module, name)
     except AttributeError:
-        raise ConfigError(f"{target!r} has no {name!r}", "analysis") from None
+        from .config_schema import closest
+        raise ConfigError(f"{target!r} has no {name!r}{closest(name, _analyses_in(module))}", "analysis") from None
     if isinstance(obj, type):
         try:
             obj = obj(**kwargs)

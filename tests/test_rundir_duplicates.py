@@ -73,7 +73,7 @@ def _st(**kw):
     (_st(chunks={"pending": 3}, interrupted=2), ["3 chunk(s) not run yet, 2 of them in flight"]),
     (_st(chunks={"running": 3}, running_by={"pid": 7, "host": "h"}), ["in progress (process 7 on host h)"]),
     (_st(failed_chunks=[{}]), ["1 chunk(s) failed"]),
-    (_st(unreadable_files=[{}, {}]), ["2 file(s) unreadable"]),
+    (_st(unreadable_files=[{}, {}]), ["2 file(s) could not be read"]),
     (_st(unresolved_duplicates=[{"dataset": "A", "uuid": "u", "paths": ["a", "b"]}],
          datasets={"A": {"complete": False, "events_processed": 10, "events_planned": 20}}),
      ["A: a and b are the same file (UUID u)"]),

@@ -60,19 +60,43 @@ class Plan:
         self.chunks.extend(chunks)
 
     def describe(self) -> str:
-        """One line: the chunk sizes chosen and why (memory per event, budget)."""
+        """One line: the chunk sizes chosen and why (memory per event and budget, the files' clusters)."""
         sized = [f for f in self.files if f.get("max_events")]
         n = len(self.chunks)
+        largest = max((c.num_entries for c in self.chunks), default=0)
+        aligned = cluster_alignment(self.files, self.chunk_size, largest)
         if not sized:
+            if aligned:
+                return f"{n} chunks of at most {largest} events (requested {self.chunk_size}: {aligned})"
             return f"{n} chunks of at most {self.chunk_size} events"
         per_event = max(f["bytes_per_event"] for f in sized)
         budget = min(f["budget"] for f in sized)
-        largest = max((c.num_entries for c in self.chunks), default=0)
         limited = sum(1 for f in sized if f["max_events"] < self.chunk_size)
         why = (f"memory {per_event / 1e3:.1f} kB/event (estimated), chunk budget {budget / 2**20:.0f} MiB per worker")
         if limited:
             return (f"{n} chunks of at most {largest} events (requested {self.chunk_size}, lowered to fit: {why})")
+        if aligned:
+            return f"{n} chunks of at most {largest} events (requested {self.chunk_size}: {aligned}; {why})"
         return f"{n} chunks of at most {largest} events ({why})"
+
+
+def cluster_alignment(files: list[dict], chunk_size: int, largest: int) -> str:
+    """Why the largest chunk is smaller than ``chunk_size`` though a file is longer (``""``: it is
+    not): chunk edges follow the files' clusters (:func:`chunk_edges`)."""
+    if not largest or largest >= chunk_size or not any(f.get("num_entries", 0) > largest for f in files):
+        return ""
+    lengths: set[int] = set()
+    for f in files:
+        n = int(f.get("num_entries") or 0)
+        bounds = sorted({b for b in f.get("clusters") or () if 0 < b < n} | {0, n})
+        lengths.update(b - a for a, b in zip(bounds[:-1], bounds[1:]) if b > a)
+    if not lengths:
+        return ""
+    if max(lengths) > chunk_size:
+        return f"the files' clusters of up to {max(lengths)} events are longer, and are cut evenly"
+    low, high = min(lengths), max(lengths)
+    size = f"{high}" if low == high else f"{low} to {high}"
+    return f"chunk edges follow the files' clusters of {size} events, so that no two chunks decompress the same basket"
 
 
 def chunk_edges(num_entries: int, clusters: list[int], chunk_size: int) -> list[int]:

@@ -62,9 +62,10 @@ def incomplete_reasons(st: dict) -> list[str]:
         why = (f", {st['interrupted']} of them in flight when the last run stopped" if st.get("interrupted") else "")
         out.append(f"{pending} chunk(s) not run yet{why}: `jetdask resubmit` runs them")
     if st["failed_chunks"]:
-        out.append(f"{len(st['failed_chunks'])} chunk(s) failed (below): fix the cause, then `jetdask resubmit`")
+        out.append(f"{len(st['failed_chunks'])} chunk(s) failed (listed above): fix the cause, then `jetdask resubmit`")
     if st["unreadable_files"]:
-        out.append(f"{len(st['unreadable_files'])} file(s) unreadable (below): `jetdask resubmit` tries them again")
+        out.append(f"{len(st['unreadable_files'])} file(s) could not be read (listed above): `jetdask resubmit` "
+                   "tries them again")
     for g in st.get("unresolved_duplicates") or ():
         out.append(f"{g['dataset']}: {' and '.join(g['paths'])} are the same file (UUID {g['uuid']}), planned twice by "
                    f"an older jetdask: `jetdask resubmit` reads it once")
