@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from .measure import SFTable
+from .sources import NOMINAL
 
 
 @dataclasses.dataclass
@@ -114,5 +115,19 @@ def pull_study(work_dir: str, seed: int, events: int, strength: float = 1.0, min
                            min_expected),
             "shape": shape_pulls(res.table("DeepJet", "B", kind="shape"),
                                  lambda pt, eta, d: truth.light_mistag_sf(pt, eta, d, strength), min_expected)}
+    out["data_over_mc"] = data_over_mc(os.path.join(base, "run"))
     out["seconds"] = {"sample": t1 - t0, "run": t2 - t1, "sf": time.perf_counter() - t2}
     return out
+
+
+def data_over_mc(run, name: str = "sf_DeepJet_B") -> float:
+    """Data jets over MC jets (normalised by xsec x lumi) in histogram ``name``: what the
+    ``lumi`` normalisation takes as given and ``pretag`` divides out, bin by bin."""
+    from ..engine.normalisation import normalisation
+    from ..plotting.run import load_run
+    from .derive import _variation_scales
+    from .inputs import build_region
+    out, md, _ = load_run(run)
+    r = build_region(out.hists, name, normalisation(out, md), "all", _variation_scales(out, md))
+    mc = r.light[NOMINAL].values.sum() + r.nonlight[NOMINAL].values.sum()
+    return float(r.data.values.sum() / mc) if r.data is not None and mc > 0 else float("nan")
