@@ -40,6 +40,11 @@ def assert_same_output(a, b):
             assert np.isclose(v, b.counters[ds][k], rtol=1e-12), (ds, k)
 
 
+def _load_count():
+    from jetdask.corrections.loader import load_count
+    return load_count()
+
+
 def _analysis(sample, **kw):
     return FaultyDYJets(corrections=os.path.join(os.path.dirname(sample), "corrections.yaml"), **kw)
 
@@ -69,6 +74,8 @@ def test_one_and_two_workers_killed_worker_and_resubmit(sample, reference, tmp_p
                 Runner(_analysis(sample), sample, str(tmp_path / f"w{n}"), client, chunk_size=400,
                        progress=False) as r:
             out = r.run()
+            loads = client.run(_load_count)          # per worker process: each file read once (3 files)
+        assert out.counts.get("done", 0) >= 10 and max(loads.values()) <= 3, (out.counts, loads)
         assert out.complete
         assert_same_output(out, reference)
     marker = str(tmp_path / "killed")
