@@ -102,3 +102,16 @@ def test_comparison_table_distance_from_one():
         assert r["pt"] == [[20.0, 40.0], [40.0, 80.0], [80.0, 1000.0]][ip]
     text = compare.format_table(res.wp_inclusive)
     assert text.count("pT ") == 3 and f"{rows[0]['sf']:.3f}" in text
+
+
+def test_demo_summary_writes_the_file_and_figure(tmp_path):
+    from jetdask.scalefactors.report import demo_summary
+    run, _ = toy_run_dir(tmp_path / "run", seed=14, n_mc=8000, n_data=4000)
+    text = demo_summary(run, str(tmp_path / "sf"))
+    assert "WP L" in text and "toy BvsL" in text and str(tmp_path / "sf" / "sf.json") in text
+    assert (tmp_path / "sf" / "sf.json").exists() and (tmp_path / "sf" / "sf_comparison.png").stat().st_size > 10_000
+    empty = tmp_path / "empty"
+    from jetdask.engine.outputs import RunOutput
+    write(str(empty), RunOutput({"MC": {}}, {"MC": {}}, {}, {"MC": {"complete": True}}, {}, [], str(empty)),
+          {"fileset": {"MC": {}}})
+    assert "no sf_* histograms" in demo_summary(str(empty), str(tmp_path / "sf2"))

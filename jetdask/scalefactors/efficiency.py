@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from .inputs import AXES, Counts, _reduce
+from .inputs import AXES, Counts, counts_of
 from .ratio import split
 from .sources import NOMINAL
 
@@ -52,7 +52,7 @@ def efficiency_hist(h, wps: dict, channel: str = "all", dataset: str = "") -> Ef
                         hist_mod.axis.Variable(pt_edges, name="pt", label="pT [GeV]"))
     notes = []
     for fl in FLAVOUR_CODES:
-        c: Counts = _reduce(h, channel, [fl], syst)
+        c: Counts = counts_of(h, channel, [fl], syst)
         for iw, (wp, cut) in enumerate(wps.items()):
             i = _edges_index(disc_edges, cut)
             (t, _), (u, _) = split(c.values, c.variances, i)

@@ -91,7 +91,9 @@ def _fold(a: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(inner, 0, axis)
 
 
-def _reduce(h, channel: str, flavours: list[str] | None, syst: str | None) -> Counts:
+def counts_of(h, channel: str, flavours: list[str] | None, syst: str | None) -> Counts:
+    """:class:`Counts` of one ``sf_*``-like histogram: one syst category (None: no syst axis),
+    one channel or all, the sum of ``flavours`` (None: every category)."""
     sel = {}
     if "syst" in h.axes.name and syst is not None:
         sel["syst"] = syst
@@ -142,7 +144,7 @@ def build_region(hists: dict, name: str, norm, channel: str = "all", scales: dic
         ref = ref or h
         cats = syst_categories(h)
         if info["is_data"]:
-            part = _reduce(h, channel, None, NOMINAL if NOMINAL in cats else cats[0])
+            part = counts_of(h, channel, None, NOMINAL if NOMINAL in cats else cats[0])
             data = part if data is None else data + part
             continue
         if syst is None:
@@ -154,8 +156,8 @@ def build_region(hists: dict, name: str, norm, channel: str = "all", scales: dic
         k0 = float(info.get("scale") or 1.0)
         for s in syst:
             k = float((scales or {}).get(ds, {}).get(s, k0))
-            lt = _reduce(h, channel, [LIGHT], s if "syst" in h.axes.name else None).scaled(k)
-            nl = _reduce(h, channel, heavy, s if "syst" in h.axes.name else None).scaled(k)
+            lt = counts_of(h, channel, [LIGHT], s if "syst" in h.axes.name else None).scaled(k)
+            nl = counts_of(h, channel, heavy, s if "syst" in h.axes.name else None).scaled(k)
             light[s] = lt if s not in light else light[s] + lt
             nonlight[s] = nl if s not in nonlight else nonlight[s] + nl
     if ref is None:
