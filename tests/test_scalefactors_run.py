@@ -155,7 +155,7 @@ def test_closure_brings_data_and_mc_together(tmp_path):
     assert Runner(load_analysis(DY, **kw), fs, run, serial=True, progress=False).run().complete
     closure = tmp_path / "closure"
     assert main(["sf", run, "--out", str(tmp_path / "sf.json"), "--closure", str(closure)]) == 0
-    summary = json.loads((closure / "closure_summary.json").read_text())
+    summary = json.loads((closure / "summary.json").read_text())
     for name in ("sf_DeepJet_B", "DeepJet_BvsL"):
         e = summary["histograms"][name]
         assert e["before"]["p_value"] < 1e-6, (name, e["before"])

@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--closure", default=None, metavar="DIR",
                    help="also rerun the run's analysis with the derived DeepJet shape SF applied to MC (and its "
                         "uncertainty as variations) and compare data/MC before and after: figures and "
-                        "closure_summary.json in DIR")
+                        "summary.json in DIR")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="--closure: run on a LocalCluster of N workers (default: in this process, chunk by chunk)")
     p.set_defaults(func=cmd_sf)
@@ -100,4 +100,4 @@ def _closure(args, sf_path: str) -> None:
             close_cluster(client)
     summary = compare(args.run_dir, after, args.closure)
     print(format_summary(summary))
-    print(f"closure: figures and closure_summary.json in {args.closure}")
+    print(f"closure: figures and summary.json in {args.closure}")

@@ -10,7 +10,7 @@
 3. :func:`compare` computes, for every discriminant histogram (channels summed), the Pearson
    chi2 of data against MC before (the original run, MC statistics) and after (the closure run,
    MC statistics and the SF uncertainty), draws data/MC before and after, and writes
-   ``closure_summary.json``.
+   ``summary.json``.
 """
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def discriminant_names(run) -> list[str]:
 
 def compare(before, after, out_dir: str, names=None, figures: bool = True) -> dict:
     """chi2 of data vs MC before and after the SFs for every discriminant; figures and
-    ``closure_summary.json`` in ``out_dir``; returns the summary."""
+    ``summary.json`` in ``out_dir``; returns the summary."""
     from ..plotting.summary import agreement
     os.makedirs(out_dir, exist_ok=True)
     names = names or [n for n in discriminant_names(after) if n in set(discriminant_names(before))]
@@ -182,7 +182,7 @@ def compare(before, after, out_dir: str, names=None, figures: bool = True) -> di
         if figures:
             entry["figure"] = os.path.basename(_figure(out_dir, name, edges, d0, m0, d1, m1, syst, _facts(after)))
         summary["histograms"][name] = entry
-    with open(os.path.join(out_dir, "closure_summary.json"), "w") as f:
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")
     return summary
