@@ -57,6 +57,9 @@ def test_identity_of_a_python_instance_holds_its_arguments(tmp_path):
     a, b = binding.identity(dimuon.Dimuon()), binding.identity(dimuon.Dimuon(min_pt=25))
     assert a["class"] == "Dimuon" and a["source"] == os.path.join(REPO, "analyses", "dimuon.py")
     assert a["arguments"] == {"min_pt": 20.0} and b["arguments"] == {"min_pt": 25.0}
+    on_gpu = dimuon.Dimuon()
+    on_gpu.resources = {"GPU": 1}      # where it runs is not an argument
+    assert binding.identity(on_gpu)["arguments"] == a["arguments"]
     with open(a["source"], "rb") as f:
         import hashlib
         assert a["sha256"] == hashlib.sha256(f.read()).hexdigest()

@@ -5,7 +5,8 @@ The first run on a directory records the analysis' *identity* in the ledger (met
 (or function) name, the file that defines it with the sha256 of that file's bytes, and its
 arguments. The arguments are the ``--kwargs`` given to the class together with the instance's
 JSON-able public attributes (so ``Dimuon()`` and ``Dimuon(min_pt=20)`` are the same arguments,
-and an analysis built in Python without a spec is compared by what it holds).
+and an analysis built in Python without a spec is compared by what it holds), except
+``resources`` (where chunks run, not what they compute).
 
 A later run or resubmit on that directory whose analysis differs (another class, an edited
 source file, other arguments) is refused with one line naming what differs, before a cluster
@@ -33,6 +34,7 @@ from ..errors import ConfigError
 META_KEY = "analysis_identity"
 CHANGES_KEY = "analysis_changes"
 MAX_ARGUMENTS_JSON = 65536     # larger arguments are recorded (and compared) by their sha256
+NOT_ARGUMENTS = frozenset({"resources"})   # where chunks run (dask resources, e.g. a GPU), not what they compute
 
 
 def _jsonable(value):
@@ -47,7 +49,7 @@ def arguments(analysis) -> dict:
     """The analysis' arguments: its JSON-able public attributes, overridden by the ``--kwargs`` given."""
     out = {}
     for key, value in sorted(vars(analysis).items()):
-        if key.startswith("_"):
+        if key.startswith("_") or key in NOT_ARGUMENTS:
             continue
         ok, plain = _jsonable(value)
         if ok:
