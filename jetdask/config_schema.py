@@ -22,7 +22,7 @@ from .errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    kind: str                      # "int", "float", "bool", "mapping", "choice"
+    kind: str                      # "int", "float", "bool", "mapping", "choice", "size"
     minimum: float | None = None
     maximum: float | None = None
     strict_minimum: bool = False   # minimum excluded (> instead of >=)
@@ -34,6 +34,8 @@ class Rule:
         """The rule in words, as it appears in ``config.yaml``'s comments."""
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "size":
+            return "bytes: an integer or a size such as 256MiB"
         noun = {"int": "integer", "float": "number", "bool": "true or false",
                 "mapping": "mapping of names to values"}[self.kind]
         parts = [noun]
@@ -54,6 +56,8 @@ class Rule:
             return value in self.choices
         if self.kind == "mapping":
             return isinstance(value, Mapping)
+        if self.kind == "size":
+            return size_bytes(value) is not None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if self.kind == "int" and not (isinstance(value, int) or (math.isfinite(value) and value == int(value))):
@@ -63,6 +67,21 @@ class Rule:
         if self.minimum is not None and (value <= self.minimum if self.strict_minimum else value < self.minimum):
             return False
         return self.maximum is None or value <= self.maximum
+
+
+def size_bytes(value: Any) -> int | None:
+    """Bytes of a size value (an integer >= 0 or a dask-style string such as ``"256MiB"``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        from dask.utils import parse_bytes
+        try:
+            value = parse_bytes(value)
+        except (ValueError, TypeError):
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0 and value == int(value):
+        return int(value)
+    return None
 
 
 def _num(x: float) -> str:
@@ -95,6 +114,9 @@ SCHEMA: dict[str, Rule] = {
     "bisect-min-events": _int(1),
     "file-cache-size": _int(1),
     "open-timeout": _float(0, strict_minimum=True),
+    "file-cache-bytes": Rule("size"),
+    "prefetch": Rule("bool"),
+    "prefetch-bytes": Rule("size"),
     "xrootd.connection-window": _int(1),
     "xrootd.connection-retry": _int(1),
     "xrootd.stream-error-window": _int(1),

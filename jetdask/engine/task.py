@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..nanoaod import io
+from ..nanoaod import io, prefetch
 from ..chunk import Chunk
 from ..nanoaod.columns import resolve_columns
 from ..errors import (FileAccessError, MissingColumnError, ReservedCounterError, TransientError,
@@ -183,24 +183,31 @@ def _branches(tree, chunk: Chunk, columns: tuple) -> list[str]:
 
 
 def _read(url: str, analysis, chunk: Chunk, options, out: Outcome, budget: int, floor: int):
-    """The chunk's events read from ``url``, or ``None`` when the estimate says split."""
+    """The chunk's events read from ``url``, or ``None`` when the estimate says split.
+
+    The open files and the data read ahead count against the budget (``io.make_room``); once
+    the chunk's baskets are in, the next chunk's are asked for (:mod:`jetdask.nanoaod.prefetch`).
+    """
     t0 = time.perf_counter()
-    tree = io.open_tree(url, chunk.tree)
-    out.timings["open"] = time.perf_counter() - t0
-    if str(tree.file.uuid) != chunk.file_uuid:
-        io.forget(url)
-        raise FileAccessError(url, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
-                                   "the file was replaced; plan it again")
-    if chunk.entry_stop > tree.num_entries:
-        raise FileAccessError(url, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
-    branches = _branches(tree, chunk, tuple(analysis.columns) + tuple(ID_COLUMNS))
-    out.estimate = estimate_peak(io.estimate_bytes(tree, branches, chunk.entry_start, chunk.entry_stop))
-    if out.estimate > budget and chunk.num_entries > floor and not options.get("no_presplit"):
-        out.status = "split"
-        out.message = f"estimated {out.estimate / 1e6:.0f} MB > budget {budget / 1e6:.0f} MB"
-        return None
-    t1 = time.perf_counter()
-    arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, url)
+    columns = tuple(analysis.columns) + tuple(ID_COLUMNS)
+    with io.reading(url, chunk.tree) as tree:
+        out.timings["open"] = time.perf_counter() - t0
+        if str(tree.file.uuid) != chunk.file_uuid:
+            io.forget(url)
+            raise FileAccessError(url, f"file UUID changed (planned {chunk.file_uuid}, found {tree.file.uuid}): "
+                                       "the file was replaced; plan it again")
+        if chunk.entry_stop > tree.num_entries:
+            raise FileAccessError(url, f"has {tree.num_entries} entries, chunk needs up to {chunk.entry_stop}")
+        branches = _branches(tree, chunk, columns)
+        out.estimate = estimate_peak(io.estimate_bytes(tree, branches, chunk.entry_start, chunk.entry_stop))
+        if out.estimate > budget and chunk.num_entries > floor and not options.get("no_presplit"):
+            out.status = "split"
+            out.message = f"estimated {out.estimate / 1e6:.0f} MB > budget {budget / 1e6:.0f} MB"
+            return None
+        io.make_room(budget - out.estimate, keep_path=url)
+        t1 = time.perf_counter()
+        arrays = io.read_arrays(tree, branches, chunk.entry_start, chunk.entry_stop, url)
+        prefetch.after_read(chunk, url, tree, lambda t, c: _branches(t, c, columns), out.estimate, budget)
     events = events_from_arrays(arrays, entry_start=chunk.entry_start)
     out.timings["read"] = time.perf_counter() - t1
     return events

@@ -11,7 +11,11 @@ at its end. Workers that join later get it too. It
 * reports when a jetdask task starts executing (topic ``jetdask-started``), so the
   dispatcher knows which chunks were really running on a worker that died;
 * freezes what the young worker process holds (:func:`jetdask.engine.memory.freeze_imports`),
-  if planning did not already.
+  if planning did not already;
+* tells the prefetcher (:mod:`jetdask.nanoaod.prefetch`) what each thread runs next (the rest
+  of its batch, then the jetdask tasks queued on the worker), drops what was read ahead for a
+  task that is cancelled or released unrun, and everything read ahead when the run ends on the
+  worker or the worker retires (:meth:`RunPlugin.teardown`).
 """
 from __future__ import annotations
 
@@ -21,12 +25,15 @@ import time
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents
+from ..nanoaod import prefetch
 from .memory import freeze_imports
 from .versions import check_ready, check_workers  # noqa: F401 - check_ready: the dispatcher's
 from .task import run_chunk
 
 SLOTS = "jetdask-slots"
 KEY_PREFIX = "jetdask-"
+DROPPED = ("cancelled", "released", "forgotten")   # a task's states after which its read-ahead is dropped
+QUEUED = ("ready", "constrained", "waiting")        # a task's states while it waits on its worker
 
 
 class RunPlugin(WorkerPlugin):
@@ -56,6 +63,11 @@ class RunPlugin(WorkerPlugin):
                 self.worker.log_event(STARTED, {"key": key, "worker": self.worker.address})
             except Exception:  # reporting is best effort; the policy copes with a missing report
                 pass
+        elif finish in DROPPED and isinstance(key, str) and key.startswith(KEY_PREFIX):
+            prefetch.forget_task(key)
+
+    def teardown(self, worker) -> None:
+        prefetch.shutdown()
 
     @property
     def analysis(self):
@@ -123,5 +135,28 @@ def run_registered(plugin_name: str, chunks: list, options: dict) -> list:
                 worker.log_event(STARTED, {"key": worker.get_current_task(), "index": i})
             except Exception:  # best effort, as the task's own start report
                 pass
-        out.append(run_chunk(plugin.analysis, chunk, options))
+        def queued():
+            return queued_chunks(worker, plugin_name)
+        rest = prefetch.following(chunks[i + 1:], [])
+        prefetch.expect(rest, queued)   # what the chunk's read fetches ahead, once its own baskets are in
+        got = run_chunk(plugin.analysis, chunk, options)
+        if got.status == "done":        # its file's last range, and no chunk of it comes: released
+            prefetch.finished(chunk, got.replica or chunk.path, rest + prefetch.following([], queued()))
+        out.append(got)
+    prefetch.expect([])
     return out
+
+
+def queued_chunks(worker, plugin_name: str) -> list[tuple[str, list]]:
+    """``(key, chunks)`` of the run's chunk tasks waiting on ``worker``, in the order it runs them."""
+    try:
+        found = []
+        for key, ts in list(worker.state.tasks.items()):
+            if ts.state not in QUEUED or not (isinstance(key, str) and key.startswith(KEY_PREFIX)):
+                continue
+            args = getattr(ts.run_spec, "args", ())
+            if len(args) >= 2 and args[0] == plugin_name and isinstance(args[1], list):
+                found.append((ts.priority or (), key, args[1]))
+        return [(key, chunks) for _, key, chunks in sorted(found, key=lambda x: x[0])]
+    except Exception:  # noqa: BLE001 - the worker's bookkeeping changed shape: nothing is known to come
+        return []

@@ -1,30 +1,36 @@
 """Opening files and reading a chunk's branches, with a per-process file cache.
 
 Opening a PFNano file costs 0.1–0.4 s (TTree metadata of 300–1800 branches, with
-:mod:`jetdask.nanoaod.uproot_speedups`); reading a 2k-event chunk costs tens of ms. Each
-worker process therefore keeps its opened trees in a small LRU cache keyed by (path, tree),
-so the second chunk of a file skips the open. Errors are translated once, here, into
-:class:`~jetdask.errors.FileAccessError` with the path and the reason, or
-:class:`~jetdask.errors.TransientFileError` when :func:`remote.classify` says
-retrying may help (server unreachable, timeouts); missing, truncated or corrupt
-files are permanent. A file that failed is dropped from the cache (reopened
-next time). ``root://`` URLs are read through :mod:`jetdask.nanoaod.remote`.
+:mod:`jetdask.nanoaod.uproot_speedups`), and over a wide-area network a few round trips more;
+reading a 2k-event chunk costs tens of ms. Each worker process therefore keeps its opened
+trees in a cache keyed by (path, tree) (:mod:`jetdask.nanoaod.filecache`: bounded by their
+memory, ``jetdask.file-cache-bytes``, and their number, ``jetdask.file-cache-size``), so the
+second chunk of a file skips the open. A file being opened ahead
+(:mod:`jetdask.nanoaod.prefetch`) is waited for, not opened twice. Errors are translated
+once, here, into :class:`~jetdask.errors.FileAccessError` with the path and the reason, or
+:class:`~jetdask.errors.TransientFileError` when :func:`remote.classify` says retrying may
+help (server unreachable, timeouts); missing, truncated or corrupt files are permanent. A
+file that failed is dropped from the cache (reopened next time). ``root://`` URLs are read
+through :mod:`jetdask.nanoaod.remote`.
 """
 from __future__ import annotations
 
-import collections
+import contextlib
 import threading
 import time
 
 import uproot
 
 from .. import config
+from ..config_schema import size_bytes
 from ..errors import FileAccessError, TransientFileError
-from . import remote, uproot_speedups
+from . import filecache, readahead, remote, uproot_speedups
 
-_cache: "collections.OrderedDict[tuple[str, str], object]" = collections.OrderedDict()
+_cache = filecache.FileCache()
 _lock = threading.Lock()
+_opening: dict[tuple[str, str], object] = {}   # (path, tree) -> Future of an open ahead under way
 stats = {"opens": 0, "hits": 0, "open_seconds": 0.0}   # this process's opens (cached), their time
+_close = filecache.close_tree
 
 
 def _classify(path: str, err: BaseException, entries: tuple | None = None) -> FileAccessError:
@@ -53,71 +59,124 @@ def _open_options(path: str) -> dict:
     return opts
 
 
-def _close(tree) -> None:
-    """Close the file of an uproot tree; a file that fails to close is already unusable."""
-    try:
-        tree.file.close()
-    except Exception:
-        pass
+def cache_limits() -> tuple[int, int]:
+    """(bytes, files) the cache may hold: ``jetdask.file-cache-bytes`` and ``jetdask.file-cache-size``."""
+    return size_bytes(config.get("file-cache-bytes")) or 0, int(config.get("file-cache-size"))
 
 
-def open_tree(path: str, tree: str = "Events", cache: bool = True):
-    """The uproot TTree ``tree`` of ``path``, from the process cache when open."""
-    key = (path, tree)
-    if cache:
-        with _lock:
-            t = _cache.get(key)
-            if t is not None:
-                _cache.move_to_end(key)
-                stats["hits"] += 1
-                return t
-    t0 = time.perf_counter()
+def _open(path: str, tree: str):
+    """The tree, opened now (no cache); errors classified."""
     try:
         f = uproot.open(path, **_open_options(path))
         try:
-            t = f[tree]
+            return f[tree]
         except KeyError:
             raise FileAccessError(path, f"no tree {tree!r}; keys: {list(f.keys())[:10]}") from None
     except Exception as err:
         raise _classify(path, err) from None
+
+
+def keep(path: str, tree: str, t, seconds: float) -> None:
+    """Put an opened tree in the cache (counted as an open that took ``seconds``)."""
+    with _lock:
+        stats["opens"] += 1
+        stats["open_seconds"] += seconds
+    _cache.put((path, tree), t, filecache.tree_bytes(t), *cache_limits())
+
+
+def open_tree(path: str, tree: str = "Events", cache: bool = True):
+    """The uproot TTree ``tree`` of ``path``, from the process cache when open (or being opened ahead)."""
+    key = (path, tree)
     if cache:
-        with _lock:
-            stats["opens"] += 1
-            stats["open_seconds"] += time.perf_counter() - t0
-            _cache[key] = t
-            while len(_cache) > config.get("file-cache-size"):
-                _, old = _cache.popitem(last=False)
-                _close(old)
+        t = _cache.get(key)
+        if t is not None:
+            stats["hits"] += 1
+            return t
+        ahead = _opening.get(key)
+        if ahead is not None:
+            try:
+                t = ahead.result()
+            except Exception:  # noqa: BLE001 - opened again here, where its error is reported
+                t = None
+            if t is not None and _cache.get(key) is t:
+                stats["hits"] += 1
+                return t
+    t0 = time.perf_counter()
+    t = _open(path, tree)
+    if cache:
+        keep(path, tree, t, time.perf_counter() - t0)
     return t
+
+
+@contextlib.contextmanager
+def reading(path: str, tree: str = "Events"):
+    """``open_tree`` for the length of a chunk's read: the tree is not closed under its reader
+    when the cache evicts or releases it meanwhile (it is closed afterwards)."""
+    t = open_tree(path, tree)
+    _cache.pin(t)
+    try:
+        yield t
+    finally:
+        _cache.unpin(t)
 
 
 def forget(path: str) -> None:
     """Drop every cached tree of ``path`` (after a read error, or when a file was replaced)."""
-    with _lock:
-        for key in [k for k in _cache if k[0] == path]:
-            _cache.pop(key)
+    _cache.pop(path)
+
+
+def release(path: str) -> None:
+    """This worker has no more chunks of ``path``: drop what was read ahead of it, and release its
+    trees (:meth:`filecache.FileCache.finish`: closed first when room is needed, kept only while
+    the released trees take at most a quarter of ``jetdask.file-cache-bytes``)."""
+    keep = cache_limits()[0] // 4
+    for key in [k for k in _cache.keys() if k[0] == path]:
+        t = _cache._trees.get(key, (None,))[0]
+        store = getattr(getattr(getattr(t, "file", None), "source", None), "store", None)
+        if store is not None:
+            store.drop()
+        _cache.finish(key, keep)
+
+
+def make_room(room: int, keep_path: str | None = None) -> int:
+    """Close least recently used files (not ``keep_path``), then drop ranges read ahead, until the
+    open files and the read-ahead bytes together take at most ``room`` bytes; bytes freed."""
+    freed = 0
+    if _cache.bytes + readahead.held.bytes > room:
+        keep = {k for k in _cache.keys() if k[0] == keep_path}
+        freed += _cache.shrink(max(0, room - readahead.held.bytes), keep=keep)
+    if _cache.bytes + readahead.held.bytes > room:
+        freed += readahead.drop_all()
+    return freed
+
+
+def held_bytes() -> int:
+    """Memory this process's open files and read-ahead data take (estimated)."""
+    return _cache.bytes + readahead.held.bytes
 
 
 def cached_paths() -> list[str]:
     """Paths of the files this process has open, least recently used first."""
-    with _lock:
-        return [k[0] for k in _cache]
+    return [k[0] for k in _cache.keys()]
 
 
 def clear_cache() -> None:
     """Close and drop every cached file of this process (benchmarks: measure cold opens)."""
-    with _lock:
-        while _cache:
-            _close(_cache.popitem()[1])
+    readahead.drop_all()
+    _cache.clear()
 
 
 def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
     """What planning needs: UUID, entries and cluster boundaries.
 
     ``cache=True`` leaves the file open in this process' cache, for the chunks that follow
-    (planning on a worker: its first chunk of the file then skips the open).
+    (planning on a worker: its first chunk of the file then skips the open). A ``root://``
+    open waits off the worker's thread (:func:`jetdask.nanoaod.prefetch.off_thread`): the
+    worker opens several files at once.
     """
-    t = open_tree(path, tree, cache=cache)
+    from . import prefetch
+    with prefetch.off_thread(path):
+        t = open_tree(path, tree, cache=cache)
     try:
         return {"path": path, "tree": tree, "uuid": str(t.file.uuid), "num_entries": int(t.num_entries),
                 "clusters": [int(x) for x in t.common_entry_offsets()]}

@@ -15,7 +15,9 @@ for plain OS errors, never by message text:
 
 uproot reads ``root://`` URLs here through :class:`XRootDSource`: uproot's
 vector-read source, whose failures keep the client's status
-(:class:`XRootDStatusError`) instead of uproot's plain ``OSError`` text.
+(:class:`XRootDStatusError`) instead of uproot's plain ``OSError`` text. It asks a server
+for its vector-read limits once per process (not once per file: a round trip saved on every
+open), and serves ranges read ahead (:mod:`jetdask.nanoaod.readahead`) without asking again.
 """
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ import fnmatch
 import os
 import threading
 
+import uproot.source.chunk
 import uproot.source.futures
 import uproot.source.xrootd
 
 from .. import config
+from . import readahead
 
 TRANSIENT, PERMANENT = "transient", "permanent"
 
@@ -136,7 +140,7 @@ def configure_client() -> None:
 
 
 def uproot_options() -> dict:
-    """Options for ``uproot.open`` of a ``root://`` URL (see the README, "Remote files")."""
+    """Options for ``uproot.open`` of a ``root://`` URL (see docs/howto/xrootd.md)."""
     configure_client()
     return {"handler": XRootDSource, "timeout": int(config.get("open-timeout")), "use_threads": False}
 
@@ -151,8 +155,12 @@ class _Resource(uproot.source.xrootd.XRootDResource):
         raise XRootDStatusError.from_status(self._file_path, status)
 
 
+_limits: dict[str, tuple[int, int]] = {}   # data server -> its vector-read limits (this process)
+
+
 def _server_config(resource: _Resource) -> tuple[int, int]:
-    """Vector-read limits of the data server (uproot's defaults when it is the local disk)."""
+    """Vector-read limits of the data server (uproot's defaults when it is the local disk), asked
+    once per server and process."""
     from XRootD import client
     from XRootD.client.flags import QueryCode
     defaults = (1024, 2097136)
@@ -163,11 +171,15 @@ def _server_config(resource: _Resource) -> tuple[int, int]:
     if not server:
         return defaults
     server = client.URL(server)
-    st, answer = client.FileSystem(f"{server.protocol}://{server.hostid}/").query(
+    base = f"{server.protocol}://{server.hostid}/"
+    if base in _limits:
+        return _limits[base]
+    st, answer = client.FileSystem(base).query(
         QueryCode.CONFIG, "readv_iov_max readv_ior_max", timeout=resource._xrd_timeout())
     if st.error:
         raise XRootDStatusError.from_status(resource._file_path, st)
     iov, ior = map(int, answer.split(b"\n", 1))
+    _limits[base] = (iov, ior)
     return iov, ior
 
 
@@ -186,6 +198,39 @@ class XRootDSource(uproot.source.xrootd.XRootDSource):
         self._max_num_elements, self._max_element_size = _server_config(self._resource)
         if self._desired_max_num_elements is not None:
             self._max_num_elements = min(self._max_num_elements, self._desired_max_num_elements)
+        self.store = readahead.Store(self)
+
+    # what the read-ahead store needs of its file
+    def readv_limits(self) -> tuple[int, int]:
+        return self._max_num_elements, self._max_element_size
+
+    def request_timeout(self) -> int:
+        return self._resource._xrd_timeout()
+
+    def status_error(self, status) -> XRootDStatusError:
+        return XRootDStatusError.from_status(self._file_path, status)
+
+    def chunks(self, ranges, notifications):
+        """uproot's vector read of ``ranges``, less the ranges read ahead: those are handed over
+        as they are (the chunk is announced on ``notifications`` when its bytes are in)."""
+        store = getattr(self, "store", None)
+        ahead = store.take(ranges) if store is not None and len(store) else {}
+        if not ahead:
+            return super().chunks(ranges, notifications)
+        missing = [r for r in ranges if (r[0], r[1]) not in ahead]
+        out = super().chunks(missing, notifications) if missing else []
+        self._num_requested_chunks += len(ahead)
+        for (start, stop), fut in ahead.items():
+            chunk = uproot.source.chunk.Chunk(self, start, stop, fut)
+            fut.add_done_callback(uproot.source.chunk.notifier(chunk, notifications))
+            out.append(chunk)
+        return out
+
+    def __exit__(self, exception_type, exception_value, traceback):
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.drop()
+        super().__exit__(exception_type, exception_value, traceback)
 
 
 # -- listings --------------------------------------------------------------------------

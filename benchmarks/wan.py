@@ -1,0 +1,269 @@
+"""Remote files at WAN latency: the engine over XRootD through a delay-adding proxy vs local files.
+
+    eval "$(bash ../shared/cluster/start-local-xrootd.sh)"    # as root; LOCAL_XROOTD_URL/_EXPORT
+    python benchmarks/wan.py [--events 300000] [--delays 0,12,50] [--workers 1,2] [--repeat 2]
+
+The synthetic PFNano sample (``jetdask.synthetic``: one MC and one data file of ``--events``
+events each, 889 branches, as ``jetdask sample`` writes them) is linked into the server's
+directory. One ``cluster/latency-proxy.py`` per delay forwards to the server, adding that many
+milliseconds each way (0, 12, 50: a round trip of 0, 24, 100 ms). Per worker count, one
+LocalCluster of single-threaded workers; per round, back to back, with the workers' file caches
+emptied (every run plans and opens its files): jetdask on the local files, then on the root://
+URLs through each proxy, with prefetch on and (``--compare-off``) off. Every remote output is
+compared bin for bin with the local one of the same round.
+
+Prints a table of medians (events/s), the per-round ratio to the local run of the same round
+(median [min-max]), the 2-worker / 1-worker ratio per path, and the workers' memory: the
+largest peak RSS of a chunk, the chunk budget of the memory guard, and the most bytes the
+prefetcher and the file cache held at once.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+PROXY = os.path.join(os.environ.get("JETDASK_SHARED", os.path.join(HERE, "..", "..", "shared")),
+                     "cluster", "latency-proxy.py")
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def proxies(host: str, port: int, delays: list[float]):
+    """``{delay_ms: port}`` of one latency proxy per delay, stopped (by pid) at the end."""
+    procs, ports = [], {}
+    try:
+        for d in delays:
+            p = free_port()
+            procs.append(subprocess.Popen([sys.executable, PROXY, str(p), host, str(port), str(d)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            ports[d] = p
+        time.sleep(1.0)
+        yield ports
+    finally:
+        for pr in procs:
+            pr.send_signal(signal.SIGTERM)
+        for pr in procs:
+            try:
+                pr.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+
+
+def set_prefetch(on: bool) -> None:
+    """In a worker: ``jetdask.prefetch`` on or off for the runs that follow; its caches emptied."""
+    import dask.config
+
+    from jetdask.nanoaod import io
+    dask.config.set({"jetdask.prefetch": on})
+    io.clear_cache()
+    try:
+        from jetdask.nanoaod import prefetch
+        prefetch.reset_stats()
+    except ImportError:
+        pass
+
+
+def worker_stats() -> dict:
+    try:
+        from jetdask.nanoaod import prefetch
+        return prefetch.stats_snapshot()
+    except ImportError:
+        return {}
+
+
+def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool):
+    from jetdask.engine.outputs import load_output
+    from jetdask.engine.runner import Runner
+    client.run(set_prefetch, prefetch_on)
+    run = tempfile.mkdtemp(dir=runs)
+    t = time.perf_counter()
+    with Runner(analysis, fileset_path, run, client, chunk_size=chunk_size, progress=False) as r:
+        out = r.run()
+    wall = time.perf_counter() - t
+    assert out.complete, out.failed
+    db = sqlite3.connect(os.path.join(run, "ledger.sqlite"))
+    peaks = db.execute("SELECT worker, MAX(peak_rss) FROM chunks WHERE state='done' GROUP BY worker").fetchall()
+    db.close()
+    stats = client.run(worker_stats)
+    return {"wall": wall, "events": sum(c["events"] for c in out.counters.values()), "output": load_output(run),
+            "peak_rss": max(p for _, p in peaks),
+            "io_peak": max((s.get("held_peak", 0) for s in stats.values()), default=0),
+            "files_peak": max((s.get("files_peak", 0) for s in stats.values()), default=0),
+            "stats": stats}
+
+
+def same_output(a, b) -> float:
+    """Largest relative difference of any bin or counter of two outputs (raises if they differ in shape)."""
+    import numpy as np
+    worst = 0.0
+    assert set(a.hists) == set(b.hists)
+    for ds in a.hists:
+        assert set(a.hists[ds]) == set(b.hists[ds])
+        for name, h in a.hists[ds].items():
+            h2 = b.hists[ds][name]
+            for x, y in ((h.values(flow=True), h2.values(flow=True)),
+                         (h.variances(flow=True), h2.variances(flow=True))):
+                if x is None:
+                    continue
+                d = np.abs(np.asarray(x) - np.asarray(y)) / np.maximum(np.abs(np.asarray(y)), 1e-300)
+                worst = max(worst, float(d.max(initial=0.0)))
+        for k, v in a.counters[ds].items():
+            worst = max(worst, abs(v - b.counters[ds][k]) / max(abs(b.counters[ds][k]), 1e-300))
+    return worst
+
+
+def link_files(fs: dict, export: str, url: str, sub: str) -> dict:
+    """``{local path: path under the server}`` of every file, linked (or copied) into ``export/sub``."""
+    import shutil
+    served = os.path.join(export, sub)
+    os.makedirs(served, exist_ok=True)
+    os.chmod(served, 0o755)
+    out = {}
+    for ds in fs.values():
+        for path in ds["files"]:
+            dest = os.path.join(served, os.path.basename(path))
+            if os.path.exists(dest):
+                os.remove(dest)
+            try:
+                os.link(path, dest)          # same filesystem: no second copy of the sample
+            except OSError:
+                shutil.copyfile(path, dest)
+            os.chmod(dest, 0o644)
+            out[path] = f"/{sub}/{os.path.basename(path)}"
+    return out
+
+
+def remote_fileset(fs: dict, served: dict, port: int, host: str, out: str) -> str:
+    import copy
+    fs = copy.deepcopy(fs)
+    for ds in fs.values():
+        ds["files"] = {f"root://{host}:{port}/{served[p]}": t for p, t in ds["files"].items()}
+    with open(out, "w") as f:
+        json.dump(fs, f)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=300_000, help="events per file (one MC, one data file)")
+    ap.add_argument("--chunk-size", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--delays", default="0,12,50", help="one-way delays (ms) of the proxies")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--compare-off", action="store_true", help="also run every remote path with prefetch off")
+    ap.add_argument("--memory-limit", default="4GiB", help="per worker")
+    ap.add_argument("--url", default=os.environ.get("LOCAL_XROOTD_URL"))
+    ap.add_argument("--export", default=os.environ.get("LOCAL_XROOTD_EXPORT"))
+    ap.add_argument("--workdir", default=os.path.join(HERE, ".cache"))
+    ap.add_argument("--sample-dir", default=None, help="an existing sample (fileset.json inside)")
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # stops the clusters and proxies on the way out
+    if not args.url or not args.export:
+        sys.exit("no XRootD server: start ../shared/cluster/start-local-xrootd.sh (see the docstring)")
+
+    import cloudpickle
+    import engine_analyses
+    from engine_analyses import DimuonJets
+
+    from jetdask.cluster import close_cluster, start_local
+    from jetdask.engine.memory import chunk_budget
+    from jetdask.fileset import load_fileset
+    from jetdask.synthetic import generate_sample
+    from XRootD import client as xrd
+    cloudpickle.register_pickle_by_value(engine_analyses)
+
+    os.makedirs(args.workdir, exist_ok=True)
+    sample_dir = args.sample_dir or os.path.join(args.workdir, f"wan-sample-{args.events}")
+    local_fs = os.path.join(sample_dir, "fileset.json")
+    if not os.path.exists(local_fs):
+        generate_sample(sample_dir, events=2 * args.events, files=1, seed=3, mismodel=0.5, progress=True)
+    fs = load_fileset(local_fs).to_dict()
+    served = link_files(fs, args.export, args.url, "jetdask-wan")
+    server = xrd.URL(args.url)
+    delays = [float(x) for x in args.delays.split(",") if x != ""]
+    workers = [int(x) for x in args.workers.split(",")]
+    analysis = DimuonJets(save_arrays=False)
+    runs = tempfile.mkdtemp(dir=args.workdir, prefix="runs-wan-")
+    limit = _bytes(args.memory_limit)
+
+    results: dict = {}      # (workers, path) -> list of run dicts
+    with proxies(server.hostname, server.port, delays) as ports:
+        paths = [("local", local_fs, True)]
+        for d in delays:
+            rfs = remote_fileset(fs, served, ports[d], "127.0.0.1", os.path.join(runs, f"remote-{d:g}.json"))
+            paths.append((f"{2 * d:g} ms RTT", rfs, True))
+            if args.compare_off:
+                paths.append((f"{2 * d:g} ms RTT, no prefetch", rfs, False))
+        for n in workers:
+            client = start_local(n_workers=n, threads_per_worker=1, memory_limit=args.memory_limit,
+                                 dashboard_address=None)
+            try:
+                client.submit(lambda: 1).result()
+                for rnd in range(args.repeat + 1):        # round 0: warm-up (page cache, imports), not counted
+                    local = None
+                    for name, fileset, on in paths:
+                        got = engine(fileset, analysis, client, runs, args.chunk_size, on)
+                        if name == "local":
+                            local = dict(got)
+                        else:
+                            got["diff"] = same_output(got["output"], local["output"])
+                            got["ratio"] = local["wall"] / got["wall"]
+                        got.pop("output")
+                        print(f"workers={n} round={rnd} {name:<28} {got['wall']:6.2f} s "
+                              f"{got['events'] / got['wall']:>9.0f} ev/s", flush=True)
+                        if rnd:
+                            results.setdefault((n, name), []).append(got)
+            finally:
+                close_cluster(client)
+
+    budget = chunk_budget(limit)
+    print()
+    print(f"jetdask, {len(fs)} files x {args.events} events, {args.chunk_size}-event chunks, "
+          f"medians of {args.repeat} rounds; ratio: local wall / this wall in the same round")
+    print(f"{'workers':>7}  {'path':<28}{'events/s':>10}{'vs local':>20}{'max diff':>10}"
+          f"{'peak RSS':>10}{'io held':>9}")
+    for (n, name), rs in results.items():
+        rate = statistics.median(r["events"] / r["wall"] for r in rs)
+        ratios = sorted(r["ratio"] for r in rs if "ratio" in r)
+        rtxt = f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}]" if ratios else "-"
+        diff = max((r.get("diff", 0.0) for r in rs), default=0.0)
+        print(f"{n:>7}  {name:<28}{rate:>10.0f}{rtxt:>20}{diff:>10.1e}"
+              f"{max(r['peak_rss'] for r in rs) / 2**20:>8.0f}Mi{max(r['io_peak'] for r in rs) / 2**20:>7.0f}Mi")
+    if len(workers) > 1:
+        lo, hi = min(workers), max(workers)
+        print()
+        print(f"{hi} workers / {lo} worker (medians):")
+        for name, _, _ in paths:
+            if (lo, name) in results and (hi, name) in results:
+                a = statistics.median(r["events"] / r["wall"] for r in results[(lo, name)])
+                b = statistics.median(r["events"] / r["wall"] for r in results[(hi, name)])
+                print(f"  {name:<28}{b / a:6.2f}x")
+    print()
+    print(f"worker memory limit {limit / 2**30:.1f} GiB, chunk budget {budget / 2**30:.2f} GiB; "
+          f"peak RSS: the largest of any chunk; io held: the most bytes prefetched plus cached open files")
+
+
+def _bytes(size: str) -> int:
+    from dask.utils import parse_bytes
+    return parse_bytes(size)
+
+
+if __name__ == "__main__":
+    main()
