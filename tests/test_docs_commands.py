@@ -3,8 +3,9 @@
 The pages run in the order of the site (docs/index.md's tables of contents), one command at a
 time, all in one copy of the repository, so a page may use what an earlier one made (the quick
 start's sample and runs), as a reader going through the site would; run a single page with -k
-only if it makes what it needs. Each command runs from the root of that copy (its tracked and not-ignored files, as a fresh
-clone has them, with ../shared beside it), with ./.venv's commands on the PATH. The sample the
+only if it makes what it needs. Each command runs from the root of that copy (its tracked and
+not-ignored files, as a fresh clone has them, with ../shared beside it), with ./.venv's commands
+on the PATH. The sample the
 pages make with ``--events 20000`` is made with 2000 events here. Blocks marked ```console are
 only shown (they need a batch system, a server or a grid proxy). The README's commands are run
 by tests/test_readme.py.
