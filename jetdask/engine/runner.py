@@ -178,11 +178,11 @@ class Runner:
         return chunks
 
     def _report_duplicates(self, dups) -> None:
-        if dups and self.progress:
+        if dups:   # said even without a progress bar: the fileset names a file twice
             from .progress import say
             bar = getattr(self, "progress_bar", None)
             for d in dups:
-                (bar.note if bar is not None else say)(
+                (bar.note if bar is not None and bar.bar is not None else say)(
                     f"{d['dataset']}: {d['path']} is the same file as {d['same_as']} (UUID {d['uuid']}): "
                     f"read once, the second path kept as a replica")
 
