@@ -101,7 +101,7 @@ def test_comparison_table_distance_from_one():
         assert r["sigmas_from_1"] == pytest.approx((t.central[0, 0, ip] - 1) / sigma)
         assert r["pt"] == [[20.0, 40.0], [40.0, 80.0], [80.0, 1000.0]][ip]
     text = compare.format_table(res.wp_inclusive)
-    assert text.count("pT ") == 3 and f"{rows[0]['sf']:.3f}" in text
+    assert text.count("pT ") == 3 and f"{rows[0]['sf']:.2f} " in text and f"({rows[0]['sigmas_from_1']:+.1f})" in text
 
 
 def test_demo_summary_writes_the_file_and_figure(tmp_path):

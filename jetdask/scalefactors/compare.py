@@ -44,7 +44,7 @@ def records(tables: list[SFTable]) -> list[dict]:
 
 
 def _num(x: float) -> str:
-    return f"{x:.3f}" if abs(x) < 100 else f"{x:.3g}"
+    return f"{x:.2f}" if abs(x) < 100 else f"{x:.3g}"
 
 
 def _cell(r: dict | None) -> str:
@@ -53,36 +53,37 @@ def _cell(r: dict | None) -> str:
     if r["sf"] is None:
         return r.get("undefined") or "no data"
     s = r["sigmas_from_1"]
-    sig = f"{s:+.1f}s" if s is not None else "?"
-    unc = f"+-{_num(r['up'])}" if np.isclose(r["up"], r["down"], rtol=1e-3) else \
-        f"+{_num(r['up'])}/-{_num(r['down'])}"
+    sig = f"{s:+.1f}" if s is not None else "?"
+    unc = f"+-{_num(r['up'])}" if _num(r["up"]) == _num(r["down"]) else f"+{_num(r['up'])}/-{_num(r['down'])}"
     return f"{_num(r['sf'])} {unc} ({sig})"
 
 
 def format_table(tables: list[SFTable], taggers: list[str] | None = None) -> str:
-    """Per working point: pT bins as rows, taggers side by side (column header: tagger,
-    discriminant and cut); ``(+2.1s)``: (SF - 1) in units of its uncertainty."""
+    """Per working point: pT bins as rows, taggers side by side (two header lines: tagger and
+    discriminant, cut); ``(+2.1)``: (SF - 1) in units of its uncertainty."""
     rows = records(tables)
     if taggers:
         rows = [r for r in rows if r["tagger"] in taggers]
     if not rows:
         return "no working-point scale factors"
     keys = list(dict.fromkeys((r["tagger"], r["discriminant"]) for r in rows))
-    lines = [("light-jet SF = (data - MC non-light) / MC light, |eta| summed; (+2.1s): (SF - 1) in units of its "
+    lines = [("light-jet SF = (data - MC non-light) / MC light, |eta| summed; (+2.1): (SF - 1) in units of its "
               "uncertainty")]
     for wp in dict.fromkeys(r["wp"] for r in rows):
         sel = [r for r in rows if r["wp"] == wp]
         pts = list(dict.fromkeys(tuple(r["pt"]) for r in sel))
-        head = []
+        names, cuts = [], []
         for k in keys:
             cut = next((r["cut"] for r in sel if (r["tagger"], r["discriminant"]) == k), None)
-            head.append(f"{k[0]} {k[1]}" + (f" >= {cut:g}" if cut is not None else ""))
+            names.append(f"{k[0]} {k[1]}")
+            cuts.append(f">= {cut:g}" if cut is not None else "")
         cells = [[_cell(next((r for r in sel if tuple(r["pt"]) == pt and (r["tagger"], r["discriminant"]) == k),
                              None)) for k in keys] for pt in pts]
-        width = max(len(c) for c in head + [c for row in cells for c in row]) + 3
-        lines += ["", f"{'WP ' + wp:<14}" + "".join(f"{h:>{width}}" for h in head)]
+        width = max(len(c) for c in names + [c for row in cells for c in row]) + 2
+        lines += ["", f"{'WP ' + wp:<12}" + "".join(f"{h:>{width}}" for h in names),
+                  f"{'':<12}" + "".join(f"{c:>{width}}" for c in cuts)]
         for pt, row in zip(pts, cells):
-            lines.append(f"{f'pT {pt[0]:g}-{pt[1]:g}':<14}" + "".join(f"{c:>{width}}" for c in row))
+            lines.append(f"{f'pT {pt[0]:g}-{pt[1]:g}':<12}" + "".join(f"{c:>{width}}" for c in row))
     return "\n".join(lines)
 
 

@@ -217,6 +217,10 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
         res.notes += [n for t in (wp_t, shape_t) if t is not None for n in t.notes if n not in res.notes]
     if not res.tables:
         raise ConfigError("no scale factor could be derived (no MC in the sf_* histograms)", "run_dir")
+    order = ["DeepJet"] + [t.get("name") if isinstance(t, dict) else getattr(t, "name", "")
+                           for t in kwargs.get("taggers", [])]
+    for pool in (res.wp, res.wp_inclusive, res.shape):   # the official score first, then the run's order
+        pool.sort(key=lambda t: (order.index(t.tagger) if t.tagger in order else len(order), t.tagger))
     return res
 
 
