@@ -118,7 +118,9 @@ def figure(tables: list[SFTable], *, label: str = "Simulation Private work", ene
                                fontsize="small")
             ax.set_xlim(0, len(edges) - 1)
             span = max(max(shown) - min(shown), 0.2)
-            ax.set_ylim(min(shown) - 0.4 * span, max(shown) + 0.6 * span)   # bars beyond leave the frame
+            ax.set_ylim(min(shown) - 0.4 * span, max(shown) + 1.6 * span)   # room for the legend; long bars leave
+            if len(shown) == 1:
+                ax.text(0.5, 0.3, "no measured SF", transform=ax.transAxes, ha="center", color="0.4")
             ax.axhline(1.0, color="0.4", ls="--", lw=1)
             ax.set_xlabel(r"jet $p_T$ bin [GeV]")
             ax.set_ylabel(f"light-jet SF, WP {wp}")
