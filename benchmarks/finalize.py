@@ -13,8 +13,9 @@ Three tables:
    DimuonJets: real chunk results from synthetic PFNano, cycled), written through the store API
    (``Ledger.mark_done``; files fold as they complete), for N = 10^3..10^5 and several chunks per
    file; "resume" is ``Runner.run()`` on the finished directory (lock, open, nothing to run,
-   finalize). The previous format (JSON per chunk, merged at every finalize and so at every
-   resume) is timed up to ``--old-up-to`` chunks; its write column is a bulk insert.
+   finalize). The previous format (JSON per chunk, a ledger of schema version 0) is timed up to
+   ``--old-up-to`` chunks; its write column is a bulk insert, its finalize includes the migration
+   a reader of such a ledger makes in memory (:mod:`jetdask.engine.schema`).
 """
 from __future__ import annotations
 
@@ -125,6 +126,7 @@ def build_ledger(run_dir: str, n: int, per_file: int, blobs, legacy: bool = Fals
             for i, c in enumerate(chunks):
                 led.db.execute("INSERT INTO results VALUES (?, ?)", (c.id, texts[i % len(texts)]))
                 led.db.execute("UPDATE chunks SET state='done' WHERE id=?", (c.id,))
+        led.db.execute("PRAGMA user_version=0")
     else:
         for i, c in enumerate(chunks):
             led.mark_done(c, out, blobs[i % len(blobs)])

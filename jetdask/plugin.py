@@ -108,12 +108,6 @@ def analysis(columns: Sequence[str], name: str | None = None):
     return wrap
 
 
-# modules that moved into the engine/ and nanoaod/ layers: specs recorded in older ledgers still load
-MOVED_MODULES = {f"jetdask.{m}": f"jetdask.engine.{m}"
-                 for m in ("planning", "task", "memory", "ledger", "outputs", "status", "progress", "runner")}
-MOVED_MODULES.update({f"jetdask.{m}": f"jetdask.nanoaod.{m}" for m in ("io", "columns", "events")})
-
-
 def _exec_file(path: str):
     """Import an analysis file; a syntax or import error is a ConfigError ``FILE:LINE: message``."""
     import traceback
@@ -160,7 +154,6 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
         import cloudpickle
         cloudpickle.register_pickle_by_value(module)
     else:
-        target = MOVED_MODULES.get(target, target)
         try:
             module = importlib.import_module(target)
         except ImportError as err:

@@ -210,7 +210,8 @@ OLD_SCHEMA_RESULTS = "CREATE TABLE IF NOT EXISTS results (chunk_id TEXT PRIMARY 
 
 @pytest.mark.slow
 def test_old_format_ledger_finalizes_and_resubmits(small_sample, tmp_path):
-    """A ledger whose results are UHI JSON per chunk (the previous format) gives the same bits."""
+    """A ledger whose results are UHI JSON per chunk (the first format, migrated when opened:
+    engine/schema.py) gives the same bits."""
     clean_dir = str(tmp_path / "clean")
     with Runner(DimuonJets(save_arrays=False), small_sample, clean_dir, serial=True, chunk_size=1500,
                 progress=False) as r:
@@ -233,8 +234,7 @@ def test_old_format_ledger_finalizes_and_resubmits(small_sample, tmp_path):
     dst.close()
     src.close()
 
-    led = Ledger(os.path.join(old, "ledger.sqlite"), readonly=True)
-    assert not led.store.has_store and led.store.legacy
+    led = Ledger(os.path.join(old, "ledger.sqlite"), readonly=True)   # migrated in memory
     out = finalize(old, led)
     led.close()
     assert_same_output(out, clean)
@@ -242,9 +242,10 @@ def test_old_format_ledger_finalizes_and_resubmits(small_sample, tmp_path):
         for k in clean.hists[ds]:
             assert_bits_equal(out.hists[ds][k], clean.hists[ds][k])
     with Runner(DimuonJets(save_arrays=False), None, old, serial=True, progress=False) as r:
-        again = r.resubmit()   # nothing to run: the old rows are folded, the output is the same
+        again = r.resubmit()   # nothing to run: the old rows are migrated and folded, the output is the same
         sizes = r.ledger.store.sizes()
-    assert sizes["results"]["rows"] == 0 and sizes["file_results"]["rows"] == 4
+        tables = {t for (t,) in r.ledger.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "results" not in tables and sizes["chunk_results"]["rows"] == 0 and sizes["file_results"]["rows"] == 4
     for ds in clean.hists:
         for k in clean.hists[ds]:
             assert_bits_equal(again.hists[ds][k], clean.hists[ds][k])

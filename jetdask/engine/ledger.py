@@ -23,6 +23,9 @@ Lustre, GPFS, ...), where WAL's shared-memory index is not safe. When the run
 ends the ledger goes back to ``DELETE``, so a finished run directory is one
 self-contained file that can be copied anywhere. Config
 ``jetdask.ledger-journal``: ``auto`` (default), ``wal`` or ``delete``.
+
+The tables' layout has a version, migrated when an older ledger is opened
+(:mod:`jetdask.engine.schema`).
 """
 from __future__ import annotations
 
@@ -37,21 +40,8 @@ from ..chunk import Chunk
 from ..errors import ConfigError
 from ..result import Result
 from .lock import wal_is_safe
-from .store import SCHEMA as STORE_SCHEMA, ResultStore
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS files (
-  dataset TEXT, path TEXT, tree TEXT, uuid TEXT, num_entries INTEGER,
-  state TEXT, reason TEXT, replicas TEXT, pattern TEXT, PRIMARY KEY (dataset, path));
-CREATE TABLE IF NOT EXISTS chunks (
-  id TEXT PRIMARY KEY, dataset TEXT, path TEXT, tree TEXT, uuid TEXT,
-  entry_start INTEGER, entry_stop INTEGER, parent TEXT, state TEXT,
-  attempts INTEGER DEFAULT 0, kind TEXT, error_type TEXT, message TEXT, traceback TEXT,
-  events TEXT, bad_range TEXT, worker TEXT, started REAL, finished REAL,
-  peak_rss INTEGER, n_events INTEGER, estimate INTEGER, replica TEXT);
-CREATE INDEX IF NOT EXISTS chunks_state ON chunks(state);
-"""
+from . import schema
+from .store import ResultStore
 
 ACTIVE_STATES = ("pending", "running", "failed")
 
@@ -66,32 +56,24 @@ class Ledger:
             if not os.path.exists(path):
                 raise ConfigError(f"{path} does not exist", "run_dir")
             uri = "file:" + os.path.abspath(path).replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None, check_same_thread=False)
+            self.db = schema.readable_copy(db, path)   # an older ledger: migrated in memory, the file unchanged
         else:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA + STORE_SCHEMA)
-            self._add_columns({"files": ("replicas", "pattern"), "chunks": ("replica",)})
+            try:
+                schema.ensure(self.db, path)           # created, or migrated from an older version
+            except BaseException:
+                self.db.close()
+                raise
         self.store = ResultStore(self.db)
-        # a read-only ledger of an older run may lack the replica columns: read them as NULL
-        have = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
-        self._replicas_col = "replicas" if "replicas" in have else "NULL"
         self.journal: str | None = None
 
-    def _add_columns(self, wanted: dict) -> None:
-        """Columns added after a run directory was made (older ledgers): TEXT, NULL."""
-        for table, cols in wanted.items():
-            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
-            for col in cols:
-                if col not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
-
     def begin_writing(self) -> str:
-        """Called by the run-lock holder: choose the journal for this filesystem, fold old-format results."""
+        """Called by the run-lock holder: choose the journal for this filesystem."""
         self.journal = journal_mode(os.path.dirname(os.path.abspath(self.path)))
         self.db.execute(f"PRAGMA journal_mode={self.journal}")
-        self.fold_complete_files()
         return self.journal
 
     def end_writing(self) -> None:
@@ -149,9 +131,9 @@ class Ledger:
         self.db.execute(cols, (d["dataset"], d["path"], d["tree"], d["uuid"], d["num_entries"], "duplicate",
                                f"the same file as {d['same_as']} (UUID {d['uuid']}): read once, as its replica",
                                json.dumps(d.get("replicas") or []), d.get("pattern")))
-        row = self.db.execute(f"SELECT {self._replicas_col} FROM files WHERE dataset=? AND path=?",
+        row = self.db.execute("SELECT replicas FROM files WHERE dataset=? AND path=?",
                               (d["dataset"], d["same_as"])).fetchone()
-        if row is not None and self._replicas_col != "NULL":
+        if row is not None:
             urls = json.loads(row[0] or "[]")
             urls += [u for u in [d["path"], *(d.get("replicas") or ())] if u not in urls and u != d["same_as"]]
             self.db.execute("UPDATE files SET replicas=? WHERE dataset=? AND path=?",
@@ -215,8 +197,7 @@ class Ledger:
         return set(self.db.execute("SELECT dataset, path FROM files").fetchall())
 
     def failed_files(self) -> list[dict]:
-        rows = self.db.execute(f"SELECT dataset, path, tree, reason, {self._replicas_col} FROM files"
-                               " WHERE state='failed'")
+        rows = self.db.execute("SELECT dataset, path, tree, reason, replicas FROM files WHERE state='failed'")
         return [dict(zip(("dataset", "path", "tree", "reason"), r[:4]), replicas=tuple(json.loads(r[4] or "[]")))
                 for r in rows.fetchall()]
 
@@ -226,8 +207,7 @@ class Ledger:
 
     # -- chunk states --------------------------------------------------------
     def chunks(self, states=ACTIVE_STATES, metadata: dict | None = None) -> list[Chunk]:
-        q = (f"SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, {'f.replicas' if self._replicas_col != 'NULL' else 'NULL'}"
-             " FROM chunks c"
+        q = ("SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, f.replicas FROM chunks c"
              " LEFT JOIN files f ON f.dataset=c.dataset AND f.path=c.path WHERE c.state IN (%s)"
              " ORDER BY c.dataset, c.path, c.entry_start" % ",".join("?" * len(states)))
         md = metadata or {}
@@ -284,15 +264,6 @@ class Ledger:
                  outcome.estimate, getattr(outcome, "replica", None) or None, chunk.id))
             self.store.fold_file(chunk.dataset, chunk.path)
         return True
-
-    def fold_complete_files(self) -> int:
-        """Fold every complete file that still has chunk rows (ledgers of the previous format)."""
-        n = 0
-        for dataset, path in self.store.files_with_chunk_rows():
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                n += self.store.fold_file(dataset, path)
-        return n
 
     def merged(self) -> dict[str, Result]:
         """Per dataset, the sum of the done chunks' results (canonical order; see the store)."""

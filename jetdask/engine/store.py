@@ -19,9 +19,8 @@ the chunk results are added, so float contents (Double, Weight) agree to the
 rounding of a float sum (~1e-15 relative) and integer contents (Int64, or
 weights that are integers) exactly; tests assert both.
 
-Ledgers of the previous format (``results`` table of UHI JSON per chunk) are
-read as well: their chunk rows take part in folds and in :meth:`merged` the
-same way, and a fold removes them.
+Ledgers of earlier layouts are migrated to this one when they are opened
+(:mod:`jetdask.engine.schema`).
 """
 from __future__ import annotations
 
@@ -53,10 +52,6 @@ class ResultStore:
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
-        self.legacy = bool(db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='results'").fetchone())
-        self.has_store = bool(db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='file_results'").fetchone())
 
     # -- writing ---------------------------------------------------------------------------
     def put(self, chunk: Chunk, result: Result | bytes) -> int:
@@ -82,23 +77,19 @@ class ResultStore:
         partial = self.file_partial(dataset, path, rows)
         self.db.execute("INSERT OR REPLACE INTO file_results VALUES (?, ?, ?, ?)",
                         (dataset, path, partial.n_chunks, sqlite3.Binary(partial.to_blob())))
-        ids = [(cid,) for _, cid, _, _ in rows]
-        self.db.executemany("DELETE FROM chunk_results WHERE chunk_id=?", ids)
-        if self.legacy:
-            self.db.executemany("DELETE FROM results WHERE chunk_id=?", ids)
+        self.db.executemany("DELETE FROM chunk_results WHERE chunk_id=?", [(cid,) for _, cid, _ in rows])
         return True
 
     # -- reading ---------------------------------------------------------------------------
     def file_partial(self, dataset: str, path: str, rows=None) -> Partial:
         """The file's folded partial (if any) plus its unfolded done chunks, in entry order."""
         total = Partial()
-        if self.has_store:
-            row = self.db.execute("SELECT blob, n_chunks FROM file_results WHERE dataset=? AND path=?",
-                                  (dataset, path)).fetchone()
-            if row:
-                total.add(Partial.from_blob(row[0], row[1]))
-        for _, _, blob, payload in (self._chunk_rows(dataset, path) if rows is None else rows):
-            total.add(Partial.from_blob(blob) if blob is not None else Partial.from_result(Result.from_json(payload)))
+        row = self.db.execute("SELECT blob, n_chunks FROM file_results WHERE dataset=? AND path=?",
+                              (dataset, path)).fetchone()
+        if row:
+            total.add(Partial.from_blob(row[0], row[1]))
+        for _, _, blob in (self._chunk_rows(dataset, path) if rows is None else rows):
+            total.add(Partial.from_blob(blob))
         return total
 
     def merged(self) -> dict[str, Result]:
@@ -110,46 +101,31 @@ class ResultStore:
 
     def files_with_results(self) -> list[tuple[str, str]]:
         """(dataset, path) of every file with a partial or a stored chunk result, in canonical order."""
-        parts = ["SELECT dataset, path FROM file_results"] if self.has_store else []
-        return self._distinct(parts + self._chunk_row_files())
+        return self._distinct([_FOLDED, _UNFOLDED])
 
     def files_with_chunk_rows(self) -> list[tuple[str, str]]:
         """(dataset, path) of the files that still have unfolded chunk results."""
-        return self._distinct(self._chunk_row_files())
-
-    def _chunk_row_files(self) -> list[str]:
-        parts = []
-        if self.has_store:
-            parts.append("SELECT c.dataset, c.path FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
-                         " WHERE c.state='done'")
-        if self.legacy:
-            parts.append("SELECT c.dataset, c.path FROM chunks c JOIN results r ON r.chunk_id=c.id"
-                         " WHERE c.state='done'")
-        return parts
+        return self._distinct([_UNFOLDED])
 
     def _distinct(self, parts: list[str]) -> list[tuple[str, str]]:
-        if not parts:
-            return []
         return self.db.execute("SELECT DISTINCT * FROM (" + " UNION ALL ".join(parts) + ") ORDER BY 1, 2").fetchall()
 
     def _chunk_rows(self, dataset: str, path: str) -> list[tuple]:
-        """(entry_start, chunk id, blob, legacy JSON) of the file's done chunks with a stored result."""
-        rows = []
-        if self.has_store:
-            rows += self.db.execute(
-                "SELECT c.entry_start, c.id, r.blob, NULL FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
-                " WHERE c.dataset=? AND c.path=? AND c.state='done'", (dataset, path)).fetchall()
-        if self.legacy:
-            rows += self.db.execute(
-                "SELECT c.entry_start, c.id, NULL, r.payload FROM chunks c JOIN results r ON r.chunk_id=c.id"
-                " WHERE c.dataset=? AND c.path=? AND c.state='done'", (dataset, path)).fetchall()
-        return sorted(rows, key=lambda r: (r[0], r[1]))
+        """(entry_start, chunk id, blob) of the file's done chunks with a stored result, in entry order."""
+        return self.db.execute(
+            "SELECT c.entry_start, c.id, r.blob FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
+            " WHERE c.dataset=? AND c.path=? AND c.state='done' ORDER BY c.entry_start, c.id",
+            (dataset, path)).fetchall()
 
-    def sizes(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, dict[str, int]]:
         """Rows and bytes of stored results, by table (benchmarks, ``jetdask status``)."""
         out = {}
-        for table, col in (("chunk_results", "blob"), ("file_results", "blob"), ("results", "payload")):
-            if self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone():
-                n, b = self.db.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH({col})), 0) FROM {table}").fetchone()
-                out[table] = {"rows": n, "bytes": int(b)}
+        for table in ("chunk_results", "file_results"):
+            n, b = self.db.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(blob)), 0) FROM {table}").fetchone()
+            out[table] = {"rows": n, "bytes": int(b)}
         return out
+
+
+_FOLDED = "SELECT dataset, path FROM file_results"
+_UNFOLDED = ("SELECT c.dataset, c.path FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
+             " WHERE c.state='done'")

@@ -22,9 +22,7 @@ constructor argument so that tests can build tiny configurations.
 **Registry.** A checkpoint names its model class by a registered name, never by a module
 path: :func:`model_class` knows jetdask's own classes and those a user registers in their
 own code (``register_model("MyNet", MyNet)``) before loading; the checker of
-:mod:`.schema` refuses arguments the class does not declare. Checkpoints written by older
-jetdask versions (``"jetdask.models.deepjet:DeepJet"``) map through :data:`LEGACY_NAMES`;
-every other ``module:Class`` string is refused.
+:mod:`.schema` refuses arguments the class does not declare. A ``module:Class`` string is refused.
 """
 from __future__ import annotations
 
@@ -34,10 +32,6 @@ CLASSES = ("b", "bb", "lepb", "c", "uds", "g")
 
 _MODULES = {"DeepCSV": "deepcsv", "DeepJet": "deepjet", "ParticleTransformer": "particle_transformer",
             "ParticleNet": "particle_net"}
-
-#: Names older checkpoints stored (a module path of jetdask's own classes) -> registry name.
-LEGACY_NAMES = {**{f"jetdask.models.{m}:{c}": c for c, m in _MODULES.items()},
-                **{f"jetdask.models:{c}": c for c in _MODULES}}
 
 _user: dict = {}
 
@@ -77,10 +71,9 @@ def known_names() -> list:
 
 
 def canonical_name(name) -> str:
-    """The registry name of ``name`` (legacy jetdask module paths mapped); refuses anything else."""
+    """``name`` if the registry resolves it; refuses anything else."""
     if not isinstance(name, str):
         raise ModelFileError(f"model class must be a name, got {type(name).__name__}")
-    name = LEGACY_NAMES.get(name, name)
     if name in _MODULES or name in _user:
         return name
     if ":" in name or "." in name:
@@ -106,5 +99,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'jetdask.models' has no attribute {name!r}")
 
 
-__all__ = ["CLASSES", "LEGACY_NAMES", "model_class", "register_model", "unregister_model", "registered_models",
+__all__ = ["CLASSES", "model_class", "register_model", "unregister_model", "registered_models",
            "canonical_name", "known_names", *_MODULES]
