@@ -60,10 +60,12 @@ class CorrectionsConfig:
     sources: tuple
 
     def has(self, block: str) -> bool:
+        """Whether the correction ``block`` (``pileup``, ``btag``, ``jec``, ...) is enabled."""
         return block in self.blocks
 
     @property
     def syst_names(self) -> list[str]:
+        """The ``syst`` axis of this configuration, nominal first, in the registry's order."""
         return reg.syst_names(self.sources)
 
     def provenance(self) -> dict:

@@ -46,6 +46,7 @@ class Source:
 
     @property
     def variations(self) -> list[str]:
+        """Its entries on the ``syst`` axis: ``<name>Up`` (and ``<name>Down`` when two-sided)."""
         return [f"{self.name}{s}" for s in self.sides]
 
 

@@ -33,7 +33,7 @@ MIN_LIGHT_FOR_RATES = 1000.0                  # fewer MC light jets: the mistag-
 
 @dataclasses.dataclass
 class SFResult:
-    """Every derived table of a run: ``wp`` (|eta|, pT binned), ``wp_inclusive`` (|eta| summed:
+    """Every derived table of a run: ``wp`` (abs(eta), pT binned), ``wp_inclusive`` (abs(eta) summed:
     the comparison table), ``shape``; ``notes`` for bins without data and snapped cuts."""
     wp: list
     wp_inclusive: list
@@ -45,7 +45,7 @@ class SFResult:
 
     @property
     def tables(self) -> list[SFTable]:
-        """The tables the correction file holds: working points (|eta| binned) and shapes."""
+        """The tables the correction file holds: working points (abs(eta) binned) and shapes."""
         return self.wp + self.shape
 
     def table(self, tagger: str, discriminant: str | None = None, kind: str = "wp") -> SFTable:
@@ -67,7 +67,7 @@ class SFResult:
         return out + [n for t in self.tables if (n := t.undefined_note())]
 
     def format(self) -> str:
-        """The tagger comparison table (per WP and pT bin, |eta| summed)."""
+        """The tagger comparison table (per WP and pT bin, abs(eta) summed)."""
         from .compare import format_table
         return format_table(self.wp_inclusive)
 
@@ -157,7 +157,7 @@ def wp_file_of_run(run_dir: str) -> str | None:
 
 def derive_region(region: Region, *, wps: dict | None = None, wp_file: str | None = None, sources=None,
                   norm: str = "pretag") -> tuple[SFTable | None, SFTable | None, SFTable]:
-    """``(wp table, |eta|-inclusive wp table, shape table)`` of one region (wp None: no WPs)."""
+    """``(wp table, abs(eta)-inclusive wp table, shape table)`` of one region (wp None: no WPs)."""
     nominal = region.light[NOMINAL if NOMINAL in region.light else region.syst[0]]
     found = _wp_for(region, wps, wp_file, nominal)
     wp_t = inc_t = None
@@ -184,7 +184,7 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
     """Light-jet SFs of every ``sf_*`` histogram of ``run`` (a run directory or a RunOutput).
 
     ``taggers``: keep only these tagger keys (``DeepJet``, ``nominal`` ...). ``norm``:
-    ``"pretag"`` (MC scaled to the data jet yield of each pT/|eta| bin; the SF is a ratio of
+    ``"pretag"`` (MC scaled to the data jet yield of each pT/abs(eta) bin; the SF is a ratio of
     efficiencies) or ``"lumi"`` (xsec x lumi). ``sources``: override the registry's sources.
     """
     from ..engine.normalisation import normalisation

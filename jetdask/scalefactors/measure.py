@@ -216,7 +216,7 @@ def derive_shape(region: Region, sources: list[Source] | None = None, norm: str 
     """Shape SFs ``(abseta, pt, discriminant bin)``: SF = (data - MC non-light) / MC light in each
     discriminant bin (flows with the edge bins); bins with fewer than ``min_expected`` MC light
     jets are measured together with their neighbours (:mod:`jetdask.scalefactors.shapebins`;
-    0: never). With ``norm="pretag"`` they keep the light-jet yield of each (pT, |eta|) bin:
+    0: never). With ``norm="pretag"`` they keep the light-jet yield of each (pT, abs(eta)) bin:
     sum_i L_i SF_i = L."""
     n = len(region.disc_edges) - 1
     ids = shapebins.group_ids(_expected_per_bin(region, norm), min_expected)
