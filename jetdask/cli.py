@@ -105,10 +105,10 @@ def cmd_run(args, resubmit=False) -> int:
         from .fileset import load_fileset
         load_fileset(fileset)                     # every key checked here, not after a cluster started
     analysis = load_analysis(spec, **kwargs)      # syntax/import errors, tagger files (loaded by the analysis)
-    if callable(getattr(analysis, "output_summary", None)):   # e.g. histograms x variations x categories
-        print(analysis.output_summary(), file=sys.stderr)
     from .engine.binding import check_run_dir
     check_run_dir(args.run_dir, analysis, args.allow_analysis_change)   # the directory's analysis, arguments
+    if callable(getattr(analysis, "output_summary", None)):   # e.g. histograms x variations x categories
+        print(analysis.output_summary(), file=sys.stderr)
     from .engine.runner import Runner
     client = client_from_args(args)
     try:
