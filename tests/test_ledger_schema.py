@@ -7,7 +7,6 @@ jetdask/engine/ledger.py and jetdask/engine/store.py (the commit named with each
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 
 import hist
@@ -226,3 +225,20 @@ def test_failed_migration_leaves_the_file_as_it_was(tmp_path):
     assert "replicas" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}
     db.close()
     assert _digest(path) == before
+
+
+def test_version_1_gains_the_retry_history(tmp_path):
+    """85b3ec6 wrote version 1: the layout of c33afd1 without ``chunks.history``."""
+    path = str(tmp_path / "ledger.sqlite")
+    results = _build(path, "c33afd1")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    led = Ledger(path)
+    assert schema.version(led.db) == schema.VERSION and "history" in _cols(led, "chunks")
+    _check_contents(led, results, "c33afd1")
+    assert led.histories() == {}
+    led.set_history(_chunk(F2, 1000, 2000).id, {"transient_failures": 2})
+    assert led.histories() == {_chunk(F2, 1000, 2000).id: {"transient_failures": 2}}
+    led.close()

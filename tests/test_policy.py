@@ -5,7 +5,9 @@ import random
 
 import pytest
 
-from jetdask.engine.policy import Action, Attempt, History, Limits, backoff_delay, decide, spend
+from jetdask.engine.policy import (CLASSES, Action, Attempt, History, Limits, Stage, backoff_delay, classify, decide,
+                                   spend)
+from jetdask.engine.protocol import AttemptKind, Departure, Requeue
 
 LIM = Limits(retries=2, split_floor=500, backoff=1.0, backoff_max=8.0)
 BIG, FLOOR = History(4000), History(500)
@@ -123,3 +125,105 @@ def test_batch_attempts(name, attempt, n, running, expected):
     assert [(a.started, a.departure) for a in got] == expected
     kinds = [decide(a, BIG, LIM).kind for a in got]
     assert kinds.count("isolate") == (1 if attempt.started and attempt.departure != "retired" else 0)
+
+
+# -- where the chunk goes next: the action carries its requeue mode ----------------------------------
+REQUEUE_CASES = [
+    # (attempt, history, expected kind, expected requeue)
+    (Attempt(AttemptKind.SPLIT), BIG, "split", Requeue.FRONT),
+    (Attempt(AttemptKind.MEMORY), BIG, "split", Requeue.FRONT),
+    (Attempt(AttemptKind.WORKER_LEFT, True, departure=Departure.MEMORY_KILL), BIG, "split", Requeue.ISOLATE),
+    (Attempt(AttemptKind.TRANSIENT), BIG, "retry", Requeue.DELAY),
+    (Attempt(AttemptKind.LOST), BIG, "rerun", Requeue.FRONT),
+    (Attempt(AttemptKind.WORKER_LEFT, departure=Departure.RETIRED), BIG, "rerun", Requeue.FRONT),
+    (Attempt(AttemptKind.WORKER_LEFT, departure=Departure.DIED), BIG, "isolate", Requeue.ISOLATE),
+    (Attempt(AttemptKind.WORKER_LEFT, True, started=False, departure=Departure.DIED), BIG, "isolate", Requeue.ISOLATE),
+    (Attempt(AttemptKind.DONE), BIG, "record", None),
+    (Attempt(AttemptKind.STOP), BIG, "stop", None),
+    (Attempt(AttemptKind.FAILED), BIG, "fail", None),
+    (Attempt(AttemptKind.MEMORY), FLOOR, "fail", None),
+]
+
+
+@pytest.mark.parametrize("attempt,history,kind,requeue", REQUEUE_CASES)
+def test_the_action_says_where_the_chunk_goes(attempt, history, kind, requeue):
+    action = decide(attempt, history, LIM, random.Random(1))
+    assert (action.kind, action.requeue) == (kind, requeue)
+
+
+def test_a_lost_result_is_rerun_without_spending_anything():
+    action = decide(Attempt(AttemptKind.LOST, isolated=True), History(4000, transient_failures=2, crashes=2), LIM)
+    assert action.kind == "rerun" and action.spends == ""
+
+
+# -- classify: by the error's type and the future's state, never by names or text ---------------------
+class CancelledError(Exception):
+    """Named like the cancellations, and not one of them."""
+
+
+def _classify_cases():
+    import asyncio
+    import concurrent.futures
+
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    from jetdask.errors import (DiskFullError, FileAccessError, MemoryBudgetError, ReservedCounterError,
+                                TransientError, TransientFileError)
+    killed = KilledWorker("jetdask-x", None, 0)
+    cancelled = FutureCancelledError("jetdask-x", "lost")
+    return [
+        # (name, error, stage, future status, expected kind)
+        ("MemoryError", MemoryError(), Stage.CHUNK, None, AttemptKind.MEMORY),
+        ("memory budget", MemoryBudgetError("over"), Stage.CHUNK, None, AttemptKind.MEMORY),
+        ("disk full", DiskFullError("/run", "no space"), Stage.CHUNK, None, AttemptKind.STOP),
+        ("reserved counter", ReservedCounterError("A", ["events"], {"events": "read"}), Stage.CHUNK, None,
+         AttemptKind.STOP),
+        ("transient error", TransientError("busy"), Stage.CHUNK, None, AttemptKind.TRANSIENT),
+        ("transient file error", TransientFileError("root://x//f", "timeout"), Stage.CHUNK, None,
+         AttemptKind.TRANSIENT),
+        ("file error said transient", FileAccessError("f", "busy", transient=True), Stage.CHUNK, None,
+         AttemptKind.TRANSIENT),
+        ("file error", FileAccessError("f", "timed out (text does not matter)"), Stage.CHUNK, None,
+         AttemptKind.FAILED),
+        ("timeout while reading", TimeoutError(), Stage.CHUNK, None, AttemptKind.TRANSIENT),
+        ("connection reset", ConnectionResetError(), Stage.CHUNK, None, AttemptKind.TRANSIENT),
+        ("analysis bug", ValueError("connection timeout"), Stage.CHUNK, None, AttemptKind.FAILED),
+        ("no error", None, Stage.CHUNK, None, AttemptKind.DONE),
+        ("task finished", None, Stage.TASK, "finished", AttemptKind.DONE),
+        ("task reset", None, Stage.TASK, "pending", AttemptKind.LOST),
+        ("task lost", None, Stage.TASK, "lost", AttemptKind.LOST),
+        ("killed worker", killed, Stage.TASK, "error", AttemptKind.WORKER_LEFT),
+        ("erred, then lost", ValueError("x"), Stage.TASK, "lost", AttemptKind.WORKER_LEFT),
+        ("future cancelled", cancelled, Stage.TASK, "cancelled", AttemptKind.CANCELLED),
+        ("cancelled state", ValueError("x"), Stage.TASK, "cancelled", AttemptKind.CANCELLED),
+        ("asyncio cancellation", asyncio.CancelledError(), Stage.TASK, "error", AttemptKind.CANCELLED),
+        ("comm closed", CommClosedError("gone"), Stage.TASK, "error", AttemptKind.CANCELLED),
+        ("task raised", KeyError("jetdask-run-x"), Stage.TASK, "error", AttemptKind.FAILED),
+        ("a look-alike name", CancelledError(), Stage.TASK, "error", AttemptKind.FAILED),
+        ("fetch timed out", TimeoutError(), Stage.RESULT, None, AttemptKind.LOST),
+        ("fetch cancelled", concurrent.futures.CancelledError(), Stage.RESULT, None, AttemptKind.LOST),
+        ("fetch comm closed", CommClosedError("gone"), Stage.RESULT, None, AttemptKind.LOST),
+        ("result unreadable", TypeError("bad bytes"), Stage.RESULT, None, AttemptKind.FAILED),
+        ("look-alike on fetch", CancelledError(), Stage.RESULT, None, AttemptKind.FAILED),
+        ("inspection's worker died", killed, Stage.INSPECTION, None, AttemptKind.WORKER_LEFT),
+        ("inspection cancelled", cancelled, Stage.INSPECTION, None, AttemptKind.WORKER_LEFT),
+        ("inspection failed", OSError("cannot open"), Stage.INSPECTION, None, AttemptKind.FAILED),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_classify_cases())), ids=[c[0] for c in _classify_cases()])
+def test_classify(case):
+    name, error, stage, status, kind = _classify_cases()[case]
+    assert classify(error, stage, status) == kind
+
+
+def test_every_class_rule_is_reached():
+    """Each (stage, types) rule of CLASSES decides at least one case above."""
+    seen = set()
+    for _, error, stage, status, kind in _classify_cases():
+        for i, (where, types, k) in enumerate(CLASSES):
+            if where == stage and error is not None and isinstance(error, types()) and k == kind:
+                seen.add(i)
+    assert seen == set(range(len(CLASSES)))

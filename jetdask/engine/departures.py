@@ -25,7 +25,7 @@ import time
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from .policy import DIED, MEMORY_KILL, RETIRED
+from .protocol import Departure, Event, WorkerAction
 
 TOPIC = "jetdask-workers"
 STARTED = "jetdask-started"
@@ -38,15 +38,15 @@ RETIRING = "closing_gracefully"
 CHUNK_PREFIX = "jetdask-"   # the key of every chunk task (the dispatcher's)
 
 
-def departure_reason(expected: bool, memory_killed: bool, was_retiring: bool) -> str:
+def departure_reason(expected: bool, memory_killed: bool, was_retiring: bool) -> Departure:
     """Why a worker left: the nanny's memory kill first (a retiring worker can still run out
     of memory), then a retirement (the scheduler's ``expected``, or a worker that had started
     retiring), else it died."""
     if memory_killed and not expected:
-        return MEMORY_KILL
+        return Departure.MEMORY_KILL
     if expected or was_retiring:
-        return RETIRED
-    return DIED
+        return Departure.RETIRED
+    return Departure.DIED
 
 
 class WorkerWatch(SchedulerPlugin):
@@ -74,7 +74,7 @@ class WorkerWatch(SchedulerPlugin):
 
     def add_worker(self, scheduler, worker: str) -> None:
         ws = scheduler.workers.get(worker)
-        scheduler.log_event(TOPIC, {"action": "join", "worker": worker,
+        scheduler.log_event(TOPIC, {"action": WorkerAction.JOIN.value, "worker": worker,
                                     "nthreads": int(ws.nthreads) if ws is not None else 1})
 
     def log_event(self, topic, msg) -> None:
@@ -87,7 +87,7 @@ class WorkerWatch(SchedulerPlugin):
                 self.retiring[topic] = time.time()
         elif topic == MEMORY_EVENT and msg.get("worker"):
             self.memory_kills[msg["worker"]] = time.time()
-            self.scheduler.log_event(TOPIC, {"action": "memory-kill", "worker": msg["worker"],
+            self.scheduler.log_event(TOPIC, {"action": WorkerAction.MEMORY_KILL.value, "worker": msg["worker"],
                                              "rss": msg.get("rss")})
         elif topic == "all" and msg.get("action") == "remove-worker":
             worker, now, expected = msg.get("worker"), time.time(), bool(msg.get("expected"))
@@ -95,7 +95,8 @@ class WorkerWatch(SchedulerPlugin):
             began = self.retiring.pop(worker, None)
             reason = departure_reason(expected, killed is not None and now - killed < self.memory_window,
                                       began is not None and now - began < self.retire_window)
-            self.scheduler.log_event(TOPIC, {"action": "leave", "worker": worker, "reason": reason,
+            self.scheduler.log_event(TOPIC, {"action": WorkerAction.LEAVE.value, "worker": worker,
+                                             "reason": reason.value,
                                              "handed_on": expected,   # its results moved
                                              "stimulus_id": msg.get("stimulus_id", ""),
                                              "processing": sorted(str(k) for k in msg.get("processing-tasks", ()))})
@@ -113,10 +114,10 @@ class WorkerEvents:
         client.subscribe_topic(READY, self._on_worker)
 
     def _on_worker(self, event) -> None:
-        self.queue.put(("worker", event[1]))
+        self.queue.put((Event.WORKER, event[1]))
 
     def _on_started(self, event) -> None:
-        self.queue.put(("started", event[1]))
+        self.queue.put((Event.STARTED, event[1]))
 
     def close(self) -> None:
         for topic in (TOPIC, STARTED, READY):

@@ -5,7 +5,8 @@ worker is killed first, the scheduler puts the task back to run again, pinned to
 dead worker, and a blocking ``future.result()`` waits its whole timeout: a loop that
 fetched in line stopped submitting for a minute per such result (measured: a churn run
 of short chunks took 5.6x a clean one). Here a few threads fetch results and put them on
-the dispatcher's queue (``("fetched", key)``); when a worker dies, the results still
+the dispatcher's queue (``(Event.FETCHED, key)``); what a failed fetch means is the failure
+policy's to say (:func:`jetdask.engine.policy.classify`, stage ``result``); when a worker dies, the results still
 being fetched from it are given up at once (their futures cancelled) and the dispatcher
 reruns those chunks.
 """
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..chunk import Chunk
+from .protocol import Event
 
 RESULT_TIMEOUT = 60.0  # seconds to fetch a finished task's result from its worker
 
@@ -29,12 +31,6 @@ class Flight:
     future: Any
     started: bool = False
     running: int = 0             # index in ``chunks`` of the chunk the worker reported it started last
-
-
-def lost(err: BaseException) -> bool:
-    """The result is gone (its worker left) or could not be fetched in time: the chunks run again."""
-    from distributed.client import FutureCancelledError
-    return isinstance(err, (TimeoutError, FutureCancelledError, OSError)) or type(err).__name__ == "CancelledError"
 
 
 class Fetcher:
@@ -61,7 +57,7 @@ class Fetcher:
         except BaseException as err:  # noqa: BLE001 - reported to the loop, which decides
             got = (None, err)
         self.results[key] = got
-        self.events.put(("fetched", key))
+        self.events.put((Event.FETCHED, key))
 
     def claim(self, key):
         """``(flight, outcomes, error)`` of a fetch that ended, or None if it was given up."""

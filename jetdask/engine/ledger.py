@@ -41,10 +41,8 @@ from ..errors import ConfigError
 from ..result import Result
 from .lock import wal_is_safe
 from . import schema
+from .protocol import OPEN_STATES, SETTLED_STATES, ChunkState as S, FileState as F
 from .store import ResultStore
-
-ACTIVE_STATES = ("pending", "running", "failed")
-
 
 class Ledger:
     """The run's SQLite ledger; ``readonly=True`` for readers (status, plots) of a possibly busy run."""
@@ -115,20 +113,20 @@ class Ledger:
             cols = "INSERT OR REPLACE INTO files (dataset, path, tree, uuid, num_entries, state, reason, " \
                    "replicas, pattern) VALUES (?,?,?,?,?,?,?,?,?)"
             for f in files:
-                self.db.execute(cols, (f["dataset"], f["path"], f["tree"], f["uuid"], f["num_entries"], "ok", None,
+                self.db.execute(cols, (f["dataset"], f["path"], f["tree"], f["uuid"], f["num_entries"], F.OK, None,
                                        json.dumps(f.get("replicas") or []), f.get("pattern")))
                 if f.get("pattern"):   # listed now: the pattern's earlier listing failure is resolved
-                    self.db.execute("DELETE FROM files WHERE dataset=? AND path=? AND state='failed'",
+                    self.db.execute(f"DELETE FROM files WHERE dataset=? AND path=? AND state='{F.FAILED}'",
                                     (f["dataset"], f["pattern"]))
             for x in failures:
-                self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, "failed", x.reason,
+                self.db.execute(cols, (x.dataset, x.path, x.tree, None, None, F.FAILED, x.reason,
                                        json.dumps(list(getattr(x, "replicas", ()))), None))
             for d in duplicates:
                 self._add_duplicate(d, cols)
             self._insert_chunks(chunks, None)
 
     def _add_duplicate(self, d: dict, cols: str) -> None:
-        self.db.execute(cols, (d["dataset"], d["path"], d["tree"], d["uuid"], d["num_entries"], "duplicate",
+        self.db.execute(cols, (d["dataset"], d["path"], d["tree"], d["uuid"], d["num_entries"], F.DUPLICATE,
                                f"the same file as {d['same_as']} (UUID {d['uuid']}): read once, as its replica",
                                json.dumps(d.get("replicas") or []), d.get("pattern")))
         row = self.db.execute("SELECT replicas FROM files WHERE dataset=? AND path=?",
@@ -142,22 +140,22 @@ class Ledger:
     def file_uuids(self) -> dict[tuple[str, str, str], str]:
         """``(dataset, uuid, tree)`` -> path of every readable file planned (what a duplicate is found by)."""
         return {(d, u, t): p for d, u, t, p in self.db.execute(
-            "SELECT dataset, uuid, tree, path FROM files WHERE state='ok' ORDER BY rowid DESC")}
+            f"SELECT dataset, uuid, tree, path FROM files WHERE state='{F.OK}' ORDER BY rowid DESC")}
 
     def duplicates(self) -> list[dict]:
         """Files read once as another file's replica: dataset, path, uuid, reason."""
         return [dict(zip(("dataset", "path", "uuid", "reason"), r)) for r in self.db.execute(
-            "SELECT dataset, path, uuid, reason FROM files WHERE state='duplicate' ORDER BY dataset, path")]
+            f"SELECT dataset, path, uuid, reason FROM files WHERE state='{F.DUPLICATE}' ORDER BY dataset, path")]
 
     def unresolved_duplicates(self) -> list[dict]:
         """Readable files of one data set with the same UUID, both planned (directories made before
         duplicates were detected): ``{"dataset", "uuid", "paths"}``, the path its chunks name first."""
         out = []
         for ds, uuid, tree in self.db.execute(
-                "SELECT dataset, uuid, tree FROM files WHERE state='ok' AND uuid IS NOT NULL"
+                f"SELECT dataset, uuid, tree FROM files WHERE state='{F.OK}' AND uuid IS NOT NULL"
                 " GROUP BY dataset, uuid, tree HAVING COUNT(*) > 1 ORDER BY dataset, uuid").fetchall():
             paths = [r[0] for r in self.db.execute("SELECT path FROM files WHERE dataset=? AND uuid=? AND tree=?"
-                                                   " AND state='ok' ORDER BY rowid", (ds, uuid, tree))]
+                                                   f" AND state='{F.OK}' ORDER BY rowid", (ds, uuid, tree))]
             row = self.db.execute("SELECT path FROM chunks WHERE dataset=? AND uuid=? AND tree=? LIMIT 1",
                                   (ds, uuid, tree)).fetchone()
             if row and row[0] in paths:
@@ -189,7 +187,7 @@ class Ledger:
         for c in chunks:
             self.db.execute(
                 "INSERT OR IGNORE INTO chunks (id, dataset, path, tree, uuid, entry_start, entry_stop, parent, state)"
-                " VALUES (?,?,?,?,?,?,?,?, 'pending')",
+                f" VALUES (?,?,?,?,?,?,?,?, '{S.PENDING}')",
                 (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, parent))
 
     def planned(self) -> set[tuple[str, str]]:
@@ -197,7 +195,7 @@ class Ledger:
         return set(self.db.execute("SELECT dataset, path FROM files").fetchall())
 
     def failed_files(self) -> list[dict]:
-        rows = self.db.execute("SELECT dataset, path, tree, reason, replicas FROM files WHERE state='failed'")
+        rows = self.db.execute(f"SELECT dataset, path, tree, reason, replicas FROM files WHERE state='{F.FAILED}'")
         return [dict(zip(("dataset", "path", "tree", "reason"), r[:4]), replicas=tuple(json.loads(r[4] or "[]")))
                 for r in rows.fetchall()]
 
@@ -206,7 +204,7 @@ class Ledger:
         return [dict(zip(("dataset", "path", "tree", "uuid", "num_entries", "state", "reason"), r)) for r in rows]
 
     # -- chunk states --------------------------------------------------------
-    def chunks(self, states=ACTIVE_STATES, metadata: dict | None = None) -> list[Chunk]:
+    def chunks(self, states=OPEN_STATES, metadata: dict | None = None) -> list[Chunk]:
         q = ("SELECT c.dataset, c.path, c.tree, c.entry_start, c.entry_stop, c.uuid, f.replicas FROM chunks c"
              " LEFT JOIN files f ON f.dataset=c.dataset AND f.path=c.path WHERE c.state IN (%s)"
              " ORDER BY c.dataset, c.path, c.entry_start" % ",".join("?" * len(states)))
@@ -218,6 +216,22 @@ class Ledger:
         row = self.db.execute("SELECT attempts FROM chunks WHERE id=?", (chunk_id,)).fetchone()
         return row[0] if row else 0
 
+    def histories(self) -> dict[str, dict[str, int]]:
+        """The retry history of every chunk still to do that has spent something (chunk id -> the
+        counters of :class:`jetdask.engine.policy.History`): what a resumed run goes on from."""
+        q = (f"SELECT id, history FROM chunks WHERE history IS NOT NULL AND state IN "
+             f"({','.join('?' * len(OPEN_STATES))})")
+        return {cid: json.loads(h) for cid, h in self.db.execute(q, OPEN_STATES)}
+
+    def set_history(self, chunk_id: str, counters: dict[str, int]) -> None:
+        self.db.execute("UPDATE chunks SET history=? WHERE id=?",
+                        (json.dumps(counters) if counters else None, chunk_id))
+
+    def clear_history(self, state: S) -> int:
+        """Forget the retry history of the chunks in ``state`` (a resubmit gives failed chunks a full budget)."""
+        return self.db.execute("UPDATE chunks SET history=NULL WHERE state=? AND history IS NOT NULL",
+                               (state,)).rowcount
+
     def mark_running(self, chunks: list[Chunk]) -> list[int]:
         """pending/failed/running -> running (a done or split chunk is left alone), in one
         transaction; the attempt number of each chunk."""
@@ -226,8 +240,8 @@ class Ledger:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for chunk in chunks:
-                row = self.db.execute("UPDATE chunks SET state='running', attempts=attempts+1, started=?"
-                                      " WHERE id=? AND state NOT IN ('done', 'split') RETURNING attempts",
+                row = self.db.execute(f"UPDATE chunks SET state='{S.RUNNING}', attempts=attempts+1, started=?"
+                                      f" WHERE id=? AND state NOT IN ('{S.DONE}', '{S.SPLIT}') RETURNING attempts",
                                       (now, chunk.id)).fetchall()       # all rows: the statement completes
                 out.append(row[0][0] if row else self.attempts(chunk.id))
         return out
@@ -236,11 +250,12 @@ class Ledger:
         """Chunks that were in flight when a run stopped: back to pending (never a done one)."""
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("UPDATE chunks SET state='pending' WHERE id=? AND state='running'", [(i,) for i in ids])
+            self.db.executemany(f"UPDATE chunks SET state='{S.PENDING}' WHERE id=? AND state='{S.RUNNING}'",
+                                [(i,) for i in ids])
 
     def reset_running(self) -> int:
         """running -> pending, for a run that resumes. Only the run-lock holder may call it."""
-        return self.db.execute("UPDATE chunks SET state='pending' WHERE state='running'").rowcount
+        return self.db.execute(f"UPDATE chunks SET state='{S.PENDING}' WHERE state='{S.RUNNING}'").rowcount
 
     def mark_done(self, chunk: Chunk, outcome, result: Result | bytes) -> bool:
         """Store ``result`` and mark the chunk done in one transaction; fold its file if complete.
@@ -253,11 +268,11 @@ class Ledger:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute("SELECT state FROM chunks WHERE id=?", (chunk.id,)).fetchone()
-            if row is None or row[0] in ("done", "split"):
+            if row is None or row[0] in SETTLED_STATES:
                 return False
             self.store.put(chunk, result)
             self.db.execute(
-                "UPDATE chunks SET state='done', kind=NULL, error_type=NULL, message=NULL, traceback=NULL,"
+                f"UPDATE chunks SET state='{S.DONE}', kind=NULL, error_type=NULL, message=NULL, traceback=NULL,"
                 " events=NULL, bad_range=NULL, worker=?, started=?, finished=?, peak_rss=?, n_events=?, estimate=?,"
                 " replica=? WHERE id=?",
                 (outcome.worker, outcome.started, outcome.finished, outcome.peak_rss, outcome.n_events,
@@ -273,8 +288,8 @@ class Ledger:
                     outcome=None) -> None:
         o = outcome
         self.db.execute(
-            "UPDATE chunks SET state='failed', kind=?, error_type=?, message=?, traceback=?, events=?, bad_range=?,"
-            " worker=?, finished=?, peak_rss=?, estimate=? WHERE id=? AND state NOT IN ('done', 'split')",
+            f"UPDATE chunks SET state='{S.FAILED}', kind=?, error_type=?, message=?, traceback=?, events=?,"
+            f" bad_range=?, worker=?, finished=?, peak_rss=?, estimate=? WHERE id=? AND state NOT IN ('{S.DONE}', '{S.SPLIT}')",
             (kind, error_type, message, traceback, json.dumps(o.events if o else []),
              json.dumps(o.bad_range if o else None), o.worker if o else None, time.time(),
              o.peak_rss if o else None, o.estimate if o else None, chunk.id))
@@ -284,15 +299,15 @@ class Ledger:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             row = self.db.execute("SELECT state FROM chunks WHERE id=?", (chunk.id,)).fetchone()
-            if row is not None and row[0] == "done":
+            if row is not None and row[0] == S.DONE:
                 return False
-            self.db.execute("UPDATE chunks SET state='split', message=? WHERE id=?", (reason, chunk.id))
+            self.db.execute(f"UPDATE chunks SET state='{S.SPLIT}', message=? WHERE id=?", (reason, chunk.id))
             for c in children:
                 self.db.execute(
-                    "INSERT OR IGNORE INTO chunks (id, dataset, path, tree, uuid, entry_start, entry_stop, parent, state)"
-                    " VALUES (?,?,?,?,?,?,?,?, 'pending')",
+                    "INSERT OR IGNORE INTO chunks (id, dataset, path, tree, uuid, entry_start, entry_stop, parent,"
+                    f" state) VALUES (?,?,?,?,?,?,?,?, '{S.PENDING}')",
                     (c.id, c.dataset, c.path, c.tree, c.file_uuid, c.entry_start, c.entry_stop, chunk.id))
-                self.db.execute("UPDATE chunks SET state='pending' WHERE id=? AND state!='done'", (c.id,))
+                self.db.execute(f"UPDATE chunks SET state='{S.PENDING}' WHERE id=? AND state!='{S.DONE}'", (c.id,))
         return True
 
     # -- reading back --------------------------------------------------------
@@ -302,7 +317,7 @@ class Ledger:
     def failed(self) -> list[dict]:
         cols = ("id", "dataset", "path", "entry_start", "entry_stop", "attempts", "kind", "error_type",
                 "message", "traceback", "events", "bad_range", "worker", "peak_rss", "estimate")
-        rows = self.db.execute("SELECT %s FROM chunks WHERE state='failed' ORDER BY dataset, path, entry_start"
+        rows = self.db.execute(f"SELECT %s FROM chunks WHERE state='{S.FAILED}' ORDER BY dataset, path, entry_start"
                                % ",".join(cols)).fetchall()
         out = []
         for r in rows:
@@ -313,30 +328,31 @@ class Ledger:
         return out
 
     def done_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT id FROM chunks WHERE state='done'")}
+        return {r[0] for r in self.db.execute(f"SELECT id FROM chunks WHERE state='{S.DONE}'")}
 
     def processed(self) -> dict[str, dict]:
         """Per dataset: events and chunks planned vs processed, from the ledger."""
         out: dict[str, dict] = {}
         for ds, n_files, n_ev in self.db.execute(
-                "SELECT dataset, COUNT(*), COALESCE(SUM(num_entries), 0) FROM files WHERE state != 'duplicate'"
+                f"SELECT dataset, COUNT(*), COALESCE(SUM(num_entries), 0) FROM files WHERE state != '{F.DUPLICATE}'"
                 " GROUP BY dataset"):
             out[ds] = {"files_planned": n_files, "events_planned": int(n_ev)}
         for ds, state, n in self.db.execute("SELECT dataset, state, COUNT(*) FROM files"
-                                            " WHERE state IN ('failed', 'duplicate') GROUP BY dataset, state"):
+                                            f" WHERE state IN ('{F.FAILED}', '{F.DUPLICATE}') GROUP BY dataset, state"):
             d = out.setdefault(ds, {"files_planned": 0, "events_planned": 0})
-            d["files_unreadable" if state == "failed" else "files_duplicate"] = n
+            d["files_unreadable" if state == F.FAILED else "files_duplicate"] = n
         for ds, state, n, ev in self.db.execute(
                 "SELECT dataset, state, COUNT(*), COALESCE(SUM(entry_stop-entry_start),0) FROM chunks"
-                " WHERE state != 'split' GROUP BY dataset, state"):
+                f" WHERE state != '{S.SPLIT}' GROUP BY dataset, state"):
             d = out.setdefault(ds, {"files_planned": 0, "events_planned": 0})
             d[f"chunks_{state}"] = n
-            if state == "done":
+            if state == S.DONE:
                 d["events_processed"] = int(ev)
         # files fully processed: every leaf chunk of the file done
         for ds, n in self.db.execute(
-                "SELECT f.dataset, COUNT(*) FROM files f WHERE f.state='ok' AND NOT EXISTS ("
-                " SELECT 1 FROM chunks c WHERE c.path=f.path AND c.dataset=f.dataset AND c.state NOT IN ('done','split'))"
+                f"SELECT f.dataset, COUNT(*) FROM files f WHERE f.state='{F.OK}' AND NOT EXISTS ("
+                " SELECT 1 FROM chunks c WHERE c.path=f.path AND c.dataset=f.dataset"
+                f" AND c.state NOT IN ('{S.DONE}','{S.SPLIT}'))"
                 " GROUP BY f.dataset"):
             out[ds]["files_processed"] = n
         for d in out.values():

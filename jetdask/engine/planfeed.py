@@ -3,7 +3,7 @@
 With hundreds of files no chunk waits for the slowest open of the fileset (an XRootD
 server that answers late, a busy disk): the runner submits every file's inspection
 (:func:`jetdask.engine.planning.submit_inspections`) before the dispatcher sets up, and
-the dispatcher's loop receives each as it finishes (``("planned", ...)`` events, fetched
+the dispatcher's loop receives each as it finishes (``Event.PLANNED`` events, fetched
 off the loop by two threads). For each file the feed
 
 * records the file and its chunks in the ledger in one transaction, so a run that stops
@@ -27,8 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from ..chunk import Chunk
-from . import planning
+from . import planning, policy
 from .fetch import RESULT_TIMEOUT
+from .protocol import AttemptKind, Event
 
 
 @dataclasses.dataclass
@@ -42,9 +43,7 @@ class Planned:
 
 def worker_lost(err: BaseException) -> bool:
     """The inspection's worker died or left (dask cancels or kills the task): inspect again."""
-    from distributed import KilledWorker
-    from distributed.client import FutureCancelledError
-    return isinstance(err, (KilledWorker, FutureCancelledError)) or type(err).__name__ == "CancelledError"
+    return policy.classify(err, policy.Stage.INSPECTION) == AttemptKind.WORKER_LEFT
 
 
 class PlanFeed:
@@ -100,7 +99,7 @@ class PlanFeed:
             got = fut.result(timeout=RESULT_TIMEOUT)
         except BaseException as err:  # noqa: BLE001 - reported to the loop, which decides
             got = err
-        self.events.put(("planned", (i, fut, got)))
+        self.events.put((Event.PLANNED, (i, fut, got)))
 
     def take(self, item) -> Planned | None:
         """A reported inspection: the file's chunks recorded and returned (``None``: inspected again,

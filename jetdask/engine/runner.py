@@ -1,8 +1,9 @@
 """The public driver: plans a run, runs its chunks, records every outcome, writes the output.
 
-:class:`Runner` owns the run directory (ledger, outputs) and turns the action the
-failure policy (:mod:`jetdask.engine.policy`) chose for an attempt into ledger
-records and follow-up chunks; the loop on dask.distributed is
+:class:`Runner` owns the run directory (ledger, outputs); what is recorded of each attempt
+(ledger, retry history, counts, progress) goes through one
+:class:`~jetdask.engine.recorder.Recorder`, which asks the failure policy
+(:mod:`jetdask.engine.policy`) for the action. The loop on dask.distributed is
 :mod:`jetdask.engine.dispatcher`, the serial loop (``serial=True``) is below.
 """
 from __future__ import annotations
@@ -31,7 +32,9 @@ from .runplan import RunPlanning
 from ..result import Result
 from . import binding, policy
 from .diskspace import disk_full
-from .task import STOP, Outcome, run_chunk
+from .protocol import OPEN_STATES, AttemptKind, ChunkState, Requeue
+from .recorder import Recorder
+from .task import run_chunk
 
 
 class Runner(RunPlanning):
@@ -72,7 +75,6 @@ class Runner(RunPlanning):
         self.stats = collections.Counter()
         self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
         self._open_seconds: list[float] = []   # what opening each file took at planning
-        self._history: dict[str, policy.History] = {}
         self._limits = policy.Limits(self.retries, self.split_floor, float(config.get("retry-backoff")),
                                      float(config.get("retry-backoff-max")))
         self._rng = random.Random()
@@ -169,7 +171,7 @@ class Runner(RunPlanning):
             self._bind()
             self._ensure_client()
             feed = self._plan_start()
-            return self._execute(self.ledger.chunks(("pending",), self.metadata), feed)
+            return self._execute(self.ledger.chunks((ChunkState.PENDING,), self.metadata), feed)
 
     def resubmit(self) -> RunOutput:
         """Run only what is not done: failed chunks, never-finished chunks, unreadable files."""
@@ -178,7 +180,8 @@ class Runner(RunPlanning):
             self._ensure_client()
             feed = self._plan_start()
             self._replan_failed_files()
-            return self._execute(self.ledger.chunks(("pending", "running", "failed"), self.metadata), feed)
+            self.ledger.clear_history(ChunkState.FAILED)      # a failed chunk gets a full budget again
+            return self._execute(self.ledger.chunks(OPEN_STATES, self.metadata), feed)
 
     def submit(self, resubmit: bool = False) -> "RunHandle":
         """Start the run in a background thread (notebooks): see :class:`RunHandle`."""
@@ -205,6 +208,8 @@ class Runner(RunPlanning):
     def _execute(self, chunks: list[Chunk], feed=None) -> RunOutput:
         from .progress import Progress
         self.progress_bar = Progress.for_run(self, chunks, planning=len(feed) if feed else 0)
+        self.recorder = Recorder(self.ledger, self._limits, self.progress_bar, self.stats,
+                                 memory_text=self._memory_limit_text, rng=self._rng)
         finished = False
         try:
             if self.serial:
@@ -223,95 +228,31 @@ class Runner(RunPlanning):
             "provenance": self.ledger.get_meta("provenance")})
 
     def _loop_serial(self, chunks: list[Chunk]) -> None:
-        self._sink = _SerialQueue(chunks)
-        while self._sink.items:
-            chunk = self._sink.items.popleft()
-            self.mark_running([chunk])
-            self.outcome(chunk, run_chunk(self.analysis, chunk, self._options()), isolated=False)
+        todo = _SerialQueue(chunks)
+        while todo.items:
+            chunk = todo.items.popleft()
+            self.recorder.start([chunk])
+            out = run_chunk(self.analysis, chunk, self._options())
+            action, again = self.recorder.settle(chunk, policy.Attempt(AttemptKind(out.status)), out)
+            todo.put(again, action)
 
     def _loop_distributed(self, chunks: list[Chunk], feed=None) -> None:
         import cloudpickle
 
         from .dispatcher import Dispatcher
+        from .port import ClusterPort
         cluster = getattr(self.client, "cluster", None)
         target = len(self.client.nthreads())
         scale = (lambda: cluster.scale(target)) if (self._own_client and cluster is not None and target) else None
-        self._sink = Dispatcher(
-            self, self.client, cloudpickle.dumps(self.analysis), self._options(), token=self._token,
+        port = ClusterPort(self.client, self._token, cloudpickle.dumps(self.analysis), self._options(),
+                           resources=getattr(self.analysis, "resources", None))
+        Dispatcher(
+            self.recorder, port, token=self._token,
             per_thread=int(config.get("inflight-per-thread")), max_inflight=self.max_inflight,
-            homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")),
-            resources=getattr(self.analysis, "resources", None), scale=scale,
+            homes=self._plan_homes, no_worker_timeout=float(config.get("no-worker-timeout")), scale=scale,
             batch_seconds=float(config.get("batch-seconds")),
-            open_seconds=statistics.median_high(self._open_seconds) if self._open_seconds else None, feed=feed)
-        self._sink.run(chunks)
-
-    # -- what the loops call -------------------------------------------------------------------
-    def mark_running(self, chunks: list[Chunk]) -> list[int]:
-        """Record a new attempt of each chunk (one transaction); their numbers (part of the task key)."""
-        return self.ledger.mark_running(chunks)
-
-    def reset_pending(self, chunks: list[Chunk]) -> None:
-        self.ledger.reset_chunks([c.id for c in chunks])
-
-    def decide(self, chunk: Chunk, attempt: policy.Attempt) -> policy.Action:
-        return policy.decide(attempt, self._history_of(chunk), self._limits, self._rng)
-
-    def _history_of(self, chunk: Chunk) -> policy.History:
-        return self._history.get(chunk.id) or policy.History(chunk.num_entries)
-
-    def outcome(self, chunk: Chunk, out: Outcome, isolated: bool) -> None:
-        """A chunk task returned: decide and apply. A ``stop`` outcome (no space left, a counter
-        the engine owns) is not the chunk's failure: the chunk stays to do and the run stops."""
-        if out.status == STOP:
-            self.reset_pending([chunk])
-            raise out.stop
-        action = self.decide(chunk, policy.Attempt(out.status, isolated))
-        self.apply(chunk, action, out=out, error_type=out.error_type, message=out.message)
-
-    def apply(self, chunk: Chunk, action: policy.Action, out: Outcome | None = None,
-              error_type: str = "", message: str = "") -> None:
-        if action.spends:
-            self._history[chunk.id] = policy.spend(self._history_of(chunk), action)
-        k = action.kind
-        if k == "record":
-            # a worker sends its result encoded (histcodec): stored as is, not decoded here
-            if not self.ledger.mark_done(chunk, out, out.blob or out.result):
-                return  # already done or split: a late duplicate
-            self.stats["done"] += 1
-            self.progress_bar.update(chunk.num_entries, done=True)
-        elif k == "split":
-            children = chunk.split(2)
-            self.ledger.mark_split(chunk, children, f"{message or action.reason}")
-            self.stats["split"] += 1
-            self.progress_bar.split(len(children))
-            lone_kill = error_type == "KilledWorker"   # halves of a lone memory culprit run alone too
-            for c in (children if lone_kill else reversed(children)):
-                self._sink.requeue(c, "isolate" if lone_kill else "front")
-        elif k == "retry":
-            self.stats["retried"] += 1
-            self._sink.requeue(chunk, "delay", action.delay)
-        elif k == "rerun":
-            self.stats["rerun"] += 1
-            self._sink.requeue(chunk, "front")
-        elif k == "isolate":
-            self.stats["suspects"] += 1
-            self._sink.requeue(chunk, "isolate")
-        elif k == "fail":
-            text = message or action.reason
-            if action.failure == "memory" and error_type == "KilledWorker":
-                text = (f"the worker process was killed for memory while running this chunk alone "
-                        f"({self._memory_limit_text()}); {chunk.num_entries} events is at the split floor "
-                        f"({self.split_floor}); give workers more memory or lower jetdask.split-floor")
-            elif action.failure == "memory":
-                text = f"{text}; {action.reason}; lower jetdask.split-floor or give workers more memory"
-            elif action.failure == "transient" and action.reason not in text:
-                text = f"{text} ({action.reason})"
-            self.ledger.mark_failed(chunk, action.failure, error_type or action.failure, text,
-                                    out.traceback if out else "", out)
-            self.stats["failed"] += 1
-            self.progress_bar.update(chunk.num_entries, done=False)
-        else:  # pragma: no cover - policy and runner are tested together
-            raise ValueError(f"unknown action {k!r}")
+            open_seconds=statistics.median_high(self._open_seconds) if self._open_seconds else None, feed=feed
+        ).run(chunks)
 
     def _memory_limit_text(self) -> str:
         from ..cluster.local import worker_memory_limits
@@ -323,18 +264,18 @@ class Runner(RunPlanning):
 
 
 class _SerialQueue:
-    """The serial loop's queue, with the dispatcher's ``requeue`` interface."""
+    """The serial loop's queue: chunks put back where the policy's action says."""
 
     def __init__(self, chunks):
         self.items = collections.deque(chunks)
 
-    def requeue(self, chunk: Chunk, how: str, delay: float = 0.0) -> None:
-        if how == "front":
-            self.items.appendleft(chunk)
-        else:
-            if how == "delay" and delay > 0:
-                time.sleep(min(delay, 5.0))
-            self.items.append(chunk)
+    def put(self, chunks: list[Chunk], action: policy.Action) -> None:
+        if action.requeue == Requeue.FRONT:
+            self.items.extendleft(reversed(chunks))
+            return
+        if action.requeue == Requeue.DELAY and action.delay > 0:
+            time.sleep(min(action.delay, 5.0))
+        self.items.extend(chunks)
 
 
 class RunHandle:

@@ -22,7 +22,11 @@ Versions:
   encodes into ``chunk_results`` and drops; complete files may still have their chunk rows,
   which the migration folds into one partial per file.
 ``1``
-  :data:`SCHEMA` below with the store's tables (:data:`jetdask.engine.store.SCHEMA`).
+  the tables of version 0's last layout and the store's (:data:`jetdask.engine.store.SCHEMA`).
+``2``
+  :data:`SCHEMA` below: each chunk's retry history (``chunks.history``: the counters the failure
+  policy spends, :class:`jetdask.engine.policy.History`, JSON; NULL when none is spent), so a
+  resumed run goes on with what the chunk already spent instead of a full budget.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from ..result import Result
 from . import histcodec
 from .store import SCHEMA as STORE_SCHEMA, ResultStore
 
-VERSION = 1
+VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -45,7 +49,7 @@ CREATE TABLE IF NOT EXISTS chunks (
   entry_start INTEGER, entry_stop INTEGER, parent TEXT, state TEXT,
   attempts INTEGER DEFAULT 0, kind TEXT, error_type TEXT, message TEXT, traceback TEXT,
   events TEXT, bad_range TEXT, worker TEXT, started REAL, finished REAL,
-  peak_rss INTEGER, n_events INTEGER, estimate INTEGER, replica TEXT);
+  peak_rss INTEGER, n_events INTEGER, estimate INTEGER, replica TEXT, history TEXT);
 CREATE INDEX IF NOT EXISTS chunks_state ON chunks(state);
 """ + STORE_SCHEMA
 
@@ -88,8 +92,9 @@ def migrate(db: sqlite3.Connection, found: int, path: str) -> None:
     (an empty file: the tables created)."""
     if is_empty(db):
         _statements(db, SCHEMA)
-    elif found == 0:
-        _from_0(db, path)
+        return
+    for step in _STEPS[found:]:
+        step(db, path)
 
 
 def readable_copy(db: sqlite3.Connection, path: str) -> sqlite3.Connection:
@@ -116,13 +121,18 @@ def _statements(db: sqlite3.Connection, script: str) -> None:
             db.execute(stmt)
 
 
-def _from_0(db: sqlite3.Connection, path: str) -> None:
-    for table, cols in _V0_COLUMNS.items():
+def _add_columns(db: sqlite3.Connection, wanted: dict[str, tuple[str, ...]]) -> None:
+    """TEXT columns (NULL in the rows there are) that a table does not have yet."""
+    for table, cols in wanted.items():
         have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
         for col in cols:
             if col not in have:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
-    _statements(db, SCHEMA)        # the store's tables and every index (CREATE ... IF NOT EXISTS)
+
+
+def _from_0(db: sqlite3.Connection, path: str) -> None:
+    _add_columns(db, _V0_COLUMNS)
+    _statements(db, STORE_SCHEMA)  # the store's tables and indexes (CREATE ... IF NOT EXISTS)
     if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='results'").fetchone():
         for chunk_id, payload in db.execute("SELECT chunk_id, payload FROM results").fetchall():
             try:
@@ -136,5 +146,13 @@ def _from_0(db: sqlite3.Connection, path: str) -> None:
     for dataset, file_path in store.files_with_chunk_rows():
         store.fold_file(dataset, file_path)
 
+
+def _from_1(db: sqlite3.Connection, path: str) -> None:
+    _add_columns(db, {"chunks": ("history",)})
+
+
+#: The migration from each version to the next, in order (version ``i`` -> ``i + 1``).
+_STEPS = (_from_0, _from_1)
+assert len(_STEPS) == VERSION
 
 __all__ = ["VERSION", "SCHEMA", "version", "ensure", "migrate", "readable_copy"]

@@ -30,10 +30,8 @@ from ..chunk import Chunk
 from ..result import Result
 from . import histcodec
 from .partial import Partial
+from .protocol import OPEN_STATES, ChunkState
 
-# chunk states that are neither a result nor replaced by their halves (ledger.ACTIVE_STATES):
-# a file folds when none of its chunks is in one of these
-OPEN_STATES = ("pending", "running", "failed")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunk_results (chunk_id TEXT PRIMARY KEY, blob BLOB);
@@ -61,7 +59,7 @@ class ResultStore:
         return len(blob)
 
     def file_complete(self, dataset: str, path: str) -> bool:
-        """Every leaf chunk of the file is done (split chunks are replaced by their halves)."""
+        """Every leaf chunk of the file is done (split chunks are replaced by their halves): none is open."""
         open_ = self.db.execute("SELECT 1 FROM chunks WHERE dataset=? AND path=? AND state IN (%s) LIMIT 1"
                                 % ",".join("?" * len(OPEN_STATES)), (dataset, path, *OPEN_STATES)).fetchone()
         return open_ is None and self.db.execute("SELECT 1 FROM chunks WHERE dataset=? AND path=? LIMIT 1",
@@ -114,7 +112,7 @@ class ResultStore:
         """(entry_start, chunk id, blob) of the file's done chunks with a stored result, in entry order."""
         return self.db.execute(
             "SELECT c.entry_start, c.id, r.blob FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
-            " WHERE c.dataset=? AND c.path=? AND c.state='done' ORDER BY c.entry_start, c.id",
+            f" WHERE c.dataset=? AND c.path=? AND c.state='{ChunkState.DONE}' ORDER BY c.entry_start, c.id",
             (dataset, path)).fetchall()
 
     def sizes(self) -> dict[str, dict[str, int]]:
@@ -128,4 +126,4 @@ class ResultStore:
 
 _FOLDED = "SELECT dataset, path FROM file_results"
 _UNFOLDED = ("SELECT c.dataset, c.path FROM chunks c JOIN chunk_results r ON r.chunk_id=c.id"
-             " WHERE c.state='done'")
+             f" WHERE c.state='{ChunkState.DONE}'")

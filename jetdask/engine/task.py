@@ -1,8 +1,9 @@
 """The chunk task: what a worker runs for one chunk.
 
 ``run_chunk(analysis, chunk, options)`` never raises for a problem of the
-chunk; it returns a :class:`Outcome` whose ``status`` tells the runner what to
-do next:
+chunk; it returns a :class:`Outcome` whose ``status`` (an
+:class:`~jetdask.engine.protocol.AttemptKind`, from the error's type:
+:func:`jetdask.engine.policy.classify`) tells the runner what to do next:
 
 ``done``       result attached;
 ``split``      the memory estimate exceeds the budget (nothing was read);
@@ -43,9 +44,10 @@ import numpy as np
 from ..nanoaod import io, prefetch
 from ..chunk import Chunk
 from ..nanoaod.columns import resolve_columns
-from ..errors import (FileAccessError, MissingColumnError, ReservedCounterError, TransientError,
-                      TransientFileError)
+from ..errors import FileAccessError, MissingColumnError, ReservedCounterError, TransientFileError
 from .diskspace import disk_full
+from .policy import Stage, classify
+from .protocol import AttemptKind
 from ..nanoaod.events import events_from_arrays
 from .memory import chunk_budget, estimate_peak, monitor
 from ..result import Result
@@ -54,13 +56,13 @@ ID_COLUMNS = ["run", "luminosityBlock", "event", "optional:genWeight"]
 
 # the counters the engine adds to every chunk's result (an analysis' own counters use other names)
 ENGINE_COUNTERS = {"events": "the events read", "sumw": "the sum of genWeight on simulation"}
-STOP = "stop"
+STOP = AttemptKind.STOP
 
 
 @dataclasses.dataclass
 class Outcome:
     chunk_id: str
-    status: str
+    status: AttemptKind
     result: Result | None = None
     worker: str = ""
     worker_address: str = ""
@@ -103,12 +105,6 @@ def _worker_memory_limit() -> int | None:
         return None
 
 
-def _is_transient(err: BaseException) -> bool:
-    if isinstance(err, FileAccessError):
-        return err.transient
-    return isinstance(err, (TransientError, TimeoutError, ConnectionError))
-
-
 def _event_ids(events, start: int, stop: int) -> list:
     sub = events[start:stop]
     try:
@@ -144,7 +140,7 @@ def _bisect_failure(analysis, events, chunk: Chunk, err_type: type, min_events: 
 def run_chunk(analysis, chunk: Chunk, options: dict[str, Any] | None = None) -> Outcome:
     """Run ``analysis`` on ``chunk``; see the module docstring."""
     options = options or {}
-    out = Outcome(chunk.id, "failed", worker=_worker_name(), worker_address=_worker_address(),
+    out = Outcome(chunk.id, AttemptKind.FAILED, worker=_worker_name(), worker_address=_worker_address(),
                   started=time.time())
     budget = chunk_budget(options.get("memory_limit") or _worker_memory_limit())
     out.budget = budget
@@ -152,15 +148,12 @@ def run_chunk(analysis, chunk: Chunk, options: dict[str, Any] | None = None) -> 
     with monitor.track() as mem:
         try:
             _run(analysis, chunk, options, out, budget, floor)
-        except MemoryError as err:
-            out.status, out.error_type, out.message = "memory", type(err).__name__, str(err) or "MemoryError"
-            out.traceback = tb.format_exc(limit=20)
         except BaseException as err:  # noqa: BLE001 - the task boundary reports everything
-            stop = err if isinstance(err, ReservedCounterError) else \
-                disk_full(err, options.get("array_dir") or os.getcwd(), f"chunk {chunk.where}")
-            out.status = STOP if stop is not None else "transient" if _is_transient(err) else "failed"
-            out.stop = stop
-            out.error_type, out.message = type(stop or err).__name__, str(stop or err)
+            err = disk_full(err, options.get("array_dir") or os.getcwd(), f"chunk {chunk.where}") or err
+            out.status = classify(err, Stage.CHUNK)
+            out.stop = err if out.status == STOP else None
+            out.error_type = type(err).__name__
+            out.message = str(err) or (out.error_type if out.status == AttemptKind.MEMORY else "")
             out.traceback = tb.format_exc(limit=20)
     out.peak_rss = mem.peak
     out.finished = time.time()
@@ -201,7 +194,7 @@ def _read(url: str, analysis, chunk: Chunk, options, out: Outcome, budget: int, 
         branches = _branches(tree, chunk, columns)
         out.estimate = estimate_peak(io.estimate_bytes(tree, branches, chunk.entry_start, chunk.entry_stop))
         if out.estimate > budget and chunk.num_entries > floor and not options.get("no_presplit"):
-            out.status = "split"
+            out.status = AttemptKind.SPLIT
             out.message = f"estimated {out.estimate / 1e6:.0f} MB > budget {budget / 1e6:.0f} MB"
             return None
         io.make_room(budget - out.estimate, keep_path=url)
@@ -263,7 +256,7 @@ def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> Non
     except (MemoryError, MissingColumnError):
         raise
     except Exception as err:
-        if _is_transient(err) or not options.get("bisect", True):
+        if classify(err, Stage.CHUNK) == AttemptKind.TRANSIENT or not options.get("bisect", True):
             raise
         a, b = _bisect_failure(analysis, events, chunk, type(err), int(options.get("bisect_min_events", 1)))
         out.bad_range = (chunk.entry_start + a, chunk.entry_start + b)
@@ -287,7 +280,7 @@ def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> Non
         out.blob, out.result = encode(result), None
     else:
         out.result = result
-    out.status = "done"
+    out.status = AttemptKind.DONE
 
 
 def _write_arrays(result: Result, chunk: Chunk, array_dir: str | None) -> None:

@@ -27,7 +27,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents
 from ..nanoaod import prefetch
 from .memory import freeze_imports
-from .versions import check_ready, check_workers  # noqa: F401 - check_ready: the dispatcher's
+from .protocol import AttemptKind, WorkerAction
+from .versions import check_workers
 from .task import run_chunk
 
 SLOTS = "jetdask-slots"
@@ -52,7 +53,8 @@ class RunPlugin(WorkerPlugin):
         # no worker for when a worker's resources change later
         from .. import __version__
         from ..nanoaod.io import cached_paths, stats
-        worker.log_event(READY, {"action": "ready", "worker": worker.address, "nthreads": worker.state.nthreads,
+        worker.log_event(READY, {"action": WorkerAction.READY.value, "worker": worker.address,
+                                 "nthreads": worker.state.nthreads,
                                  "version": __version__,      # the client refuses another jetdask
                                  "files": cached_paths(),     # the dispatcher sends their chunks here first
                                  "open_seconds": stats["open_seconds"] / max(1, stats["opens"])})
@@ -140,7 +142,7 @@ def run_registered(plugin_name: str, chunks: list, options: dict) -> list:
         rest = prefetch.following(chunks[i + 1:], [])
         prefetch.expect(rest, queued)   # what the chunk's read fetches ahead, once its own baskets are in
         got = run_chunk(plugin.analysis, chunk, options)
-        if got.status == "done":        # its file's last range, and no chunk of it comes: released
+        if got.status == AttemptKind.DONE:   # its file's last range, and no chunk of it comes: released
             prefetch.finished(chunk, got.replica or chunk.path, rest + prefetch.following([], queued()))
         out.append(got)
     prefetch.expect([])
