@@ -204,6 +204,9 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
     if columns:
         try:
             info.update(_sizing(url, tree, columns, memory_limit))
+            if addr is not None:          # its first chunk will run here: its baskets are read ahead
+                from ..nanoaod import prefetch
+                prefetch.first_entries(url, tree, columns, info)
         except Exception:  # noqa: BLE001 - a missing branch fails the chunks, with their context, not the plan
             pass
         finally:

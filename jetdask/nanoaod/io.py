@@ -72,6 +72,10 @@ def _open(path: str, tree: str):
             return f[tree]
         except KeyError:
             raise FileAccessError(path, f"no tree {tree!r}; keys: {list(f.keys())[:10]}") from None
+        finally:
+            done = getattr(f.file.source, "opened", None)     # remote: the bytes read at the open go
+            if done is not None:
+                done()
     except Exception as err:
         raise _classify(path, err) from None
 

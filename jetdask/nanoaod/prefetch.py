@@ -2,34 +2,35 @@
 
 A worker thread runs the chunks of a task (a batch of one file) in turn. Once a chunk's
 baskets are read (:func:`after_read`, called by the chunk task), and while its analysis
-runs, the thread's *next* chunk is prepared:
+runs, the thread's next chunks are prepared:
 
-* the next chunk is the next one of the batch, else the first chunk of the next jetdask
-  task queued on this worker, else the next range of the same file, as long as this one
-  (:func:`following`, :func:`next_range`): the dispatcher hands a file's chunks to its
-  home worker in order, so the guess is the chunk that comes;
-* its baskets (the branches the analysis reads, in its entry range) are asked for in
+* the next chunks are the rest of the batch, then those of the jetdask tasks queued on this
+  worker, up to ``DEPTH`` of them; with none known, the next ``DEPTH`` ranges of the same
+  file, each as long as this one (:func:`following`, :func:`guesses`): the dispatcher hands
+  a file's chunks to its home worker in order, so the guess is what comes. More than one:
+  a round trip and the transfer can outlast a chunk's analysis (100 ms away, they did);
+* their baskets (the branches the analysis reads, in their entry ranges) are asked for in
   vector reads, coalesced across branches (:mod:`jetdask.nanoaod.readahead`), when the file
   is a ``root://`` URL; a local file needs no help;
-* a file of a queued chunk that is not open yet is opened in a background thread
+* the file of a queued chunk that is not open yet is opened in a background thread
   (:func:`open_ahead`), its metadata fetched before its first chunk starts; its baskets
   follow once it is open.
 
 How much may be read ahead (:func:`allowance`): at most ``jetdask.prefetch-bytes`` held at
 once in the process, and never more than the chunk budget of the memory guard leaves after
-the running chunk's estimate and the open files (:mod:`jetdask.nanoaod.filecache`). What a
-thread read ahead for a chunk it will not run next is dropped at its next read; what was
-read ahead for a task is dropped when that task is cancelled or released unrun
-(:func:`forget_task`), and everything when the run ends on the worker or the worker retires
-(:func:`shutdown`). A file is closed (:func:`finished`) once the worker ran its last chunk
-and has no other chunk of it queued.
+the running chunk's estimate and the open files (:mod:`jetdask.nanoaod.filecache`), nearest
+chunk first. What a thread read ahead for chunks it will not run next is dropped at its next
+read; what was read ahead for a task is dropped when that task is cancelled or released
+unrun (:func:`forget_task`), and everything when the run ends on the worker or the worker
+retires (:func:`shutdown`). A file is released (:func:`finished`) once the worker ran its
+last range and has no other chunk of it queued.
 
 Planning over a wide-area network: an inspection's open of a ``root://`` file leaves the
 worker's thread while it waits (:func:`off_thread`), so a worker opens up to
 ``OPEN_CONCURRENCY`` files at once and a fileset of hundreds of files costs about one
 open's round trips per file in parallel, not several in series.
 
-``jetdask.prefetch: false`` turns all of it off (files are still closed after their last
+``jetdask.prefetch: false`` turns all of it off (files are still released after their last
 chunk).
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..config_schema import size_bytes
 from . import io, readahead, remote
 
 OPEN_THREADS = 2          # files opened ahead at once per process
+DEPTH = 3                 # chunks a thread reads ahead, at most (a round trip can outlast a chunk's analysis)
 OPEN_CONCURRENCY = 8      # inspections of root:// files opening at once off the worker threads
 KEY_PREFIX = "jetdask-"   # the engine's chunk task keys
 
@@ -142,70 +144,105 @@ def after_read(chunk, url: str, tree, branches_of, estimate: int, budget: int) -
 
 def _after_read(chunk, url, tree, branches_of, estimate, budget) -> None:
     rest = _coming()
-    nxt = rest[0] if rest else None
-    if nxt is None:
-        guess = next_range(chunk.entry_start, chunk.entry_stop, int(tree.num_entries))
-        if guess is not None:
-            nxt = Next((url,), chunk.tree, guess[0], guess[1], None, chunk.file_uuid)
     me = _tag()
-    if nxt is None:
+    todo = rest[:DEPTH] if rest else guesses(chunk, url, int(tree.num_entries), DEPTH)
+    if not todo:
         readahead.drop_tagged_if(lambda t: t[0] == me)
         return
     limit = allowance(budget, estimate, io._cache.bytes, readahead.held.bytes, cap())
-    for other in _files_after(rest, nxt):
-        open_ahead(other.urls[0], other.tree)
-    _prepare(nxt, branches_of, limit, me)
+    for other in _files_after(rest, todo[0]):
+        open_ahead(other.path, other.tree)
+    wants, keep, opening = [], set(), False
+    for n in todo:
+        t = io._cache.get((n.path, n.tree))
+        if t is None:
+            if not opening:       # the first file not open yet: opened now, its baskets asked for then
+                opening = True
+                fut = open_ahead(n.path, n.tree)
+                if fut is not None:
+                    fut.add_done_callback(lambda f, n=n: _opened(f, n, branches_of, limit, me))
+            continue
+        got = _ranges(t, n, branches_of)
+        if got is not None:
+            wants.append((got[0], got[1], (me, n.task)))
+            keep.update(got[1])
+    readahead.drop_tagged_if(lambda t: t[0] == me, lambda r: (r.start, r.stop) not in keep)
+    for store, ranges, tag in wants:
+        limit -= _want(store, ranges, tag, limit)
+
+
+def first_entries(url: str, tree_name: str, columns, info: dict) -> int:
+    """Planning opened ``url`` on this worker, where its first chunk will run: read ahead the
+    baskets of ``columns`` in its first ``jetdask.chunk-size`` entries (fewer when the chunk
+    budget plans smaller chunks, ``info["max_events"]``), within ``info["budget"]``; bytes asked."""
+    if not enabled() or not remote.is_xrootd(url):
+        return 0
+    from .columns import resolve_columns
+    tree = io._cache.get((url, tree_name))
+    store = getattr(getattr(getattr(tree, "file", None), "source", None), "store", None)
+    if store is None:
+        return 0
+    n = min(int(tree.num_entries), int(config.get("chunk-size")), int(info.get("max_events") or 2**62))
+    budget = int(info.get("budget") or 0)
+    if n <= 0 or budget <= 0:
+        return 0
+    ranges = basket_ranges(tree, resolve_columns(tree.keys(), list(columns), path=url), 0, n)
+    limit = allowance(budget, 0, io._cache.bytes, readahead.held.bytes, cap())
+    return _want(store, ranges, ("plan", url), limit)
+
+
+def guesses(chunk, url: str, num_entries: int, depth: int) -> list[Next]:
+    """The next ``depth`` ranges of the file after ``chunk``, each as long as it (:func:`next_range`)."""
+    out, a, b = [], chunk.entry_start, chunk.entry_stop
+    for _ in range(depth):
+        g = next_range(a, b, num_entries)
+        if g is None:
+            break
+        out.append(Next((url,), chunk.tree, g[0], g[1], None, chunk.file_uuid))
+        a, b = g
+    return out
 
 
 def _files_after(rest: list[Next], nxt: Next) -> list[Next]:
-    """The first chunk of each other file among the next few chunks (opened ahead)."""
-    seen, out = {nxt.urls[0]}, []
+    """The first chunk of the next other file among the next few chunks (opened ahead)."""
+    seen, out = {nxt.path}, []
     for n in rest[:8]:
-        if n.urls[0] not in seen:
-            seen.add(n.urls[0])
+        if n.path not in seen:
+            seen.add(n.path)
             out.append(n)
     return out[:1]
-
-
-def _prepare(nxt: Next, branches_of, limit: int, me) -> None:
-    url = nxt.urls[0]
-    tree = io._cache.get((url, nxt.tree))
-    if tree is None:
-        readahead.drop_tagged_if(lambda t: t[0] == me)
-        fut = open_ahead(url, nxt.tree)
-        if fut is not None and remote.is_xrootd(url):
-            fut.add_done_callback(lambda f: _opened(f, nxt, branches_of, limit, me))
-        return
-    _want(tree, nxt, branches_of, limit, me)
 
 
 def _opened(fut, nxt, branches_of, limit, me) -> None:
     """In the opening thread: the file of ``nxt`` is open; its baskets follow if still wanted."""
     try:
         tree = fut.result()
-        if tree is not None and enabled():
-            _want(tree, nxt, branches_of, limit, me)
+        got = _ranges(tree, nxt, branches_of) if tree is not None and enabled() else None
+        if got is not None:
+            _want(got[0], got[1], (me, nxt.task), limit)
     except Exception:  # noqa: BLE001 - best effort
         stats["errors"] += 1
 
 
-def _want(tree, nxt: Next, branches_of, limit: int, me) -> None:
-    source = getattr(tree.file, "source", None)
-    store = getattr(source, "store", None)
-    if store is None:           # a local file: the operating system reads it fast enough
-        return
-    if nxt.file_uuid and str(tree.file.uuid) != nxt.file_uuid:
-        return
+def _ranges(tree, nxt: Next, branches_of):
+    """``(store, basket ranges)`` of ``nxt`` in its open ``tree``; None for a local file (the
+    operating system reads it fast enough) or a file that is not the one planned."""
+    store = getattr(getattr(tree.file, "source", None), "store", None)
+    if store is None or (nxt.file_uuid and str(tree.file.uuid) != nxt.file_uuid):
+        return None
     stop = min(nxt.stop, int(tree.num_entries))
-    ranges = basket_ranges(tree, branches_of(tree, nxt), nxt.start, stop)
-    keep = set(ranges)
-    readahead.drop_tagged_if(lambda t: t[0] == me, lambda r: (r.start, r.stop) not in keep)
+    return store, basket_ranges(tree, branches_of(tree, nxt), nxt.start, stop)
+
+
+def _want(store, ranges, tag, limit: int) -> int:
+    """Ask for ``ranges`` not held yet, within ``limit`` bytes; the bytes asked for."""
     lacking = sum(b - a for a, b in ranges if not store.has(a, b))
-    got = store.want(ranges, tag=(me, nxt.task), limit=limit)
+    got = store.want(ranges, tag=tag, limit=max(0, limit))
     stats["bytes"] += got
     stats["chunks"] += 1 if got else 0
     if got < lacking:
         stats["over_budget"] += 1       # the budget left some of the chunk to its own read
+    return got
 
 
 def basket_ranges(tree, branches, entry_start: int, entry_stop: int) -> list[tuple[int, int]]:
@@ -294,14 +331,24 @@ def off_thread(path: str):
 
 
 # -- the worker side: finished chunks, cancelled tasks, the end ---------------------------
+_ended: set = set()     # files whose last range this process ran, not yet released
+
+
 def finished(chunk, url: str, rest: list[Next]) -> bool:
-    """The worker ran ``chunk`` (read from ``url``): close the file when it was its last range and
-    no chunk of it is among ``rest``. Returns whether it was closed."""
+    """The worker ran ``chunk`` (read from ``url``): release the file once the worker ran its last
+    range (now or before: a chunk may come back later, a retry, or a tail another worker left) and
+    no chunk of it is among ``rest``. Returns whether it was released."""
     tree = io._cache.get((url, chunk.tree))
-    if tree is None or chunk.entry_stop < int(tree.num_entries):
+    if tree is None:
+        _ended.discard(url)
         return False
-    if any(url in n.urls or chunk.path in n.urls for n in rest):
+    if chunk.entry_stop >= int(tree.num_entries):
+        if len(_ended) > 4096:
+            _ended.clear()
+        _ended.add(url)
+    if url not in _ended or any(url in n.urls or chunk.path in n.urls for n in rest):
         return False
+    _ended.discard(url)
     io.release(url)
     stats["released"] += 1
     return True

@@ -15,9 +15,13 @@ for plain OS errors, never by message text:
 
 uproot reads ``root://`` URLs here through :class:`XRootDSource`: uproot's
 vector-read source, whose failures keep the client's status
-(:class:`XRootDStatusError`) instead of uproot's plain ``OSError`` text. It asks a server
-for its vector-read limits once per process (not once per file: a round trip saved on every
-open), and serves ranges read ahead (:mod:`jetdask.nanoaod.readahead`) without asking again.
+(:class:`XRootDStatusError`) instead of uproot's plain ``OSError`` text. An open costs few
+round trips: the server is asked for its vector-read limits once per process (not once per
+file), and the file's first ``HEAD`` and last ``TAIL`` bytes come in one vector read right
+after the open (the size comes with the open's answer), which holds the header, and in files
+ROOT wrote, the keys, the streamers and the TTree's metadata that uproot then reads one after
+the other (:meth:`XRootDSource.opened` lets go of them). Ranges read ahead
+(:mod:`jetdask.nanoaod.readahead`) are served without asking again.
 """
 from __future__ import annotations
 
@@ -183,10 +187,32 @@ def _server_config(resource: _Resource) -> tuple[int, int]:
     return iov, ior
 
 
+HEAD = 64 * 1024      # bytes of a file's start read with its end when it is opened
+TAIL = 512 * 1024     # bytes of its end: ROOT writes the keys, streamers and a tree's metadata last
+
+
+def _ends(resource: _Resource) -> list[tuple[int, bytes]]:
+    """``(offset, bytes)`` of the start and the end of the open file, in one vector read; nothing
+    when that fails (uproot's own reads then report the error)."""
+    f = resource.file
+    st, info = f.stat()                     # the open's answer: no round trip
+    if st.error or not info.size:
+        return []
+    size = int(info.size)
+    ranges = [(0, min(size, HEAD))]
+    if size > HEAD:
+        ranges.append((max(HEAD, size - TAIL), size))
+    st, got = f.vector_read(chunks=[(a, b - a) for a, b in ranges], timeout=resource._xrd_timeout())
+    if st.error:
+        return []
+    return [(int(c.offset), c.buffer) for c in got.chunks]
+
+
 class XRootDSource(uproot.source.xrootd.XRootDSource):
     """uproot's vector-read XRootD source, raising :class:`XRootDStatusError` on failures."""
 
     ResourceClass = _Resource
+    _ends: list = []
 
     def _open(self):
         self._resource = _Resource(self._file_path, self._timeout)
@@ -199,6 +225,18 @@ class XRootDSource(uproot.source.xrootd.XRootDSource):
         if self._desired_max_num_elements is not None:
             self._max_num_elements = min(self._max_num_elements, self._desired_max_num_elements)
         self.store = readahead.Store(self)
+        self._ends = _ends(self._resource)
+
+    def opened(self) -> None:
+        """The file's metadata is read: the start and end read at the open are not needed any more."""
+        self._ends = []
+
+    def chunk(self, start: int, stop: int):
+        for at, data in self._ends:
+            if at <= start and stop <= at + len(data):
+                return uproot.source.chunk.Chunk(self, start, stop,
+                                                 uproot.source.futures.TrivialFuture(data[start - at:stop - at]))
+        return super().chunk(start, stop)
 
     # what the read-ahead store needs of its file
     def readv_limits(self) -> tuple[int, int]:
