@@ -64,22 +64,36 @@ def test_usage_errors_go_to_stderr_as_one_line(capsys):
     assert cap.out == "" and len(cap.err.strip().splitlines()) == 1 and "--events" in cap.err
 
 
-@pytest.mark.parametrize("module", ["jetdask/preprocessing/cli.py", "jetdask/training/cli.py",
-                                    "jetdask/plotting/cli.py", "jetdask/demo.py", "jetdask/cli_common.py"])
+@pytest.mark.parametrize("module", sorted(m for m in os.listdir(os.path.join(REPO, "jetdask", "cli"))
+                                           if m.endswith(".py") and m not in ("__init__.py", "__main__.py")))
 def test_subcommand_modules_do_not_import_the_top_level_cli(module):
-    tree = ast.parse(open(os.path.join(REPO, module)).read())
+    """Each subcommand module imports jetdask.cli.common and never the package or another subcommand."""
+    tree = ast.parse(open(os.path.join(REPO, "jetdask", "cli", module)).read())
+    siblings = {m[:-3] for m in os.listdir(os.path.join(REPO, "jetdask", "cli")) if m.endswith(".py")} - {"common"}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             target = ("." * node.level) + (node.module or "")
-            assert target not in ("..cli", "jetdask.cli") and not (node.level == 1 and node.module == "cli"
-                                                                     and module == "jetdask/demo.py"), \
-                f"{module} imports {target}"
+            assert target not in (".", "..cli", "jetdask.cli") and not (
+                node.level == 1 and node.module in siblings), f"{module} imports {target}"
+
+
+def test_domain_packages_do_not_import_argparse():
+    """The command line lives in jetdask/cli/ only."""
+    for root, _, files in os.walk(os.path.join(REPO, "jetdask")):
+        if os.path.basename(root) in ("cli", "__pycache__"):
+            continue
+        for f in files:
+            if f.endswith(".py"):
+                tree = ast.parse(open(os.path.join(root, f)).read())
+                names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+                names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+                assert "argparse" not in names, os.path.join(root, f)
 
 
 @pytest.mark.parametrize("argv", [["preprocess", "--help"], ["train", "--help"], ["evaluate", "--help"]])
 def test_standalone_subcommand_entry_points(argv):
-    mod = {"preprocess": "jetdask.preprocessing.cli", "train": "jetdask.training.cli",
-           "evaluate": "jetdask.training.cli"}[argv[0]]
+    mod = {"preprocess": "jetdask.cli.preprocess", "train": "jetdask.cli.train",
+           "evaluate": "jetdask.cli.train"}[argv[0]]
     args = argv[1:] if argv[0] == "preprocess" else argv
     out = subprocess.run([sys.executable, "-m", mod, *args], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=REPO), timeout=120)

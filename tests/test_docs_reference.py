@@ -17,7 +17,7 @@ import nbformat
 import pytest
 import yaml
 
-from jetdask import cli_common
+from jetdask.cli import common as cli_common
 from jetdask.cli import build_parser
 from jetdask.config_schema import SCHEMA
 from jetdask.engine import policy

@@ -74,7 +74,7 @@ def test_evaluate_writes_plots_and_auc_json(models, tmp_path):
 
 
 def test_cli_evaluate(models, tmp_path, capsys):
-    from jetdask.training.cli import main
+    from jetdask.cli.train import main
     s = H.sample(None)
     rc = main(["evaluate", f"nom={models['nominal']['best']}", "--preprocessed", s["run"], "--out",
                str(tmp_path / "ev"), "--epsilons", "0.1", "--max-jets", "400"])

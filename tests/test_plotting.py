@@ -302,7 +302,7 @@ def test_lumi_override_and_mc_only(tmp_path):
 def test_cli(tmp_path, capsys):
     import argparse
 
-    from jetdask.plotting.cli import add_parser
+    from jetdask.cli.plot import add_parser
 
     run = make_run(tmp_path)
     ap = argparse.ArgumentParser()

@@ -127,7 +127,7 @@ def test_display_names_and_pairs():
 
 
 def test_cli_pair_and_name_options():
-    from jetdask.plotting.cli import parse_names, parse_pairs
+    from jetdask.cli.plot import parse_names, parse_pairs
 
     assert parse_pairs(None) is None and parse_pairs(["none"]) == []
     assert parse_pairs(["A,B", "C, D"]) == [("A", "B"), ("C", "D")]

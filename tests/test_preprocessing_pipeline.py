@@ -328,7 +328,7 @@ def test_local_cluster_run_equals_serial(ref, cluster_out):
 
 
 def test_cli_resume_and_config_errors(ref, prep_sample, tmp_path, capsys):
-    from jetdask.preprocessing.cli import add_parser, main
+    from jetdask.cli.preprocess import add_parser, main
     cfg = tmp_path / "prep.yaml"
     cfg.write_text(yaml.safe_dump(CFG))
     # a finished directory: both passes are complete, only the tensors and summary are redone

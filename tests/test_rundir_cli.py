@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from jetdask.cli import build_parser
-from jetdask.cli_common import event_count
+from jetdask.cli.common import event_count
 from jetdask.engine import planning
 from jetdask.fileset import load_fileset
 

@@ -277,7 +277,7 @@ def test_checkpoints_run_through_tagger_pass_on_real_pfnano(models, base):
 
 def test_cli_train_and_exit_codes(synth, tmp_path, capsys):
     import yaml
-    from jetdask.training.cli import main
+    from jetdask.cli.train import main
     cfg = H.config(epochs=1, data={"max_jets": 800, "max_val_jets": 200})
     p = tmp_path / "train.yaml"
     p.write_text(yaml.safe_dump(cfg))
@@ -294,7 +294,7 @@ def test_cli_train_and_exit_codes(synth, tmp_path, capsys):
 
 def test_parsers_attach_to_a_subparsers_object():
     import argparse
-    from jetdask.training.cli import add_evaluate_parser, add_parser
+    from jetdask.cli.train import add_evaluate_parser, add_parser
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd")
     add_parser(sub)

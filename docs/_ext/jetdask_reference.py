@@ -7,7 +7,7 @@ git and by Sphinx's page discovery); the reference pages ``{include}`` them:
   exit codes);
 * ``configuration.md`` from :data:`jetdask.config_schema.SCHEMA` and the defaults and comments of
   ``jetdask/config.yaml``;
-* ``exit-codes.md`` from :mod:`jetdask.cli_common` (the codes and their text, and the commands
+* ``exit-codes.md`` from :mod:`jetdask.cli.common` (the codes and their text, and the commands
   whose ``--help`` states other ones);
 * ``policy.md`` from :data:`jetdask.engine.policy.TABLE`.
 
@@ -175,7 +175,7 @@ def config_markdown() -> str:
 
 # --------------------------------------------------------------------------- exit codes
 def exit_codes_markdown() -> str:
-    from jetdask import cli_common
+    from jetdask.cli import common as cli_common
     from jetdask.cli import build_parser
     names = {getattr(cli_common, n): n for n in dir(cli_common) if n.startswith("EXIT_") and n != "EXIT_CODES"}
     text = cli_common.EXIT_CODES.removeprefix("exit codes:").strip()
@@ -183,7 +183,7 @@ def exit_codes_markdown() -> str:
     for item in re.split(r";\s+(?=\d+ )", text):          # "; " before the next code
         code, _, meaning = item.partition(" ")
         rows.append([f"`{code}`", _cell(meaning), f"`{names.get(int(code), '')}`"])
-    out = [_table(["code", "meaning", "constant in `jetdask.cli_common`"], rows)]
+    out = [_table(["code", "meaning", "constant in `jetdask.cli.common`"], rows)]
     other = []
     for name, parser in _subcommands(build_parser()).items():
         _, codes = _epilog_parts(parser)

@@ -9,7 +9,7 @@
 
 ``add_parser(subparsers)`` adds ``train``; ``add_evaluate_parser(subparsers)`` adds
 ``evaluate``; ``add_parsers(subparsers)`` adds both. :func:`main` runs either stand-alone
-(``python -m jetdask.training.cli train ...``). Exit codes: 0 success, 2 bad configuration
+(``python -m jetdask.cli.train train ...``). Exit codes: 0 success, 2 bad configuration
 (the message names the key).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from ..cli_common import EXIT_OK, nonnegative_int, positive_float, positive_int, standalone, subparser
+from .common import EXIT_OK, nonnegative_int, positive_float, positive_int, standalone, subparser
 
 TRAIN_CODES = "exit codes: 0 trained; 2 bad usage or configuration (one line on stderr naming the key); 130 interrupted"
 EVAL_CODES = "exit codes: 0 evaluated; 2 bad usage, configuration or checkpoint (one line on stderr)"
@@ -91,8 +91,8 @@ def add_parsers(subparsers) -> None:
 
 
 def cmd_train(args) -> int:
-    from .config import load_config
-    from .loop import train
+    from ..training.config import load_config
+    from ..training.loop import train
     if args.config is not None:
         load_config(args.config)           # a bad key is reported before anything is made
     for key, path in (("--preprocessed", args.preprocessed), ("--resume", args.resume)):
@@ -142,7 +142,7 @@ def cmd_evaluate(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m jetdask.training.cli train|evaluate ...``: the same as ``jetdask train|evaluate ...``."""
+    """``python -m jetdask.cli.train train|evaluate ...``: the same as ``jetdask train|evaluate ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("train", "evaluate"):
         which = argv.pop(0)

@@ -5,7 +5,7 @@ import os
 
 
 def add_parser(subparsers) -> None:
-    from ..cli_common import positive_int, subparser
+    from .common import positive_int, subparser
     p = subparser(subparsers, "sf", "light-jet scale factors of a DY+jets run, as a correctionlib JSON (POG structure)",
                   "jetdask sf runs/dy --out sf.json --wp-file sample/btagging.json.gz --wp nominal=L:0.2,M:0.6,T:0.9",
                   codes="exit codes: 0 scale factors written; 2 bad usage or a run without sf_* histograms (one line "
@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
 
 def parse_wps(values) -> dict:
     from ..errors import ConfigError
-    from .workingpoints import parse
+    from ..scalefactors.workingpoints import parse
     out = {}
     for v in values:
         tagger, sep, spec = v.partition("=")
@@ -53,7 +53,7 @@ def parse_wps(values) -> dict:
 
 def cmd_sf(args) -> int:
     from ..errors import ConfigError
-    from .report import write_outputs
+    from ..scalefactors.report import write_outputs
 
     if not os.path.isdir(args.run_dir):
         raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")
@@ -87,7 +87,7 @@ def cmd_sf(args) -> int:
 
 
 def _closure(args, sf_path: str) -> None:
-    from .closure import compare, format_summary, run_closure
+    from ..scalefactors.closure import compare, format_summary, run_closure
     client = None
     if args.workers:
         from ..cluster import start_cluster

@@ -1,7 +1,7 @@
 """What every ``jetdask`` subcommand shares: exit codes, argument types, the error boundary.
 
-The subcommand modules (``jetdask.cli``, ``jetdask.preprocessing.cli``, ``jetdask.training.cli``,
-``jetdask.plotting.cli``, ``jetdask.demo``) import this module and never each other, so there is
+The subcommand modules (``jetdask.cli.run``, ``.preprocess``, ``.train``, ``.plot``, ``.sf``,
+``.demo``) import this module and never each other nor the package, so there is
 no import cycle between the top-level command and the subcommands.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from .errors import JetdaskError
+from ..errors import JetdaskError
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILED_CHUNKS, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -116,7 +116,7 @@ def _suggestion(message: str) -> str:
     m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if not m:
         return ""
-    from .config_schema import closest
+    from ..config_schema import closest
     return closest(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
 
 
@@ -124,7 +124,7 @@ def boundary(func, args) -> int:
     """Run a subcommand: a jetdask error (bad input) becomes one line on stderr and exit 2."""
     import sqlite3
 
-    from .errors import ClusterLostError, DiskFullError
+    from ..errors import ClusterLostError, DiskFullError
     try:
         return func(args)
     except (ClusterLostError, DiskFullError) as err:   # the cluster went away, a disk is full: resumable
@@ -134,7 +134,7 @@ def boundary(func, args) -> int:
         print(f"jetdask: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except (OSError, sqlite3.Error) as err:   # a full disk met outside a run (the lock file, a sample)
-        from .engine.diskspace import disk_full
+        from ..engine.diskspace import disk_full
         full = disk_full(err, os.getcwd())
         if full is None:
             raise
@@ -155,7 +155,7 @@ def standalone(prog: str, configure, argv=None) -> int:
     ap = Parser(prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter)
     configure(ap)
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
-    from . import validation
+    from .. import validation
     return boundary(lambda a: (validation.check_jetdask_config(), a.func(a))[1], args)
 
 
@@ -163,11 +163,11 @@ def client_from_args(args):
     """The cluster of ``--cluster/--workers/--jobs/--memory-per-worker/--profile`` (None with ``--serial``)."""
     if args.serial:
         return None
-    from .cluster import start_cluster
+    from ..cluster import start_cluster
     kind = args.cluster or "local"
     opts = {}
     if kind == "gateway":
-        from .cluster.gateway import options_from_args
+        from ..cluster.gateway import options_from_args
         return start_cluster(kind, **options_from_args(args))
     if kind == "local":
         if args.workers:

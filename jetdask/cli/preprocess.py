@@ -1,7 +1,7 @@
 """``jetdask preprocess CONFIG --fileset F --run-dir RUN [--serial] [--workers N]``.
 
 ``add_parser(subparsers)`` adds the subcommand to the ``jetdask`` parser; :func:`main` runs it
-stand-alone (``python -m jetdask.preprocessing.cli CONFIG ...``). Running it again on the same
+stand-alone (``python -m jetdask.cli.preprocess CONFIG ...``). Running it again on the same
 ``RUN`` resumes (finished passes are not redone); ``--resubmit`` also reruns the failed chunks
 and unreadable files of the passes. Exit codes as ``jetdask run``: 0 complete, 3 a pass is
 incomplete (the message names the pass directory to inspect and resubmit), 2 bad configuration.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli_common import (EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, memory_size, positive_int,
+from .common import (EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, memory_size, positive_int,
                           standalone, subparser)
 
 EXAMPLE = "jetdask preprocess prep.yaml --fileset synth/fileset.json --run-dir runs/prep --workers 2"
@@ -53,7 +53,7 @@ def _check(args) -> None:
     import os
 
     from .. import validation
-    from .config import load_config
+    from ..preprocessing.config import load_config
     validation.check_cluster(args.cluster, args.profile)
     validation.check_writable_dir(args.run_dir, "--run-dir")
     if args.config is not None:
@@ -67,7 +67,7 @@ def _check(args) -> None:
 
 
 def cmd_preprocess(args) -> int:
-    from .pipeline import preprocess
+    from ..preprocessing.pipeline import preprocess
     _check(args)
     client = None
     # a plain local run is started by the pipeline itself, once its inputs are checked
@@ -88,7 +88,7 @@ def cmd_preprocess(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m jetdask.preprocessing.cli ARGS``: the same as ``jetdask preprocess ARGS``."""
+    """``python -m jetdask.cli.preprocess ARGS``: the same as ``jetdask preprocess ARGS``."""
     return standalone("jetdask preprocess", _configure, argv)
 
 

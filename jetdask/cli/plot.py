@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import os
 
-from .labels import LABEL_MODES
+from ..plotting.labels import LABEL_MODES
 
 
 def add_parser(subparsers) -> None:
-    from ..cli_common import subparser
+    from .common import subparser
     p = subparser(subparsers, "plot", "data/MC figures (CMS style) and chi2/ndf summary of a run",
                   "jetdask plot runs/dy --format png,pdf --channel mumu --only 'DeepJet_nominal*'",
                   codes="exit codes: 0 plots written (or none to make); 2 bad usage or run directory (one line on "
@@ -80,7 +80,7 @@ def parse_names(values) -> dict:
 
 def cmd_plot(args) -> int:
     from ..errors import ConfigError
-    from .run import plot_run
+    from ..plotting.run import plot_run
 
     if not os.path.isdir(args.run_dir):
         raise ConfigError(f"{args.run_dir} is not a directory", "run_dir")

@@ -1,20 +1,12 @@
-"""``jetdask``: run analyses over CMS PFNano filesets on dask.distributed, resumably; preprocess,
-train and evaluate taggers; plot data/MC.
-
-Every input (options, the ``jetdask.*`` configuration, the fileset, the analysis file, the run
-directory, tagger files) is checked before a cluster starts or a directory is made.
-"""
+"""``jetdask run``, ``jetdask resubmit``, ``jetdask status`` and ``jetdask sample``."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-from .cli_common import (EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, client_from_args,
-                         event_count, memory_size, nonnegative_float, nonnegative_int, positive_int, subparser)
-from .errors import ConfigError
-
-__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED_CHUNKS"]
+from ..errors import ConfigError
+from .common import (EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, event_count, memory_size, nonnegative_float,
+                     nonnegative_int, positive_int, subparser)
 
 
 def _add_run_options(p):
@@ -47,7 +39,7 @@ def _add_run_options(p):
 
 def _check_run_args(args, resubmit: bool) -> None:
     """Every input of ``run``/``resubmit``, before a cluster starts or a directory is made."""
-    from . import validation
+    from .. import validation
     validation.check_cluster(args.cluster, getattr(args, "profile", None))
     if resubmit:
         validation.check_run_dir_exists(args.run_dir)
@@ -70,7 +62,7 @@ def _kwargs(args) -> dict:
 def _recorded_analysis(run_dir: str) -> tuple[str | None, dict]:
     import os
 
-    from .engine.ledger import Ledger
+    from ..engine.ledger import Ledger
     led = Ledger(os.path.join(run_dir, "ledger.sqlite"), readonly=True)
     try:
         return led.get_meta("analysis"), led.get_meta("analysis_kwargs") or {}
@@ -79,13 +71,13 @@ def _recorded_analysis(run_dir: str) -> tuple[str | None, dict]:
 
 
 def _finish(out, run_dir) -> int:
-    from .engine.status import format_status, run_status
+    from ..engine.status import format_status, run_status
     print(format_status(run_status(run_dir)), file=sys.stderr if not out.complete else sys.stdout)
     return EXIT_OK if out.complete else EXIT_FAILED_CHUNKS
 
 
 def cmd_run(args, resubmit=False) -> int:
-    from .plugin import load_analysis
+    from ..plugin import load_analysis
     _check_run_args(args, resubmit)
     spec = getattr(args, "analysis", None)
     kwargs = _kwargs(args)
@@ -94,7 +86,7 @@ def cmd_run(args, resubmit=False) -> int:
             raise ConfigError(f"{args.corrections} not found", "--corrections")
         kwargs["corrections"] = os.path.abspath(args.corrections)
     if os.path.isdir(args.run_dir):  # name a busy directory's holder before reading it
-        from .engine.lock import RunLock
+        from ..engine.lock import RunLock
         RunLock(args.run_dir).acquire().release()
     if resubmit and not spec:
         spec, kwargs = _recorded_analysis(args.run_dir)
@@ -102,14 +94,14 @@ def cmd_run(args, resubmit=False) -> int:
             raise ConfigError("the run does not record its analysis; pass --analysis FILE.py:NAME", "analysis")
     fileset = getattr(args, "fileset", None)
     if fileset is not None:
-        from .fileset import load_fileset
+        from ..fileset import load_fileset
         load_fileset(fileset)                     # every key checked here, not after a cluster started
     analysis = load_analysis(spec, **kwargs)      # syntax/import errors, tagger files (loaded by the analysis)
-    from .engine.binding import check_run_dir
+    from ..engine.binding import check_run_dir
     check_run_dir(args.run_dir, analysis, args.allow_analysis_change)   # the directory's analysis, arguments
     if callable(getattr(analysis, "output_summary", None)):   # e.g. histograms x variations x categories
         print(analysis.output_summary(), file=sys.stderr)
-    from .engine.runner import Runner
+    from ..engine.runner import Runner
     client = client_from_args(args)
     try:
         runner = Runner(analysis, fileset, args.run_dir, client, chunk_size=getattr(args, "chunk_size", None),
@@ -122,15 +114,15 @@ def cmd_run(args, resubmit=False) -> int:
             runner.close()
     finally:
         if client is not None:
-            from .cluster import close_cluster
-            from .engine.interrupts import sigint_deferred
+            from ..cluster import close_cluster
+            from ..engine.interrupts import sigint_deferred
             with sigint_deferred():              # a second Ctrl-C does not cut the cluster's close short
                 close_cluster(client)
     return _finish(out, args.run_dir)
 
 
 def cmd_status(args) -> int:
-    from .engine.status import format_status, run_status
+    from ..engine.status import format_status, run_status
     st = run_status(args.run_dir)
     if args.json:
         import json
@@ -141,8 +133,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from . import validation
-    from .synthetic import generate_sample
+    from .. import validation
+    from ..synthetic import generate_sample
     if args.events < args.files:
         raise ConfigError(f"need at least one event per file ({args.files} files)", "--events")
     validation.check_writable_dir(args.out, "--out")
@@ -152,17 +144,8 @@ def cmd_sample(args) -> int:
     return EXIT_OK
 
 
-def _version() -> str:
-    from . import __version__
-    return f"jetdask {__version__} (Python {sys.version.split()[0]})"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="jetdask", description=__doc__, epilog=EXIT_CODES + "\nhelp on a command: jetdask COMMAND --help",
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--version", action="version", version=_version())
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-
+def add_parsers(sub) -> None:
+    """``run``, ``resubmit``, ``status`` and ``sample`` on the top-level parser's subparsers."""
     p = subparser(sub, "run", "run an analysis over a fileset into a run directory (resumes an existing one)",
                   "jetdask run analyses/dimuon.py:Dimuon --fileset synth/fileset.json --run-dir runs/dimuon "
                   "--workers 2")
@@ -217,31 +200,3 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: --mismodel); the correction files and corrections.yaml are written beside "
                         "fileset.json")
     p.set_defaults(func=cmd_sample)
-
-    from .demo import add_parser as add_demo
-    from .plotting.cli import add_parser as add_plot
-    from .preprocessing.cli import add_parser as add_preprocess
-    from .scalefactors.cli import add_parser as add_sf
-    from .training.cli import add_evaluate_parser, add_parser as add_train
-    add_preprocess(sub)
-    add_train(sub)
-    add_evaluate_parser(sub)
-    add_plot(sub)
-    add_sf(sub)
-    add_demo(sub)
-    return ap
-
-
-def _run_checked(args) -> int:
-    from . import validation
-    validation.check_jetdask_config()
-    return args.func(args)
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return boundary(_run_checked, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
