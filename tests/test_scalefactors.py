@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from jetdask.engine.normalisation import normalisation
+from jetdask.plotting.normalisation import normalisation
 from jetdask.engine.outputs import RunOutput
 from jetdask.scalefactors import (
     derive,

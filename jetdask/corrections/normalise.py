@@ -4,7 +4,7 @@ For an MC data set and a variation ``v`` the histograms are scaled by
 
 * ``xsec x lumi / sumw_v``: ``sumw_v`` is the run counter ``sumw_<v>`` (the sum of genWeight x
   the theory weight over the processed events) for theory variations, the usual sum of
-  genWeight otherwise (:func:`jetdask.engine.normalisation.normalisation`);
+  genWeight otherwise (:func:`jetdask.plotting.normalisation.normalisation`);
 * x ``k_v = Σw before / Σw after`` the b-tag shape SF, from the run's ``btag_sumw`` histogram
   (selected events, all jet multiplicities), when ``btag_norm`` (default): the shape SFs then
   keep the total yield before tagging. The table per jet multiplicity is
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.normalisation import normalisation
+from ..plotting.normalisation import normalisation
 
 
 def syst_names_of(hists: dict) -> list[str]:

@@ -8,13 +8,13 @@
 
 Modules: ``hists`` (histogram preparation), ``panel`` (the numbers of a panel), ``datamc``
 (drawing), ``layout`` (y range and legend corner), ``ratio``, ``cutflow``, ``run`` (a whole
-run), ``labels`` (label modes, display names), ``style``, ``summary``. MC normalisation lives
-with the run outputs (:mod:`jetdask.engine.normalisation`).
+run), ``labels`` (label modes, display names), ``style``, ``summary``, ``normalisation`` (MC
+scaled to the data's luminosity, and the facts of a run the figures state).
 
 matplotlib is imported only when a figure is made; figures are
 :class:`matplotlib.figure.Figure` objects on an Agg canvas (no pyplot state, no backend switch).
 """
-from ..engine.normalisation import Normalisation, normalisation
+from .normalisation import Normalisation, normalisation
 from .cutflow import plot_cutflow
 from .datamc import plot_datamc, plot_datamc_pair
 from .hists import data_hist, mc_flavour_hists

@@ -163,7 +163,7 @@ def run_components(hists: dict, name: str, norm, channel: str):
     """``(data, mc_by_flavour, axis_label)`` of histogram ``name`` summed over datasets, as
     :func:`with_flow` tuples (fold them with :func:`fold`).
 
-    ``norm``: a :class:`~jetdask.engine.normalisation.Normalisation` (MC scaled by its
+    ``norm``: a :class:`~jetdask.plotting.normalisation.Normalisation` (MC scaled by its
     ``scale``; normalised to the data yield when ``norm.to_data``).
     """
     data_parts, mc_parts, label = [], {}, None

@@ -1,7 +1,7 @@
 """Every figure of a finished run, and ``summary.json``: what ``jetdask plot RUN`` writes.
 
 Inputs are the run's public outputs (:func:`jetdask.load_output`) and the facts the run
-recorded (fileset metadata, analysis arguments: :mod:`jetdask.engine.normalisation`).
+recorded (fileset metadata, analysis arguments: :mod:`jetdask.plotting.normalisation`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..engine.normalisation import Normalisation, metadata_of, normalisation, run_facts, run_metadata
+from .normalisation import Normalisation, metadata_of, normalisation, run_facts, run_metadata
 from .cutflow import plot_cutflow
 from .datamc import plot_datamc, plot_datamc_pair
 from .hists import categories, counted, kind_of, prepare, run_components

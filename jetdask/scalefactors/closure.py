@@ -39,7 +39,7 @@ def closure_config(run_dir: str, sf_path: str, out_path: str, systematics=CLOSUR
     """Write the closure corrections config; return ``(path, analysis kwargs of the closure run)``."""
     import yaml
 
-    from ..engine.normalisation import run_metadata
+    from ..plotting.normalisation import run_metadata
     _, kwargs = run_metadata(run_dir)
     raw, base = {}, None
     cfg = kwargs.get("corrections")
@@ -95,7 +95,7 @@ def _components(run, name: str):
     """(data values, data variances, MC nominal values, MC variances, {syst: MC values}) of the
     discriminant histogram ``name`` summed over channels and datasets; underflow (undefined
     scores) dropped, overflow in the last bin."""
-    from ..engine.normalisation import normalisation
+    from ..plotting.normalisation import normalisation
     from ..plotting.run import load_run
     from .derive import _variation_scales
     out, md, _ = load_run(run)
@@ -199,7 +199,7 @@ def format_summary(summary: dict) -> str:
 
 
 def _facts(run) -> dict:
-    from ..engine.normalisation import normalisation
+    from ..plotting.normalisation import normalisation
     from ..plotting.run import load_run
     from .derive import _facts as facts
     out, md, _ = load_run(run)

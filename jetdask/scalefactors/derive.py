@@ -100,7 +100,7 @@ def _variation_scales(out, md) -> dict | None:
 
 
 def _facts(norm_info, md) -> dict:
-    from ..engine.normalisation import run_facts
+    from ..plotting.normalisation import run_facts
     from ..plotting.labels import label_text
     f = run_facts(norm_info, md)
     return {"label": label_text("auto", f.has_data, f.synthetic), "energy": f.energy,
@@ -130,7 +130,7 @@ def btag_applied(kwargs: dict) -> str | None:
 def wp_file_of_run(run_dir: str) -> str | None:
     """The b-tagging correction file of the run's corrections config (analysis argument
     ``corrections``), when it names one that exists: the official working points."""
-    from ..engine.normalisation import run_metadata
+    from ..plotting.normalisation import run_metadata
     _, kwargs = run_metadata(run_dir)
     given = _corrections_yaml(kwargs)
     if not given:
@@ -187,7 +187,7 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
     ``"pretag"`` (MC scaled to the data jet yield of each pT/abs(eta) bin; the SF is a ratio of
     efficiencies) or ``"lumi"`` (xsec x lumi). ``sources``: override the registry's sources.
     """
-    from ..engine.normalisation import normalisation
+    from ..plotting.normalisation import normalisation
     from ..errors import ConfigError
     from ..plotting.run import load_run
 

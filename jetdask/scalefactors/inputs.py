@@ -125,7 +125,7 @@ def syst_categories(h) -> list[str]:
 
 def build_region(hists: dict, name: str, norm, channel: str = "all", scales: dict | None = None) -> Region | None:
     """The :class:`Region` of histogram ``name`` over every dataset of ``norm`` (a
-    :class:`~jetdask.engine.normalisation.Normalisation`); None when no dataset has it.
+    :class:`~jetdask.plotting.normalisation.Normalisation`); None when no dataset has it.
 
     ``scales``: ``{dataset: {syst: scale}}`` per variation (each theory variation normalised
     with its own sum of weights); a dataset or variation missing there takes ``norm``'s scale."""

@@ -123,7 +123,7 @@ def pull_study(work_dir: str, seed: int, events: int, strength: float = 1.0, min
 def data_over_mc(run, name: str = "sf_DeepJet_B") -> float:
     """Data jets over MC jets (normalised by xsec x lumi) in histogram ``name``: what the
     ``lumi`` normalisation takes as given and ``pretag`` divides out, bin by bin."""
-    from ..engine.normalisation import normalisation
+    from ..plotting.normalisation import normalisation
     from ..plotting.run import load_run
     from .derive import _variation_scales
     from .inputs import build_region

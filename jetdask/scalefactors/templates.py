@@ -116,7 +116,7 @@ def write_templates(run, path: str, channel: str = "all", metadata: dict | None 
     """Write the templates of a run (directory or RunOutput) to ROOT file ``path``; the count."""
     import uproot
 
-    from ..engine.normalisation import normalisation
+    from ..plotting.normalisation import normalisation
     from ..plotting.run import load_run
     from .derive import _variation_scales
 
