@@ -100,3 +100,14 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a jetdask checkpoint"):
         load_checkpoint(str(tmp_path / "other.pt"))
+
+
+def test_tagger_files_do_not_import_the_registry():
+    """modelfiles (reading tagger files) is below the registry: no import cycle between them."""
+    import ast
+    import inspect
+
+    from jetdask.inference import modelfiles
+    tree = ast.parse(inspect.getsource(modelfiles))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "registry" not in imported and "jetdask.inference.registry" not in imported

@@ -27,6 +27,10 @@ import zipfile
 
 from ..errors import ModelFileError
 
+#: The keys of a jetdask checkpoint (``torch.save`` of a dict: :func:`jetdask.inference.registry.save_checkpoint`).
+CHECKPOINT_KEYS = ("state_dict", "model_class", "model_kwargs", "layout", "classes", "scaler", "epoch",
+                   "metadata")
+
 #: ``module`` prefixes a TorchScript archive's pickles may name (``GLOBAL module name``).
 TORCHSCRIPT_MODULES = ("__torch__",)
 TORCHSCRIPT_GLOBALS = frozenset({("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
@@ -175,7 +179,6 @@ def build_model(model_class, model_kwargs: dict | None = None, state_dict: dict 
 
 def check_checkpoint(obj, path: str) -> dict:
     """A checkpoint dict with defaults filled in; its model class and arguments checked."""
-    from .registry import CHECKPOINT_KEYS
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise ModelFileError(f"not a jetdask checkpoint (a dict with {', '.join(CHECKPOINT_KEYS)})", path)
     missing = [k for k in ("model_class", "layout", "classes") if k not in obj]

@@ -50,10 +50,8 @@ import numpy as np
 from . import modelfiles
 from .distortions import Distortion, parse_distortion
 from .layouts import Converted, Layout, get_layout
-from .modelfiles import check_tagger  # noqa: F401  (re-exported)
+from .modelfiles import CHECKPOINT_KEYS, check_tagger  # noqa: F401  (re-exported)
 
-CHECKPOINT_KEYS = ("state_dict", "model_class", "model_kwargs", "layout", "classes", "scaler", "epoch",
-                   "metadata")
 
 
 # ----------------------------------------------------------------------------- checkpoints
