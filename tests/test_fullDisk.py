@@ -155,7 +155,7 @@ def test_worker_cannot_write_arrays(small_sample, clean, small_fs, tmp_path):
     last = stopped(proc)
     assert f"no space left in {os.path.join(run, 'arrays', 'dimuon')}" in last, last
     assert "the arrays 'dimuon' of chunk" in last and "No space left on device" in last, last
-    assert not [f for _, _, fs in os.walk(small_fs / "arrays") for f in fs if ".tmp-" in f]   # no partial file
+    assert not [f for _, _, fs in os.walk(small_fs / "arrays") for f in fs if ".tmp" in f]   # no partial file
     os.remove(ballast)
     out = assert_rerun_completes(run, sample, clean, tmp_path, kwargs)
     ref = load_output(clean)

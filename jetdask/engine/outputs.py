@@ -24,8 +24,9 @@ import time
 import hist
 import uhi.io.json as uhi_json
 
-from .ledger import Ledger
+from ..atomicwrite import write_json
 from ..result import Result
+from .ledger import Ledger
 
 
 @dataclasses.dataclass
@@ -98,15 +99,9 @@ def write(run_dir: str, out: RunOutput, extra_meta: dict | None = None) -> None:
 
 
 def _atomic_json(path: str, obj, **kw) -> None:
-    text = json.dumps(obj, **kw)   # one string: the C encoder (json.dump to a file runs the Python one: 2x slower)
-    tmp = path + ".tmp"
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_json(path, obj, **kw)   # a full disk: the old file stays whole, no partial one takes space
     except BaseException as err:
-        if os.path.exists(tmp):   # a full disk: the old file stays whole, no partial one takes space
-            os.remove(tmp)
         from .diskspace import disk_full
         full = disk_full(err, os.path.dirname(os.path.abspath(path)), f"{os.path.basename(path)} could not be written")
         if full is not None:

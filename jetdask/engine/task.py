@@ -45,6 +45,7 @@ from ..nanoaod import io, prefetch
 from ..chunk import Chunk
 from ..nanoaod.columns import resolve_columns
 from ..errors import FileAccessError, MissingColumnError, ReservedCounterError, TransientFileError
+from ..atomicwrite import atomic_path
 from .diskspace import disk_full
 from .policy import Stage, classify
 from .protocol import AttemptKind
@@ -290,16 +291,13 @@ def _write_arrays(result: Result, chunk: Chunk, array_dir: str | None) -> None:
     for name, arr in result.arrays.items():
         d = os.path.join(array_dir, name, chunk.dataset)
         final = os.path.join(d, f"{chunk.id}.parquet")
-        tmp = final + f".tmp-{os.getpid()}"
         try:
             os.makedirs(d, exist_ok=True)
             # plain Arrow types (no awkward extension metadata): 3.4x faster to write, readable by
             # any parquet reader (pandas, polars, ROOT's RDataFrame), and ak.from_parquet reads it back
-            ak.to_parquet(arr, tmp, extensionarray=False)
-            os.replace(tmp, final)
+            with atomic_path(final) as tmp:   # a partial file would take the space a rerun needs
+                ak.to_parquet(arr, tmp, extensionarray=False)
         except BaseException as err:
-            if os.path.exists(tmp):   # a partial file takes the space a rerun needs
-                os.remove(tmp)
             full = disk_full(err, d, f"the arrays {name!r} of chunk {chunk.where} could not be written")
             if full is not None:
                 raise full from None

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from ..atomicwrite import write_json
 from ..plotting.labels import tagger_label
 from . import bootstrap as boot
 from . import metrics, plots
@@ -147,8 +148,5 @@ def evaluate(models: dict, preprocessed: str, out_dir: str, *, split: str = "tes
             files += plots.input_distributions(raw.arrays, raw.valid, groups, _input_features(first),
                                                os.path.join(out_dir, "inputs"), formats, keep)
     result["plots"] = [os.path.basename(f) for f in files]
-    tmp = os.path.join(out_dir, "auc.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, "auc.json"))
+    write_json(os.path.join(out_dir, "auc.json"), result, indent=1)
     return result

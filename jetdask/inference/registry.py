@@ -47,12 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from ..atomicwrite import atomic_path
 from . import modelfiles
 from .distortions import Distortion, parse_distortion
 from .layouts import Converted, Layout, get_layout
 from .modelfiles import CHECKPOINT_KEYS, check_tagger  # noqa: F401  (re-exported)
-
-
 
 # ----------------------------------------------------------------------------- checkpoints
 
@@ -89,9 +88,8 @@ def save_checkpoint(path: str, model, *, layout: str | None = None, classes=None
         "metadata": _plain(metadata or {}),
     }
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
     return path
 
 

@@ -34,6 +34,7 @@ import os
 
 import numpy as np
 
+from ..atomicwrite import write_json
 from . import scale
 from .split import SPLITS
 
@@ -155,10 +156,7 @@ def write_split(out_dir: str, files: list, layout_name: str, layout, classes, da
         os.replace(p, os.path.join(out_dir, f"{key}.npy"))
     meta = {"layout": layout_name, "inputs": [s.name for s in specs], "shapes": {s.name: list(s.shape) for s in specs},
             "classes": list(classes), "ids": list(ID_FIELDS), "datasets": list(datasets), "scaled": False, "n": int(n)}
-    cj = os.path.join(out_dir, "columns.json")
-    with open(cj + ".tmp", "w") as fh:
-        json.dump(meta, fh, indent=1)
-    os.replace(cj + ".tmp", cj)
+    write_json(os.path.join(out_dir, "columns.json"), meta, indent=1)
     return {"dir": out_dir, "n": int(n)}
 
 

@@ -17,6 +17,7 @@ import os
 import awkward as ak
 import numpy as np
 
+from ..atomicwrite import write_json
 from ..errors import ConfigError
 from ..plugin import Analysis
 from ..result import Result
@@ -59,10 +60,7 @@ def _read_json(path: str):
 
 
 def _write_json(path: str, obj, **kw) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, **kw)
-    os.replace(tmp, path)
+    write_json(path, obj, **kw)
 
 
 @dataclasses.dataclass

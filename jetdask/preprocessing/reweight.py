@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import numpy as np
+
+from ..atomicwrite import write_json
 
 
 def edges_from_spec(spec) -> np.ndarray:
@@ -154,10 +155,7 @@ class WeightMap:
                    np.asarray(d["target"], float), np.asarray(d["counts"], float), dict(d.get("info", {})))
 
     def save(self, path: str) -> None:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_json(), f)
-        os.replace(tmp, path)
+        write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> "WeightMap":

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 
 import numpy as np
+
+from ..atomicwrite import write_json
 
 FIELDS = ("n", "mean", "m2", "min", "max", "n_defaulted")
 
@@ -134,10 +135,7 @@ def build_scaler(table: dict, placeholders: dict, exclude=()) -> dict:
 
 
 def save_scaler(path: str, scaler: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(scaler, f, indent=1)
-    os.replace(tmp, path)
+    write_json(path, scaler, indent=1)
 
 
 def load_scaler(path: str) -> dict:

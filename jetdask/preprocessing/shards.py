@@ -34,6 +34,7 @@ import os
 
 import numpy as np
 
+from ..atomicwrite import write_json
 from . import defaults, scale
 from .split import SPLITS
 
@@ -114,10 +115,7 @@ def write_split(out_dir: str, files: list[tuple[str, str]], features: list[str],
     for k, p in tmp.items():
         if os.path.exists(p):
             os.replace(p, os.path.join(out_dir, f"{k}.npy"))
-    cj = os.path.join(out_dir, "columns.json")
-    with open(cj + ".tmp", "w") as fh:
-        json.dump(meta, fh, indent=1)
-    os.replace(cj + ".tmp", cj)
+    write_json(os.path.join(out_dir, "columns.json"), meta, indent=1)
     return {"dir": out_dir, "n": int(n)}
 
 

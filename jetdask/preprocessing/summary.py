@@ -20,12 +20,12 @@ split the weights come from: the weighted curves follow the target up to the bin
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 
 import numpy as np
 
+from ..atomicwrite import write_json
 from .split import SPLITS
 
 
@@ -68,10 +68,7 @@ def build(run_dir, prep, counters, kin, kin_w, weights_h, wm, tensors, timings) 
 
 def save(run_dir: str, summ: dict) -> str:
     path = os.path.join(run_dir, "summary.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(summ, f, indent=1)
-    os.replace(path + ".tmp", path)
-    return path
+    return write_json(path, summ, indent=1)
 
 
 def format_text(summ: dict) -> str:

@@ -27,12 +27,10 @@ The function takes and returns plain data, so it can run as one dask task on a G
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
-import numpy as np
-
+from ..atomicwrite import atomic_path, write_json
 from ..errors import ConfigError
 from . import scaler as scaler_mod
 from .config import load_config
@@ -50,10 +48,7 @@ def resolve_device(name: str | None) -> str:
 
 
 def _write_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    write_json(path, obj, indent=1)
 
 
 def build_model(cfg: dict, classes):
@@ -116,6 +111,7 @@ def run_epoch(model, loader, loss_fn, device, *, optimizer=None, attack=None, mi
     """One pass over ``loader``: training when ``optimizer`` is given, else evaluation (no grad)."""
     import torch
     from tqdm.auto import tqdm
+
     from .adversarial import perturb
     train = optimizer is not None
     model.train(train)
@@ -173,6 +169,7 @@ def _set_rng_state(st: dict, device: str) -> None:
 def _resume_state(path: str, device: str) -> tuple[dict, dict, str]:
     """(checkpoint, training state, output directory) of a checkpoint to resume from."""
     import torch
+
     from ..inference.registry import load_checkpoint
     if not os.path.exists(path):
         raise ConfigError(f"checkpoint {path} not found", "resume")
@@ -200,9 +197,10 @@ def train(config=None, *, preprocessed: str | None = None, out: str | None = Non
     ``output.dir``, ``training.device``, ``output.progress``; ``overrides``: dotted keys.
     """
     import torch
+
+    from .adversarial import Attack
     from .data import Loader, SplitData
     from .losses import make_loss
-    from .adversarial import Attack
 
     ckpt = state = None
     if resume is not None:
@@ -291,6 +289,7 @@ def train(config=None, *, preprocessed: str | None = None, out: str | None = Non
 def _save_epoch(out_dir, model, cfg, classes, layout, scaler, row, history, optimizer, scheduler, dev, run_dir,
                 is_best, best):
     import torch
+
     from ..inference.registry import save_checkpoint
     epoch = row["epoch"]
     state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(dev),
@@ -304,9 +303,8 @@ def _save_epoch(out_dir, model, cfg, classes, layout, scaler, row, history, opti
                         metadata=dict(meta, training_state=state_rel, out_dir_relative=out_rel))
 
     def write_state(path):
-        tmp = f"{path}.tmp-{os.getpid()}"
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
 
     name = f"epoch_{epoch:03d}"
     if cfg["output"]["keep_epochs"]:

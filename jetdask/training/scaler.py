@@ -6,17 +6,11 @@ missing entries; see :mod:`jetdask.preprocessing.layout_tensors`), so nothing is
 """
 from __future__ import annotations
 
-import json
-import os
-
+from ..atomicwrite import write_json
 from .data import load_run_scaler
 
 __all__ = ["load_run_scaler", "write_inference_scaler"]
 
 
 def write_inference_scaler(path: str, scaler: dict) -> str:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(scaler, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_json(path, scaler, indent=1)

@@ -36,8 +36,7 @@ def write_cset(path: str, cset: cs.CorrectionSet) -> str:
     text = cset.model_dump_json(exclude_unset=True)
     cs.CorrectionSet.model_validate_json(text)            # the schema's own validation
     correctionlib.CorrectionSet.from_string(text)         # and the C++ loader
-    tmp = os.fspath(path) + ".tmp"
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+    from ...atomicwrite import atomic_path
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
         gz.write(text.encode())
-    os.replace(tmp, path)
     return os.fspath(path)
