@@ -22,10 +22,10 @@ dask.config.update_defaults(_defaults)
 
 
 def get(key: str, override=None):
-    """``jetdask.<key>`` from dask.config unless ``override`` is given."""
-    if override is not None:
-        return override
-    return dask.config.get(f"jetdask.{key}")
+    """``jetdask.<key>`` from dask.config unless ``override`` is given; sizes in bytes and durations
+    in seconds, however they were written (``"2GiB"``, ``"60s"``, or numbers)."""
+    from .config_schema import normalise
+    return normalise(key, override if override is not None else dask.config.get(f"jetdask.{key}"))
 
 
 def read_user_config(source) -> dict:

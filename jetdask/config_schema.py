@@ -13,16 +13,16 @@ the two in step: same keys, same rule, default valid). Adding a key is one entry
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .suggest import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    kind: str                      # "int", "float", "bool", "mapping", "choice", "size"
+    kind: str                      # "int", "float", "bool", "mapping", "choice", "size" (bytes), "duration" (s)
     minimum: float | None = None
     maximum: float | None = None
     strict_minimum: bool = False   # minimum excluded (> instead of >=)
@@ -35,7 +35,10 @@ class Rule:
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
         if self.kind == "size":
-            return "bytes: an integer or a size such as 256MiB"
+            at_least = "" if self.minimum is None else f" {_bound(self)}"
+            return f"bytes: an integer{at_least} or a size such as 256MiB"
+        if self.kind == "duration":
+            return f"seconds: a number {_bound(self)} or a time such as 60s"
         noun = {"int": "integer", "float": "number", "bool": "true or false",
                 "mapping": "mapping of names to values"}[self.kind]
         parts = [noun]
@@ -56,8 +59,10 @@ class Rule:
             return value in self.choices
         if self.kind == "mapping":
             return isinstance(value, Mapping)
-        if self.kind == "size":
-            return size_bytes(value) is not None
+        if self.kind in ("size", "duration"):
+            value = size_bytes(value) if self.kind == "size" else duration_seconds(value)
+            if value is None:
+                return False
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if self.kind == "int" and not (isinstance(value, int) or (math.isfinite(value) and value == int(value))):
@@ -84,6 +89,41 @@ def size_bytes(value: Any) -> int | None:
     return None
 
 
+def duration_seconds(value: Any) -> float | None:
+    """Seconds of a duration value (a number, or a dask-style time string such as ``"60s"``,
+    ``"5 minutes"``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        from dask.utils import parse_timedelta
+        try:
+            value = parse_timedelta(value)
+        except (ValueError, TypeError, KeyError):
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def normalise(key: str, value: Any) -> Any:
+    """The value of ``jetdask.<key>`` in its unit: sizes in bytes (int), durations in seconds
+    (float); others (and values that are not valid: :func:`validate` names them) as they are."""
+    rule = SCHEMA.get(key)
+    if rule is None or value is None:
+        return value
+    if rule.kind == "size":
+        got = size_bytes(value)
+    elif rule.kind == "duration":
+        got = duration_seconds(value)
+    else:
+        return value
+    return value if got is None else got
+
+
+def _bound(rule: Rule) -> str:
+    return f"{'>' if rule.strict_minimum else '>='} {_num(rule.minimum)}"
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
@@ -96,24 +136,28 @@ def _float(minimum=None, **kw) -> Rule:
     return Rule("float", minimum, **kw)
 
 
+def _seconds(minimum=None, **kw) -> Rule:
+    return Rule("duration", minimum, **kw)
+
+
 # key (below ``jetdask.``) -> rule; one entry per key of config.yaml
 SCHEMA: dict[str, Rule] = {
     "chunk-size": _int(1),
     "inflight-per-thread": _int(1),
-    "batch-seconds": _float(0),
+    "batch-seconds": _seconds(0),
     "retries": _int(0),
-    "retry-backoff": _float(0),
-    "retry-backoff-max": _float(0),
-    "no-worker-timeout": _float(0, strict_minimum=True),
+    "retry-backoff": _seconds(0),
+    "retry-backoff-max": _seconds(0),
+    "no-worker-timeout": _seconds(0, strict_minimum=True),
     "split-floor": _int(1),
     "memory-fraction": _float(0, maximum=1, strict_minimum=True),
     "memory-overhead": _float(0, strict_minimum=True),
-    "memory-sample-interval": _float(0, strict_minimum=True),
-    "default-budget": _int(1),
+    "memory-sample-interval": _seconds(0, strict_minimum=True),
+    "default-budget": Rule("size", 1),
     "bisect-failures": Rule("bool"),
     "bisect-min-events": _int(1),
     "file-cache-size": _int(1),
-    "open-timeout": _float(0, strict_minimum=True),
+    "open-timeout": _seconds(0, strict_minimum=True),
     "file-cache-bytes": Rule("size"),
     "prefetch": Rule("bool"),
     "prefetch-bytes": Rule("size"),
@@ -122,8 +166,8 @@ SCHEMA: dict[str, Rule] = {
     "xrootd.stream-error-window": _int(1),
     "xrootd.timeout-resolution": _int(1),
     "inference.threads": _int(1, nullable=True),
-    "inference.memory-budget-cpu": _int(1),
-    "inference.memory-budget-cuda": _int(1),
+    "inference.memory-budget-cpu": Rule("size", 1),
+    "inference.memory-budget-cuda": Rule("size", 1),
     "worker-environ": Rule("mapping"),
     "ledger-journal": Rule("choice", choices=("auto", "wal", "delete")),
 }
@@ -142,12 +186,6 @@ def _flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def closest(name: str, known) -> str:
-    """``"; did you mean 'x'?"`` for the closest known name, or ``""``."""
-    near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
 def validate(cfg: Mapping | None = None) -> dict[str, Any]:
     """Check ``cfg`` (default: ``dask.config.get("jetdask")``); the flat ``{key: value}`` if valid."""
     if cfg is None:
@@ -160,7 +198,7 @@ def validate(cfg: Mapping | None = None) -> dict[str, Any]:
     for name, value in flat.items():
         rule = SCHEMA.get(name)
         if rule is None:
-            raise ConfigError(f"unknown configuration key{closest(name, SCHEMA)}", f"jetdask.{name}")
+            raise ConfigError(f"unknown configuration key{did_you_mean(name, SCHEMA)}", f"jetdask.{name}")
         if not rule.check(value):
             article = "" if rule.kind == "bool" else ("an " if rule.text[0] in "aeiou" else "a ")
             raise ConfigError(f"must be {article}{rule.text}, got {value!r}", f"jetdask.{name}")

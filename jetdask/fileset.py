@@ -34,7 +34,7 @@ import json
 import os
 from typing import Any, Mapping
 
-from .config_schema import closest
+from .suggest import did_you_mean
 from .errors import ConfigError
 
 DEFAULT_TREE = "Events"
@@ -230,15 +230,15 @@ def parse_fileset(raw: Any, base: str | None = None) -> Fileset:
 def _check_keys(given: Mapping, known: set, key: str, what: str = "key") -> None:
     for k in given:
         if k not in known:
-            raise ConfigError(f"unknown {what} {k!r}; known: {', '.join(sorted(known))}{closest(str(k), known)}",
+            raise ConfigError(f"unknown {what} {k!r}; known: {', '.join(sorted(known))}{did_you_mean(str(k), known)}",
                               f"{key}.{k}")
 
 
 def _check_metadata(md: dict, key: str) -> None:
-    import difflib
+    from .suggest import close_names
     for k in md:
-        if k not in METADATA_KEYS and difflib.get_close_matches(str(k), METADATA_KEYS, n=1, cutoff=0.75):
-            raise ConfigError(f"unknown metadata key {k!r}{closest(str(k), METADATA_KEYS)} (a key of the "
+        if k not in METADATA_KEYS and close_names(str(k), METADATA_KEYS, cutoff=0.75):
+            raise ConfigError(f"unknown metadata key {k!r}{did_you_mean(str(k), METADATA_KEYS)} (a key of the "
                               "analysis' own must not be a near miss of a jetdask key)", f"{key}.{k}")
     if "is_data" in md and not isinstance(md["is_data"], bool):
         raise ConfigError(f"is_data must be true or false, got {md['is_data']!r}", f"{key}.is_data")

@@ -161,8 +161,8 @@ def load_analysis(spec: str, **kwargs) -> Analysis:
     try:
         obj = getattr(module, name)
     except AttributeError:
-        from .config_schema import closest
-        raise ConfigError(f"{target!r} has no {name!r}{closest(name, _analyses_in(module))}", "analysis") from None
+        from .suggest import did_you_mean
+        raise ConfigError(f"{target!r} has no {name!r}{did_you_mean(name, _analyses_in(module))}", "analysis") from None
     if isinstance(obj, type):
         try:
             obj = obj(**kwargs)

@@ -71,9 +71,9 @@ def check_cluster(kind: str | None, profile: str | None = None) -> None:
             security_from_profile(profile) if "://" in kind else settings(profile)
         return
     if kind not in CLUSTER_KINDS:
-        from .config_schema import closest
+        from .suggest import did_you_mean
         raise ConfigError(f"unknown cluster {kind!r}; expected local, slurm, htcondor, gateway or an address like "
-                          f"tls://host:8786{closest(kind, CLUSTER_KINDS)}", "--cluster")
+                          f"tls://host:8786{did_you_mean(kind, CLUSTER_KINDS)}", "--cluster")
     if profile is not None:
         if kind == "local":
             raise ConfigError("a profile is for --cluster slurm, htcondor, gateway or an address", "--profile")

@@ -76,3 +76,43 @@ def test_unknown_key_suggests_the_closest():
 def test_environment_style_underscores_are_the_same_key():
     assert validate({"chunk_size": 5, "inference": {"memory_budget_cpu": 10}})["chunk-size"] == 5
     assert validate({"inference": {"threads": None}})["inference.threads"] is None
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("retry-backoff", "soon", "seconds: a number >= 0 or a time such as 60s"),
+    ("no-worker-timeout", "0s", "seconds: a number > 0"),
+    ("open-timeout", True, "seconds: a number > 0"),
+    ("default-budget", "lots", "bytes: an integer >= 1 or a size such as 256MiB"),
+    ("default-budget", 0, "bytes: an integer >= 1"),
+    ("inference.memory-budget-cpu", "-1MiB", "bytes: an integer >= 1"),
+])
+def test_bad_sizes_and_durations_name_the_key(key, value, words):
+    with dask.config.set({f"jetdask.{key}": value}):
+        with pytest.raises(ConfigError) as err:
+            validate()
+    assert err.value.key == f"jetdask.{key}" and words in str(err.value)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("no-worker-timeout", "5 minutes", 300.0),
+    ("no-worker-timeout", "90s", 90.0),
+    ("retry-backoff", 2, 2.0),
+    ("batch-seconds", "500ms", 0.5),
+    ("default-budget", "2GiB", 2 * 2**30),
+    ("default-budget", 123456, 123456),
+    ("inference.memory-budget-cpu", "64MiB", 64 * 2**20),
+])
+def test_sizes_and_durations_as_dask_strings_or_numbers(key, value, expected):
+    from jetdask import config
+    with dask.config.set({f"jetdask.{key}": value}):
+        validate()
+        got = config.get(key)
+    assert got == expected and type(got) is type(expected)
+
+
+def test_the_defaults_in_their_units():
+    from jetdask import config
+    assert config.get("default-budget") == 2_000_000_000
+    assert config.get("inference.memory-budget-cpu") == 64 * 2**20
+    assert config.get("inference.memory-budget-cuda") == 2 * 2**30
+    assert config.get("open-timeout") == 60.0

@@ -116,8 +116,8 @@ def _suggestion(message: str) -> str:
     m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if not m:
         return ""
-    from ..config_schema import closest
-    return closest(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+    from ..suggest import did_you_mean
+    return did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
 
 
 def boundary(func, args) -> int:

@@ -36,7 +36,6 @@ import threading
 
 import numpy as np
 
-DEFAULT_BUDGET = {"cpu": 64 * 2**20, "cuda": 2 * 2**30}
 MIN_BATCH, MAX_BATCH = 64, 4096
 ACTIVATION_FACTOR = 16
 
@@ -44,14 +43,6 @@ _threads_lock = threading.Lock()
 _batch_caps: dict = {}    # id(model) -> largest batch size that did not run out of memory
 _threads_set: int | None = None
 _task_threads: int | None = None
-
-
-def _config(key: str, default=None):
-    try:
-        import dask.config
-        return dask.config.get(f"jetdask.inference.{key}", default=default)
-    except Exception:
-        return default
 
 
 def available_cores() -> int:
@@ -99,7 +90,8 @@ def task_threads() -> int:
 
 def torch_threads() -> int:
     """``JETDASK_TORCH_THREADS`` / ``jetdask.inference.threads``, else ``max(1, cores // task_threads())``."""
-    env = os.environ.get("JETDASK_TORCH_THREADS") or _config("threads")
+    from .. import config
+    env = os.environ.get("JETDASK_TORCH_THREADS") or config.get("inference.threads")
     if env:
         return max(1, int(env))
     return max(1, available_cores() // task_threads())
@@ -131,7 +123,8 @@ def bytes_per_jet(module, arrays: list) -> int:
 def choose_batch_size(module, arrays: list, memory_budget: int | None = None, fgsm: bool = False,
                       device: str = "cpu") -> int:
     kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    budget = int(memory_budget or _config(f"memory-budget-{kind}", DEFAULT_BUDGET[kind]))
+    from .. import config
+    budget = int(memory_budget or config.get(f"inference.memory-budget-{kind}"))
     if fgsm:
         budget //= 3
     per = max(1, bytes_per_jet(module, arrays))

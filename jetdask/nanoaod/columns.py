@@ -20,12 +20,12 @@ names). Cross-references of the events view need nothing special: request both c
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from typing import Iterable
 
 from ..errors import MissingColumnError
+from ..suggest import close_names
 
 OPTIONAL = "optional:"
 _GLOB_CHARS = "*?["
@@ -65,11 +65,11 @@ class _Index:
     def hint(self, name: str) -> str:
         literal = re.sub(r"[*?\[\]]", "", name) if is_pattern(name) else name
         candidates = self.names + [p for p in self.by_prefix if p not in self.set]
-        close = difflib.get_close_matches(literal, candidates, n=5, cutoff=0.6)
+        close = close_names(literal, candidates, n=5, cutoff=0.6)
         if not close and "_" in literal:
             prefix = literal.split("_", 1)[0]
             same = self.by_prefix.get(prefix, [])
-            close = difflib.get_close_matches(literal, same, n=5, cutoff=0.3)
+            close = close_names(literal, same, n=5, cutoff=0.3)
             if not close and same:
                 return (f"collection {prefix!r} has {len(same)} branches, none like {name!r} "
                         f"(e.g. {', '.join(same[:5])})")

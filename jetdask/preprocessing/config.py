@@ -14,13 +14,13 @@ nested schema; ``default.yaml`` documents every key (one comment each).
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from importlib.resources import files
 from typing import Any
 
 
 from ..errors import ConfigError
+from ..suggest import did_you_mean
 from ..config import read_user_config
 
 DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # package data
@@ -146,8 +146,7 @@ def _merge(schema: dict, given: Any, prefix: str) -> dict:
     unknown = [k for k in given if k not in schema]
     if unknown:
         k = unknown[0]
-        close = difflib.get_close_matches(str(k), list(schema), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(schema)}"
+        hint = did_you_mean(str(k), schema) or f"; known keys: {', '.join(schema)}"
         raise ConfigError(f"unknown key{hint}", f"{prefix}{k}")
     out = {}
     for name, spec in schema.items():
