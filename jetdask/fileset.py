@@ -34,8 +34,8 @@ import json
 import os
 from typing import Any, Mapping
 
-from .suggest import did_you_mean
 from .errors import ConfigError
+from .suggest import did_you_mean
 
 DEFAULT_TREE = "Events"
 
@@ -267,6 +267,6 @@ def load_fileset(source) -> Fileset:
             raw = yaml.safe_load(text)
         else:
             raw = json.loads(text)
-    except Exception as err:  # parse errors from json/yaml
+    except Exception as err:  # noqa: BLE001 - parse errors from json/yaml, named with the file
         raise ConfigError(f"cannot parse {path}: {err}", "fileset") from None
     return parse_fileset(raw, base=os.path.dirname(os.path.abspath(path)))

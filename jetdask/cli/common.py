@@ -95,7 +95,7 @@ def memory_size(text: str) -> int:
     from dask.utils import parse_bytes
     try:
         value = parse_bytes(text)
-    except Exception:
+    except (ValueError, TypeError, KeyError):
         raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (e.g. 4GiB, 500MB)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")

@@ -171,10 +171,7 @@ def _has_results(ledger) -> int:
     done = int(ledger.counts().get("done", 0))
     if done:
         return done
-    try:
-        return int(ledger.db.execute("SELECT COUNT(*) FROM file_results").fetchone()[0])
-    except Exception:  # an older ledger without the table
-        return 0
+    return int(ledger.db.execute("SELECT COUNT(*) FROM file_results").fetchone()[0])   # (schema.py: always there)
 
 
 def check(ledger, analysis, run_dir: str, allow: bool = False) -> tuple[dict, list[str]]:

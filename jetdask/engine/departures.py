@@ -20,12 +20,15 @@ starts executing) and hands the messages to the dispatcher through a queue.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import time
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from .protocol import Departure, Event, WorkerAction
+
+log = logging.getLogger(__name__)
 
 TOPIC = "jetdask-workers"
 STARTED = "jetdask-started"
@@ -123,5 +126,5 @@ class WorkerEvents:
         for topic in (TOPIC, STARTED, READY):
             try:
                 self.client.unsubscribe_topic(topic)
-            except Exception:  # the client may be closing
-                pass
+            except Exception as err:  # noqa: BLE001 - the client may be closing: nothing to undo then
+                log.debug("jetdask: unsubscribing from %s failed: %r", topic, err)

@@ -29,6 +29,8 @@ import logging
 import signal
 import threading
 
+log = logging.getLogger(__name__)
+
 WORKER_PRELOAD = __name__
 
 # what a worker logs for a task that the client cancelled while it ran (the run was stopped)
@@ -106,8 +108,8 @@ def hush_workers(client) -> None:
         return
     try:
         client.run(_hush, on_error="ignore")
-    except Exception:  # noqa: BLE001 - a cluster already going down says nothing either
-        pass
+    except Exception as err:  # noqa: BLE001 - a cluster already going down says nothing either
+        log.debug("jetdask: hushing the LocalCluster's workers failed: %r", err)
 
 
 DASK_LOGGERS = ("distributed", "distributed.client", "distributed.scheduler", "distributed.core",

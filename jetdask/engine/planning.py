@@ -24,13 +24,16 @@ inspected at the first URL that answers.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..chunk import Chunk
 from ..errors import FileAccessError
-from ..fileset import FileSpec, Fileset
+from ..fileset import Fileset, FileSpec
 from ..nanoaod import io, remote
+
+log = logging.getLogger(__name__)
 
 PLAN_MARGIN = 0.9   # planned chunks use at most this fraction of the guard's budget
 
@@ -195,7 +198,7 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
             break
         except FileAccessError as err:
             reason = err.reason
-        except Exception as err:  # anything uproot raises on a damaged file
+        except Exception as err:  # noqa: BLE001 - anything uproot raises on a damaged file: the file's reason
             reason = f"{type(err).__name__}: {err}"
         reasons.append(f"{url}: {reason}" if replicas else reason)
     else:
@@ -207,8 +210,8 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
             if addr is not None:          # its first chunk will run here: its baskets are read ahead
                 from ..nanoaod import prefetch
                 prefetch.first_entries(url, tree, columns, info)
-        except Exception:  # noqa: BLE001 - a missing branch fails the chunks, with their context, not the plan
-            pass
+        except Exception as err:  # noqa: BLE001 - a missing branch fails the chunks, with their context, not the plan
+            log.debug("jetdask: sizing %s failed (its chunks will say why): %r", url, err)
         finally:
             if addr is None:
                 io.forget(url)
@@ -219,7 +222,8 @@ def _holders(client) -> dict[str, str]:
     """File path -> a worker that has it open (from the workers' file caches; {} if unknown)."""
     try:
         have = client.run(io.cached_paths, on_error="ignore")
-    except Exception:  # an older distributed, or a worker gone: planning just opens the files
+    except Exception as err:  # noqa: BLE001 - an older distributed, or a worker gone: planning just opens the files
+        log.debug("jetdask: the workers' open files could not be read: %r", err)
         return {}
     return {p: w for w, paths in sorted(have.items()) if isinstance(paths, list) for p in paths}
 
@@ -270,7 +274,7 @@ def expand_patterns(files, dataset: str) -> tuple[list[tuple[FileSpec, str | Non
             continue
         try:
             urls = remote.expand(f.path)
-        except Exception as err:  # an unreachable server or a missing directory: reported, not fatal
+        except Exception as err:  # noqa: BLE001 - an unreachable server or a missing directory: reported, not fatal
             failures.append(FileFailure(dataset, f.path, f.tree, f"listing failed: {err}"))
             continue
         if not urls:

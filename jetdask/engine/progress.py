@@ -15,6 +15,8 @@ import contextlib
 import sys
 import time
 
+from .protocol import ChunkState
+
 _announced: set[str] = set()     # dashboard links already printed by this process
 
 
@@ -68,17 +70,11 @@ class Progress:
     def for_run(cls, runner, chunks, planning: int = 0) -> "Progress":
         """The progress of ``runner`` about to run ``chunks`` (the rest of its plan is done or failed),
         and the chunks of ``planning`` files still being planned."""
-        try:
-            done_before = int(runner.ledger.counts().get("done", 0))
-        except Exception:  # a ledger without counts: say nothing about earlier runs
-            done_before = 0
+        done_before = int(runner.ledger.counts().get(ChunkState.DONE, 0))
         label = getattr(runner.analysis, "label", None) or "analysis"
         name = getattr(runner, "step", None) or f"run {label}"
         dashboard = None if runner.serial else getattr(runner.client, "dashboard_link", None)
-        try:
-            planned = runner.ledger.get_meta("chunk_plan") if not done_before else None
-        except Exception:
-            planned = None
+        planned = runner.ledger.get_meta("chunk_plan") if not done_before else None
         return cls(sum(c.num_entries for c in chunks), len(chunks), enabled=runner.progress, dashboard=dashboard,
                    step=name, done_before=done_before, planned=None if planning else planned, planning=planning)
 
@@ -86,7 +82,8 @@ class Progress:
         if self.planning:
             head = f"{self.done_before} chunks done earlier, " if self.done_before else ""
             more = f"{self.n_chunks} chunks and " if self.n_chunks else ""
-            return f"{self.step}: {head}{more}{self.planning} files to plan; each file's chunks start once it is planned"
+            return (f"{self.step}: {head}{more}{self.planning} files to plan; each file's chunks start once it is "
+                    "planned")
         if self.done_before:
             total = self.done_before + self.n_chunks
             return f"{self.step}: {self.done_before}/{total} chunks done earlier, {self.n_chunks} to run"

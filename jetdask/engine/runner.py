@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import random
 import sqlite3
@@ -20,21 +21,23 @@ import uuid
 from typing import Any
 
 from .. import config
-from ..config_schema import validate as validate_config
-from ..plugin import Analysis
 from ..chunk import Chunk
+from ..config_schema import validate as validate_config
 from ..errors import ConfigError
 from ..fileset import load_fileset
-from .ledger import Ledger
-from .lock import RunLock
-from .outputs import RunOutput, finalize
-from .runplan import RunPlanning
+from ..plugin import Analysis
 from ..result import Result
 from . import binding, policy
 from .diskspace import disk_full
+from .ledger import Ledger
+from .lock import RunLock
+from .outputs import RunOutput, finalize
 from .protocol import OPEN_STATES, AttemptKind, ChunkState, Requeue
 from .recorder import Recorder
+from .runplan import RunPlanning
 from .task import run_chunk
+
+log = logging.getLogger(__name__)
 
 
 class Runner(RunPlanning):
@@ -161,8 +164,8 @@ class Runner(RunPlanning):
         and ``jetdask status`` reads a ``running`` chunk of a run nobody runs as pending anyway)."""
         try:
             self.ledger.reset_running()
-        except Exception:  # noqa: BLE001 - the error that stopped the run is the one to report
-            pass
+        except Exception as err:  # noqa: BLE001 - the error that stopped the run is the one to report
+            log.debug("jetdask: the chunks in flight could not be reset to pending: %r", err)
 
     # -- public entry points -------------------------------------------------------
     def run(self) -> RunOutput:
@@ -258,7 +261,8 @@ class Runner(RunPlanning):
         from ..cluster.local import worker_memory_limits
         try:
             lims = sorted(set(worker_memory_limits(self.client).values()) - {None, 0})
-        except Exception:
+        except (OSError, TimeoutError, RuntimeError, AttributeError) as err:   # gone with the cluster; serial
+            log.debug("jetdask: the workers' memory limits could not be read: %r", err)
             return "limit unknown"
         return "worker limit " + ", ".join(f"{x / 2**30:.2f} GiB" for x in lims) if lims else "no limit set"
 
@@ -293,7 +297,7 @@ class RunHandle:
     def _target(self, resubmit):
         try:
             self._output = self.runner.resubmit() if resubmit else self.runner.run()
-        except BaseException as err:  # surfaced by result()
+        except BaseException as err:  # noqa: BLE001 - surfaced by result(), in the caller's thread
             self._error = err
         finally:
             self._hold.__exit__(None, None, None)

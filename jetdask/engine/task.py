@@ -41,17 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from ..nanoaod import io, prefetch
-from ..chunk import Chunk
-from ..nanoaod.columns import resolve_columns
-from ..errors import FileAccessError, MissingColumnError, ReservedCounterError, TransientFileError
 from ..atomicwrite import atomic_path
+from ..chunk import Chunk
+from ..errors import FileAccessError, MissingColumnError, ReservedCounterError, TransientFileError
+from ..nanoaod import io, prefetch
+from ..nanoaod.columns import resolve_columns
+from ..nanoaod.events import events_from_arrays
+from ..result import Result
 from .diskspace import disk_full
+from .memory import chunk_budget, estimate_peak, monitor
 from .policy import Stage, classify
 from .protocol import AttemptKind
-from ..nanoaod.events import events_from_arrays
-from .memory import chunk_budget, estimate_peak, monitor
-from ..result import Result
 
 ID_COLUMNS = ["run", "luminosityBlock", "event", "optional:genWeight"]
 
@@ -93,7 +93,7 @@ def _worker_address() -> str:
     try:
         from distributed import get_worker
         return get_worker().address
-    except Exception:
+    except ValueError:   # not on a dask worker (the serial loop)
         return ""
 
 
@@ -102,16 +102,16 @@ def _worker_memory_limit() -> int | None:
     try:
         from distributed import get_worker
         return get_worker().memory_manager.memory_limit or None
-    except Exception:
+    except ValueError:   # not on a dask worker (the serial loop)
         return None
 
 
 def _event_ids(events, start: int, stop: int) -> list:
     sub = events[start:stop]
     try:
-        return [(int(r), int(l), int(e)) for r, l, e in
+        return [(int(r), int(lumi), int(e)) for r, lumi, e in
                 zip(np.asarray(sub.run), np.asarray(sub.luminosityBlock), np.asarray(sub.event))]
-    except Exception:
+    except (AttributeError, ValueError, TypeError):   # events without run/lumi/event numbers: none to name
         return []
 
 
@@ -131,7 +131,7 @@ def _bisect_failure(analysis, events, chunk: Chunk, err_type: type, min_events: 
                 a, b = lo, hi
                 moved = True
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - another error in this half: not the failure being narrowed
                 continue
         if not moved:
             break
@@ -273,7 +273,8 @@ def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> Non
         raise ReservedCounterError(getattr(analysis, "label", None) or type(analysis).__name__, clash, ENGINE_COUNTERS)
     result.counters["events"] = result.counters.get("events", 0) + len(events)
     if "genWeight" in events.fields:
-        result.counters["sumw"] = result.counters.get("sumw", 0.0) + float(np.sum(np.asarray(events.genWeight, dtype=np.float64)))
+        sumw = float(np.sum(np.asarray(events.genWeight, dtype=np.float64)))
+        result.counters["sumw"] = result.counters.get("sumw", 0.0) + sumw
     if result.arrays:
         _write_arrays(result, chunk, options.get("array_dir"))
     if options.get("encode"):

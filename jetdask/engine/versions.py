@@ -8,7 +8,11 @@ version, :func:`check_ready`; a worker whose jetdask predates the report is refu
 """
 from __future__ import annotations
 
+import logging
+
 from ..errors import JetdaskError
+
+log = logging.getLogger(__name__)
 
 
 class VersionMismatchError(JetdaskError):
@@ -50,7 +54,8 @@ def check_workers(client) -> None:
     """Every worker there now runs the client's jetdask; else :class:`VersionMismatchError`."""
     try:
         theirs = client.run(_probe(), on_error="return")
-    except Exception:  # the cluster is going away; the run finds out itself
+    except Exception as err:  # noqa: BLE001 - the cluster is going away; the run finds out itself
+        log.debug("jetdask: the workers' versions could not be read: %r", err)
         return
     theirs = {w: v for w, v in theirs.items() if not isinstance(v, BaseException)}
     bad = mismatches(client_version(), theirs)

@@ -20,16 +20,19 @@ at its end. Workers that join later get it too. It
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents
 from ..nanoaod import prefetch
+from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents
 from .memory import freeze_imports
 from .protocol import AttemptKind, WorkerAction
-from .versions import check_workers
 from .task import run_chunk
+from .versions import check_workers
+
+log = logging.getLogger(__name__)
 
 SLOTS = "jetdask-slots"
 KEY_PREFIX = "jetdask-"
@@ -63,8 +66,8 @@ class RunPlugin(WorkerPlugin):
         if finish == "executing" and isinstance(key, str) and key.startswith(KEY_PREFIX):
             try:
                 self.worker.log_event(STARTED, {"key": key, "worker": self.worker.address})
-            except Exception:  # reporting is best effort; the policy copes with a missing report
-                pass
+            except Exception as err:  # noqa: BLE001 - best effort; the policy copes with a missing report
+                log.debug("jetdask: the start of %s could not be reported: %r", key, err)
         elif finish in DROPPED and isinstance(key, str) and key.startswith(KEY_PREFIX):
             prefetch.forget_task(key)
 
@@ -110,8 +113,8 @@ def installed(client, plugin: RunPlugin, events):
                      lambda: client.unregister_scheduler_plugin(PLUGIN_NAME)):
             try:
                 call()
-            except Exception:  # the cluster may be gone; nothing to restore then
-                pass
+            except Exception as err:  # noqa: BLE001 - the cluster may be gone; nothing to restore then
+                log.debug("jetdask: removing the run's plugins failed: %r", err)
         watch.close()
 
 
@@ -135,8 +138,8 @@ def run_registered(plugin_name: str, chunks: list, options: dict) -> list:
         if i:
             try:
                 worker.log_event(STARTED, {"key": worker.get_current_task(), "index": i})
-            except Exception:  # best effort, as the task's own start report
-                pass
+            except Exception as err:  # noqa: BLE001 - best effort, as the task's own start report
+                log.debug("jetdask: the start of chunk %d of a batch could not be reported: %r", i, err)
         def queued():
             return queued_chunks(worker, plugin_name)
         rest = prefetch.following(chunks[i + 1:], [])

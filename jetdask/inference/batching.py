@@ -31,10 +31,13 @@ take the numpy slices directly.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 MIN_BATCH, MAX_BATCH = 64, 4096
 ACTIVATION_FACTOR = 16
@@ -69,7 +72,7 @@ def task_threads() -> int:
     try:
         from distributed import get_worker
         worker = get_worker()
-    except Exception:
+    except ValueError:   # not on a dask worker
         return 1
     n = max(1, int(worker.state.nthreads))
     if available_cores() >= (os.cpu_count() or 1):
@@ -82,8 +85,8 @@ def task_threads() -> int:
                 info = client.scheduler_info()["workers"]
             host = _host(worker.address)
             n = max(n, sum(int(w.get("nthreads", 1)) for a, w in info.items() if _host(a) == host))
-        except Exception:
-            pass
+        except Exception as err:  # noqa: BLE001 - the scheduler's view is a refinement: the worker's own count stays
+            log.debug("jetdask: the threads of the other workers on this host are unknown: %r", err)
     _task_threads = n
     return n
 
@@ -115,8 +118,8 @@ def bytes_per_jet(module, arrays: list) -> int:
     if callable(est):
         try:
             return int(est(shapes))
-        except Exception:
-            pass
+        except Exception as err:  # noqa: BLE001 - a model's own estimate is optional: the generic one applies
+            log.debug("jetdask: %s.activation_bytes failed: %r", type(module).__name__, err)
     return ACTIVATION_FACTOR * sum(int(np.prod(s)) * 4 for s in shapes)
 
 

@@ -78,7 +78,7 @@ def pickle_globals(data: bytes) -> set:
                 memo[arg] = strings[-1] if strings else None
             elif op.name in ("BINGET", "LONG_BINGET", "GET") and memo.get(arg) is not None:
                 strings.append(memo[arg])
-    except Exception as err:  # truncated or not a pickle
+    except Exception as err:  # noqa: BLE001 - truncated or not a pickle: pickletools raises anything
         raise ValueError(f"unreadable pickle ({err})") from None
     return out
 
@@ -151,7 +151,8 @@ def read_torch(path: str):
 
 def resolve(model_class, model_kwargs, path: str | None = None):
     """``(class, kwargs)`` after the registry and the argument check (nothing is instantiated)."""
-    from ..models import canonical_name, model_class as get_class
+    from ..models import canonical_name
+    from ..models import model_class as get_class
     from ..models.schema import check_kwargs
     try:
         name = canonical_name(model_class)

@@ -33,7 +33,7 @@ class OnnxModel:
             providers.insert(0, "CUDAExecutionProvider")
         try:
             self.session = ort.InferenceSession(path, sess_options=opts, providers=providers)
-        except Exception as err:   # onnxruntime raises its own pybind exception classes
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own pybind exception classes
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
             raise ModelFileError(f"onnxruntime cannot load it: {first}", path) from None
         self.path = path
