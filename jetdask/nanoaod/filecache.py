@@ -83,14 +83,23 @@ class FileCache:
     def __contains__(self, key) -> bool:
         return key in self._trees
 
-    def get(self, key):
+    def get(self, key, pin: bool = False):
+        """The tree of ``key`` (most recently used now; ``pin``: held for a reader too), or None."""
         with self._lock:
             got = self._trees.get(key)
             if got is None:
                 return None
             self._trees.move_to_end(key)
             self._finished.pop(key, None)          # wanted again
+            if pin:
+                self._pins[id(got[0])] += 1
             return got[0]
+
+    def peek(self, key):
+        """The tree of ``key`` or None, its place in the order unchanged."""
+        with self._lock:
+            got = self._trees.get(key)
+            return None if got is None else got[0]
 
     def finish(self, key, keep: int) -> None:
         """``key``'s tree is released: closed first when room is needed, and now if the released
@@ -118,11 +127,13 @@ class FileCache:
         self.bytes -= n
         return tree
 
-    def put(self, key, tree, nbytes: int, max_bytes: int, max_count: int) -> None:
-        """Keep ``tree``; close the oldest others beyond the bounds."""
+    def put(self, key, tree, nbytes: int, max_bytes: int, max_count: int, pin: bool = False) -> None:
+        """Keep ``tree`` (``pin``: held for a reader too); close the oldest others beyond the bounds."""
         with self._lock:
             if key in self._trees:
                 self._retire(self._remove(key))
+            if pin:
+                self._pins[id(tree)] += 1
             self._trees[key] = (tree, nbytes)
             self.bytes += nbytes
             self.peak = max(self.peak, self.bytes)

@@ -80,35 +80,39 @@ def _open(path: str, tree: str):
         raise _classify(path, err) from None
 
 
-def keep(path: str, tree: str, t, seconds: float) -> None:
+def keep(path: str, tree: str, t, seconds: float, pin: bool = False) -> None:
     """Put an opened tree in the cache (counted as an open that took ``seconds``)."""
     with _lock:
         stats["opens"] += 1
         stats["open_seconds"] += seconds
-    _cache.put((path, tree), t, filecache.tree_bytes(t), *cache_limits())
+    _cache.put((path, tree), t, filecache.tree_bytes(t), *cache_limits(), pin=pin)
 
 
-def open_tree(path: str, tree: str = "Events", cache: bool = True):
-    """The uproot TTree ``tree`` of ``path``, from the process cache when open (or being opened ahead)."""
+def open_tree(path: str, tree: str = "Events", cache: bool = True, pin: bool = False):
+    """The uproot TTree ``tree`` of ``path``, from the process cache when open (or being opened
+    ahead). ``pin``: held for the caller, who unpins it (:func:`reading`)."""
     key = (path, tree)
     if cache:
-        t = _cache.get(key)
+        t = _cache.get(key, pin=pin)
         if t is not None:
             stats["hits"] += 1
             return t
         ahead = _opening.get(key)
         if ahead is not None:
             try:
-                t = ahead.result()
+                ahead.result()
             except Exception:  # noqa: BLE001 - opened again here, where its error is reported
-                t = None
-            if t is not None and _cache.get(key) is t:
+                pass
+            t = _cache.get(key, pin=pin)
+            if t is not None:
                 stats["hits"] += 1
                 return t
     t0 = time.perf_counter()
     t = _open(path, tree)
     if cache:
-        keep(path, tree, t, time.perf_counter() - t0)
+        keep(path, tree, t, time.perf_counter() - t0, pin=pin)
+    elif pin:
+        _cache.pin(t)
     return t
 
 
@@ -116,16 +120,24 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True):
 def reading(path: str, tree: str = "Events"):
     """``open_tree`` for the length of a chunk's read: the tree is not closed under its reader
     when the cache evicts or releases it meanwhile (it is closed afterwards)."""
-    t = open_tree(path, tree)
-    _cache.pin(t)
+    t = open_tree(path, tree, pin=True)
     try:
         yield t
     finally:
         _cache.unpin(t)
 
 
+def _drop_read_ahead(path: str) -> None:
+    for key in [k for k in _cache.keys() if k[0] == path]:
+        store = getattr(getattr(getattr(_cache.peek(key), "file", None), "source", None), "store", None)
+        if store is not None:
+            store.drop()
+
+
 def forget(path: str) -> None:
-    """Drop every cached tree of ``path`` (after a read error, or when a file was replaced)."""
+    """Drop every cached tree of ``path`` and what was read ahead of it (after a read error, or
+    when a file was replaced)."""
+    _drop_read_ahead(path)
     _cache.pop(path)
 
 
@@ -134,11 +146,8 @@ def release(path: str) -> None:
     trees (:meth:`filecache.FileCache.finish`: closed first when room is needed, kept only while
     the released trees take at most a quarter of ``jetdask.file-cache-bytes``)."""
     keep = cache_limits()[0] // 4
+    _drop_read_ahead(path)
     for key in [k for k in _cache.keys() if k[0] == path]:
-        t = _cache._trees.get(key, (None,))[0]
-        store = getattr(getattr(getattr(t, "file", None), "source", None), "store", None)
-        if store is not None:
-            store.drop()
         _cache.finish(key, keep)
 
 

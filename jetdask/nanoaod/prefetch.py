@@ -178,7 +178,7 @@ def first_entries(url: str, tree_name: str, columns, info: dict) -> int:
     if not enabled() or not remote.is_xrootd(url):
         return 0
     from .columns import resolve_columns
-    tree = io._cache.get((url, tree_name))
+    tree = io._cache.peek((url, tree_name))
     store = getattr(getattr(getattr(tree, "file", None), "source", None), "store", None)
     if store is None:
         return 0
@@ -338,7 +338,7 @@ def finished(chunk, url: str, rest: list[Next]) -> bool:
     """The worker ran ``chunk`` (read from ``url``): release the file once the worker ran its last
     range (now or before: a chunk may come back later, a retry, or a tail another worker left) and
     no chunk of it is among ``rest``. Returns whether it was released."""
-    tree = io._cache.get((url, chunk.tree))
+    tree = io._cache.peek((url, chunk.tree))
     if tree is None:
         _ended.discard(url)
         return False

@@ -45,38 +45,31 @@ class Held:
 held = Held()
 _stores: "weakref.WeakSet[Store]" = weakref.WeakSet()
 _stores_lock = threading.Lock()
-counts = {"requested": 0, "taken": 0, "dropped": 0, "failed": 0, "requests": 0}   # ranges
+counts = {"requested": 0, "taken": 0, "dropped": 0, "failed": 0, "requests": 0}   # ranges; requests
 
 
-class Range:
-    """One byte range being read ahead: a future uproot's :class:`~uproot.source.chunk.Chunk` can wait on."""
+class Batch:
+    """One vector read under way: its ranges' bytes by ``(start, stop)`` once it answered, or its error.
 
-    __slots__ = ("start", "stop", "tag", "data", "error", "_event", "_callbacks", "_lock", "accounted")
+    One event and one lock per request, not per range: a chunk's read asks for hundreds of
+    baskets, and uproot's own source makes two futures (each with its lock and condition) per
+    basket, 0.15 s of 0.76 s of a remote chunk read's CPU time (measured, 5500 baskets).
+    """
 
-    def __init__(self, start: int, stop: int, tag):
-        self.start, self.stop, self.tag = start, stop, tag
-        self.data = None
+    __slots__ = ("buffers", "error", "_event", "_lock", "_callbacks")
+
+    def __init__(self):
+        self.buffers: dict | None = None
         self.error = None
         self._event = threading.Event()
-        self._callbacks: list = []
         self._lock = threading.Lock()
-        self.accounted = True
-
-    @property
-    def size(self) -> int:
-        return self.stop - self.start
+        self._callbacks: list = []
 
     def done(self) -> bool:
         return self._event.is_set()
 
-    def failed(self) -> bool:
-        return self._event.is_set() and self.error is not None
-
-    def result(self, timeout=None):
+    def wait(self, timeout=None) -> None:
         self._event.wait(timeout)
-        if self.error is not None:
-            raise self.error
-        return self.data
 
     def add_done_callback(self, fn) -> None:
         with self._lock:
@@ -85,13 +78,69 @@ class Range:
                 return
         fn()
 
-    def _finish(self, data, error) -> None:
+    def finish(self, buffers, error) -> None:
         with self._lock:
-            self.data, self.error = data, error
+            self.buffers, self.error = buffers, error
             self._event.set()
             callbacks, self._callbacks = self._callbacks, []
         for fn in callbacks:
             fn()
+
+
+class Range:
+    """One byte range of a :class:`Batch`: a future uproot's :class:`~uproot.source.chunk.Chunk` can wait on."""
+
+    __slots__ = ("start", "stop", "tag", "batch", "accounted")
+
+    def __init__(self, start: int, stop: int, tag=None, batch: Batch | None = None):
+        self.start, self.stop, self.tag, self.batch = start, stop, tag, batch
+        self.accounted = False
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+    def done(self) -> bool:
+        return self.batch.done()
+
+    def failed(self) -> bool:
+        return self.batch.done() and self.batch.error is not None
+
+    def result(self, timeout=None):
+        self.batch.wait(timeout)
+        if self.batch.error is not None:
+            raise self.batch.error
+        return self.batch.buffers[(self.start, self.stop)]
+
+    def add_done_callback(self, fn) -> None:
+        self.batch.add_done_callback(fn)
+
+
+def send(source, ranges: list[Range], on_error) -> list[Batch]:
+    """Ask for ``ranges`` (each at most the server's element size) in vector reads of at most the
+    server's number of elements; each range gets its :class:`Batch`. ``on_error(status)``: the
+    exception a failed request sets (raised here when the request cannot be sent)."""
+    max_n, _ = source.readv_limits()
+    batches = []
+    for i in range(0, len(ranges), max_n):
+        part = ranges[i:i + max_n]
+        batch = Batch()
+        for r in part:
+            r.batch = batch
+
+        def callback(status, response, hosts, batch=batch):
+            if status.error:
+                batch.finish(None, on_error(status))
+            else:
+                batch.finish({(c.offset, c.offset + c.length): c.buffer for c in response.chunks}, None)
+
+        counts["requests"] += 1
+        status = source.file.vector_read(chunks=[(r.start, r.stop - r.start) for r in part],
+                                         timeout=source.request_timeout(), callback=callback)
+        if status.error:
+            raise on_error(status)
+        batches.append(batch)
+    return batches
 
 
 class Store:
@@ -107,6 +156,15 @@ class Store:
     def __len__(self) -> int:
         return len(self._ranges)
 
+    def __del__(self):
+        # a file dropped without being closed (forgotten while read): what it held is not held
+        try:
+            left = sum(r.size for r in self._ranges.values() if r.accounted)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            return
+        if left:
+            held.sub(left)
+
     def bytes(self) -> int:
         with self._lock:
             return sum(r.size for r in self._ranges.values() if r.accounted)
@@ -119,7 +177,7 @@ class Store:
         source = self._source()
         if source is None or source.closed:
             return 0
-        max_n, max_size = source.readv_limits()
+        _, max_size = source.readv_limits()
         todo, total = [], 0
         with self._lock:
             for start, stop in ranges:
@@ -130,42 +188,27 @@ class Store:
                 if limit is not None and total + size > limit:
                     continue          # the smaller ones that still fit are worth their round trip
                 r = Range(key[0], key[1], tag)
-                self._ranges[key] = r
+                r.accounted = True
                 todo.append(r)
                 total += size
         if not todo:
             return 0
         held.add(total)
         counts["requested"] += len(todo)
-        for i in range(0, len(todo), max_n):
-            self._send(source, todo[i:i + max_n])
-        return total
 
-    def _send(self, source, batch: list[Range]) -> None:
-        by_key = {(r.start, r.stop): r for r in batch}
-
-        def callback(status, response, hosts):
-            if status.error:
-                err = source.status_error(status)
-                counts["failed"] += len(by_key)
-                for r in by_key.values():
-                    r._finish(None, err)
-                return
-            for part in response.chunks:
-                r = by_key.get((part.offset, part.offset + part.length))
-                if r is not None:
-                    r._finish(part.buffer, None)
-
-        counts["requests"] += 1
+        def failed(status):
+            counts["failed"] += 1
+            return source.status_error(status)
         try:
-            status = source.file.vector_read(chunks=[(r.start, r.size) for r in batch],
-                                             timeout=source.request_timeout(), callback=callback)
-        except Exception as err:  # noqa: BLE001 - a read ahead that cannot be sent is simply not there
-            status, exc = None, err
-        else:
-            exc = source.status_error(status) if status.error else None
-        if exc is not None:
-            self.drop(lambda r: r in batch)
+            send(source, todo, failed)
+        except Exception:  # noqa: BLE001 - a read ahead that cannot be sent is simply not there
+            held.sub(total)
+            counts["failed"] += len(todo)
+            return 0
+        with self._lock:
+            for r in todo:
+                self._ranges[(r.start, r.stop)] = r
+        return total
 
     def take(self, ranges) -> dict[tuple[int, int], Range]:
         """The ranges of ``ranges`` read ahead (done or arriving), removed from the store and from

@@ -249,20 +249,43 @@ class XRootDSource(uproot.source.xrootd.XRootDSource):
         return XRootDStatusError.from_status(self._file_path, status)
 
     def chunks(self, ranges, notifications):
-        """uproot's vector read of ``ranges``, less the ranges read ahead: those are handed over
-        as they are (the chunk is announced on ``notifications`` when its bytes are in)."""
+        """The chunks of ``ranges``: those read ahead as they are, the others in vector reads of
+        this source's own (one future per request, :class:`readahead.Batch`); each chunk is
+        announced on ``notifications`` when its bytes are in."""
         store = getattr(self, "store", None)
         ahead = store.take(ranges) if store is not None and len(store) else {}
-        if not ahead:
-            return super().chunks(ranges, notifications)
-        missing = [r for r in ranges if (r[0], r[1]) not in ahead]
-        out = super().chunks(missing, notifications) if missing else []
-        self._num_requested_chunks += len(ahead)
-        for (start, stop), fut in ahead.items():
-            chunk = uproot.source.chunk.Chunk(self, start, stop, fut)
-            fut.add_done_callback(uproot.source.chunk.notifier(chunk, notifications))
+        fresh, big = [], []
+        for start, stop in ranges:
+            if (start, stop) in ahead:
+                continue
+            if stop - start > self._max_element_size:
+                big.append((start, stop))          # split and joined again by uproot's own code
+            else:
+                fresh.append(readahead.Range(start, stop))
+        if fresh:
+            self._num_requests += 1
+            self._num_requested_bytes += sum(r.size for r in fresh)
+            readahead.send(self, fresh, self._read_error)
+        self._num_requested_chunks += len(ahead) + len(fresh)
+        by_batch: dict = {}
+        out = []
+        for r in list(ahead.values()) + fresh:
+            chunk = uproot.source.chunk.Chunk(self, r.start, r.stop, r)
+            by_batch.setdefault(id(r.batch), (r.batch, []))[1].append(chunk)
             out.append(chunk)
+        for batch, chunks in by_batch.values():
+            batch.add_done_callback(lambda chunks=chunks: [notifications.put(c) for c in chunks])
+        if big:
+            out.extend(super().chunks(big, notifications))
         return out
+
+    def _read_error(self, status) -> XRootDStatusError:
+        """A chunk's own read failed: the file is closed (as uproot does) and the client's status kept."""
+        try:
+            self._resource._xrd_error(status)
+        except XRootDStatusError as err:
+            return err
+        return self.status_error(status)
 
     def __exit__(self, exception_type, exception_value, traceback):
         store = getattr(self, "store", None)
