@@ -89,6 +89,9 @@ class ScriptedCluster:
     def connected(self):
         return set(self.workers)
 
+    def work_left(self, chunks, chunk_seconds):
+        self.left = chunks
+
     def submit(self, chunks, addr, key, slots, isolated):
         fut = ScriptedFuture(key, list(chunks), addr, slots, isolated)
         self.tasks.append(fut)
@@ -264,7 +267,7 @@ def test_an_erred_task_waits_for_why_its_lone_worker_left(run):
 
 
 def test_no_reason_after_the_grace_is_a_death(run, monkeypatch):
-    import jetdask.engine.dispatcher as dispatcher
+    from jetdask.engine import dispatcher
     monkeypatch.setattr(dispatcher, "DEATH_GRACE", 0.05)
     assert DEATH_GRACE > 0.05
     chunks = _chunks(files=1, per_file=1)

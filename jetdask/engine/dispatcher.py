@@ -57,9 +57,7 @@ class Dispatcher:
         self.recorder = recorder          # what is recorded of each attempt (engine/recorder.py)
         self.port = port                  # what is asked of dask (engine/port.py)
         self.token = token
-        self.per_thread = max(1, per_thread)
-        self.max_inflight = max_inflight
-        self.batch_seconds = batch_seconds
+        self.per_thread, self.max_inflight, self.batch_seconds = max(1, per_thread), max_inflight, batch_seconds
         self.pace = Pace(open_seconds)              # running means: a chunk's time, a file open
         self.feed = feed                            # files still being planned (engine/planfeed.py), or None
         self.no_worker_timeout = no_worker_timeout
@@ -125,6 +123,7 @@ class Dispatcher:
         self._resolve_undecided()
         self._sweep()
         self._check_workers()
+        self.port.work_left(len(self.pending) + self.pool.held() + len(self.delayed), self.pace.chunk_seconds)
 
     def _timeout(self) -> float:
         due = [d for d, _, _ in self.undecided] + ([self.delayed[0][0]] if self.delayed else [])
