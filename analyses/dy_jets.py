@@ -172,8 +172,8 @@ class Selection(NamedTuple):
 
 def select_jets(jets, leptons, cuts: Cuts = Cuts()):
     """Selected jets (boolean, jagged) among ``jets``, cleaned against ``leptons`` (None: none)."""
-    j, l = ak.unzip(ak.cartesian([jets, ak.fill_none(leptons, [], axis=0)], nested=True))
-    far = ak.all(j.deltaR(l) > 0.4, axis=-1)
+    j, lep = ak.unzip(ak.cartesian([jets, ak.fill_none(leptons, [], axis=0)], nested=True))
+    far = ak.all(j.deltaR(lep) > 0.4, axis=-1)
     return (jets.pt > cuts.jet_pt) & (abs(jets.eta) < 2.5) & (jets.jetId >= 2) & far & pileup_id_ok(jets, cuts)
 
 

@@ -70,6 +70,7 @@ def plain(fileset, analysis, step, requested):
 def plain_datasets(fileset_path, names, step, requested):
     """:func:`plain` over the data sets ``names`` of a fileset (in a pool process)."""
     from engine_analyses import DimuonJets
+
     from jetdask.fileset import load_fileset
     fs = [d for d in load_fileset(fileset_path) if d.name in names]
     return plain(fs, DimuonJets(save_arrays=False), step, requested)
@@ -165,10 +166,10 @@ def main():
     args = ap.parse_args()
 
     import cloudpickle
-
     import engine_analyses
     from engine_analyses import DimuonJets
     from events_view import sample
+
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.task import ID_COLUMNS
     from jetdask.fileset import load_fileset
@@ -285,8 +286,9 @@ def main():
         ph = {k: statistics.median(p.get(k, 0.0) for p in phases[("engine", 1, size)])
               for k in ("init", "plan", "tasks", "run", "finalize", "cpu_main", "cpu_worker")}
         idle = ph["run"] - ph["tasks"] - ph["finalize"]
-        print(f"  {size // 1000}k chunks: engine (1 worker) / plain throughput {paired(('plain', size), ('engine', 1, size))}"
-              f" by wall time, {paired(('plain', size), ('engine', 1, size), cpu)} by CPU time (all processes)")
+        print(f"  {size // 1000}k chunks: engine (1 worker) / plain throughput "
+              f"{paired(('plain', size), ('engine', 1, size))} by wall time, "
+              f"{paired(('plain', size), ('engine', 1, size), cpu)} by CPU time (all processes)")
         print(f"    engine - plain per run: {statistics.median(fixed):.2f} s [{fixed[0]:.2f}-{fixed[-1]:.2f}] wall, "
               f"{statistics.median(extra_cpu):.2f} s [{extra_cpu[0]:.2f}-{extra_cpu[-1]:.2f}] CPU "
               f"(engine CPU: worker {ph['cpu_worker']:.2f} s, client and scheduler process {ph['cpu_main']:.2f} s)")
@@ -299,9 +301,10 @@ def main():
         print(f"  2 workers / 1 worker throughput, {sizes[0] // 1000}k chunks: "
               f"{paired(('engine', 1, sizes[0]), ('engine', 2, sizes[0]))} (machine cores: {os.cpu_count()}); "
               f"files opened per run by the 2 workers: {sorted(opens)} for {sum(len(d.files) for d in fs)} files")
-        ph = {k: statistics.median(p.get(k, 0.0) for p in phases[("engine", 2, sizes[0])]) for k in ("plan", "tasks", "run")}
-        print(f"    2-worker phases (median): planning until the last file is planned {ph['plan']:.2f} s, chunk tasks (both workers) {ph['tasks']:.2f} s, "
-              f"run {ph['run']:.2f} s")
+        ph = {k: statistics.median(p.get(k, 0.0) for p in phases[("engine", 2, sizes[0])])
+              for k in ("plan", "tasks", "run")}
+        print(f"    2-worker phases (median): planning until the last file is planned {ph['plan']:.2f} s, "
+              f"chunk tasks (both workers) {ph['tasks']:.2f} s, run {ph['run']:.2f} s")
         print(f"  the machine's ceiling, plain loop on 2 processes / 1 process: "
               f"{paired(('plain', sizes[0]), ('plain', sizes[0], 2))}; "
               f"2 workers / plain on 2 processes: {paired(('plain', sizes[0], 2), ('engine', 2, sizes[0]))}")

@@ -57,6 +57,7 @@ def view(arrays, start):
 def view_stock_vector(arrays, start):
     """The view with vector's registered class instead of jetdask's (coordinates re-read per use)."""
     import awkward as ak
+
     from analyses.dy_jets import select
     from jetdask.nanoaod.events import events_from_arrays
     s = select(ak.Array(events_from_arrays(arrays, entry_start=start).layout))

@@ -40,6 +40,7 @@ def _row(layout: str, mc: str, fs: str, tmp: str, epochs: int, threads: int) -> 
     import awkward as ak
     import torch
     import uproot
+
     from jetdask.evaluation.metrics import discriminant_rocs
     from jetdask.evaluation.predict import load, predict, split_data
     from jetdask.inference import Tagger, tagger_columns, tagger_pass

@@ -61,12 +61,13 @@ class RSSWatch:
         self._thread.start()
 
     def _run(self):
+        import psutil
         while not self._stop.is_set():
             for p, proc in self.procs.items():
                 try:
                     self.peak[p] = max(self.peak[p], proc.memory_info().rss)
-                except Exception:  # noqa: BLE001 - a worker that left
-                    pass
+                except psutil.Error:   # a worker that left
+                    continue
             time.sleep(self.interval)
 
     def stop(self) -> dict:
@@ -123,9 +124,8 @@ def subset(fs: dict, n: int) -> dict:
 
 
 def one_run(fs: dict, n_workers: int, memory_limit: str, workdir: str, chunk_size: int, config: dict) -> dict:
-    import dask
-
     import cloudpickle
+    import dask
     import engine_analyses
     from engine_analyses import DimuonJets
 
@@ -228,7 +228,8 @@ def main():
     for n, rs in results.items():
         m = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
         med[n] = m
-        print(f"{m['files']:>6.0f}{m['wall']:>10.1f}{1e3 * m['wall'] / m['files']:>8.0f}ms{m['opens'] / m['files']:>11.2f}"
+        print(f"{m['files']:>6.0f}{m['wall']:>10.1f}{1e3 * m['wall'] / m['files']:>8.0f}ms"
+              f"{m['opens'] / m['files']:>11.2f}"
               f"{m['open_s']:>10.3f}{m['rss_max'] / 2**20:>8.0f}Mi{m['rss_mean'] / 2**20:>8.0f}Mi"
               f"{m['files_peak'] / 2**20:>9.0f}Mi")
     if len(counts) > 1:

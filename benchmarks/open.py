@@ -4,8 +4,8 @@
 
 Every chunk task that starts a file on a worker, and every file's planning inspection, opens
 the file's ``Events`` tree (uproot deserializes every TBranch). Per file, in fresh processes
-that alternate (one imports only uproot, the other ``jetdask.nanoaod.io`` first, which applies
-:mod:`jetdask.nanoaod.uproot_speedups`): ``uproot.open(path)["Events"]`` plus the cluster
+that alternate (one imports only uproot, the other applies
+:mod:`jetdask.nanoaod.uproot_speedups` first): ``uproot.open(path)["Events"]`` plus the cluster
 boundaries planning reads, timed ``--repeat`` times in each process after one untimed open
 (imports, page cache). Files: the real PFNano and NanoAOD files of ``../shared/data`` and the
 889-branch synthetic MC file of ``benchmarks/engine.py`` (cached under ``benchmarks/.cache/``).
@@ -28,7 +28,8 @@ sys.path.insert(0, HERE)
 TIMER = r"""
 import json, sys, time
 if sys.argv[1] == "jetdask":
-    import jetdask.nanoaod.io
+    import jetdask.nanoaod.uproot_speedups as speedups
+    speedups.apply()
 import uproot
 path, n = sys.argv[2], int(sys.argv[3])
 def once():
@@ -58,6 +59,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="process pairs per file")
     args = ap.parse_args()
     from events_view import sample
+
     from jetdask.fileset import load_fileset
     files = []
     shared = os.path.join(ROOT, "..", "shared", "data")

@@ -64,7 +64,8 @@ def main(argv=None) -> int:
         ok = len(p) > 1 and abs(p.mean()) <= 0.3 and 0.7 <= p.std(ddof=1) <= 1.3
         ok_all &= ok or n != "pretag"
         verdict = ("PASS" if ok else "FAIL") if n == "pretag" else "info"
-        print(f"{n:>7} {k:<6} all seeds: {len(p):>4} pulls, mean {p.mean():+.3f} (+-{p.std(ddof=1) / np.sqrt(len(p)):.3f}),"
+        err = p.std(ddof=1) / np.sqrt(len(p))
+        print(f"{n:>7} {k:<6} all seeds: {len(p):>4} pulls, mean {p.mean():+.3f} (+-{err:.3f}),"
               f" width {p.std(ddof=1):.3f}  -> {verdict} (mean within +-0.3, width 0.7-1.3)")
     r = np.asarray(ratios)
     print(f"data/MC jet yield of the selection: {r.mean():.3f} +- {r.std(ddof=1) / np.sqrt(len(r)):.3f} "

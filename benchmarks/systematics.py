@@ -85,8 +85,8 @@ def main(argv=None) -> int:
             nominal, size_n, _ = one_run(spec, {}, fileset, client, args.chunk_size)
             allv, size_a, _ = one_run(spec, {"corrections": corrections}, fileset, client, args.chunk_size)
             rows.append((nominal, allv, size_n, size_a))
-            print(f"round {k + 1}: nominal {nominal:7.2f} s   all variations {allv:7.2f} s   ratio {allv / nominal:5.2f}",
-                  flush=True)
+            print(f"round {k + 1}: nominal {nominal:7.2f} s   all variations {allv:7.2f} s   "
+                  f"ratio {allv / nominal:5.2f}", flush=True)
     finally:
         client.close()
         cluster.close()

@@ -40,11 +40,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
+    from jetdask.models import DeepJet
     from jetdask.training.adversarial import Attack
     from jetdask.training.data import Loader, SplitData
     from jetdask.training.loop import run_epoch
     from jetdask.training.losses import WeightedCrossEntropy
-    from jetdask.models import DeepJet
     with tempfile.TemporaryDirectory() as tmp:
         run = args.preprocessed or _prepare(args.events, tmp)
         rows = []

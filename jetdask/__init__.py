@@ -6,12 +6,12 @@ are imported only when used.
 import sys as _sys
 
 if "multiprocessing" in _sys.modules:   # first, in a worker process that a LocalCluster spawned: the
-    import multiprocessing as _mp       # terminal's Ctrl-C reaches it too, but stopping is the client's
+    import multiprocessing as _mp  # terminal's Ctrl-C reaches it too, but stopping is the client's
     if _mp.current_process().name.startswith("Dask Worker process"):    # (see jetdask.engine.interrupts)
         import signal as _signal
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
 
-from . import config as _config  # registers defaults under ``jetdask.``
+from . import config as _config  # noqa: F401 - registers the defaults under ``jetdask.``
 from ._version import __version__
 from .errors import JetdaskError
 

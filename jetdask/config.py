@@ -8,13 +8,12 @@ Nothing is written into the user's config directory.
 from __future__ import annotations
 
 import os
+from importlib.resources import files as _files
 
 import dask.config
 import yaml
 
 from .errors import ConfigError
-
-from importlib.resources import files as _files
 
 _defaults = yaml.safe_load(_files("jetdask").joinpath("config.yaml").read_text())   # package data
 

@@ -190,6 +190,7 @@ def validate(cfg: Mapping | None = None) -> dict[str, Any]:
     """Check ``cfg`` (default: ``dask.config.get("jetdask")``); the flat ``{key: value}`` if valid."""
     if cfg is None:
         import dask.config
+
         from . import config  # noqa: F401  (registers the defaults)
         cfg = dask.config.get("jetdask", default={}) or {}
     if not isinstance(cfg, Mapping):

@@ -93,8 +93,8 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
              mismodel: float = 1.0, workers: int = 2, train: bool = True, epochs: int = 3,
              distortions=("fgsm0.05",), train_events: int = 40_000) -> dict:
     from .cluster import close_cluster, start_cluster
-    from .plugin import load_analysis
     from .engine.runner import Runner
+    from .plugin import load_analysis
     from .synthetic import generate_sample
 
     out = os.path.abspath(out)
@@ -141,7 +141,7 @@ def run_demo(out: str = "demo-output", events: int = 200_000, files: int = 2, se
     _print_agreement(os.path.join(out, "plots", "summary.json"), taggers, distortions)
     print(f"demo finished in {dt:.0f} s: run directory {os.path.join(out, 'run')}")
     print(f"{len(plots)} plots in {os.path.join(out, 'plots')}")
-    from .scalefactors.report import demo_summary      # the demo ends with the taggers' light-jet SFs
+    from .scalefactors.report import demo_summary  # the demo ends with the taggers' light-jet SFs
     print(demo_summary(os.path.join(out, "run"), os.path.join(out, "sf")))
     return {"run": os.path.join(out, "run"), "plots": plots, "complete": result.complete, "seconds": dt,
             "taggers": taggers}

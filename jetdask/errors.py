@@ -134,7 +134,7 @@ class ChunkError(JetdaskError):
     def __str__(self) -> str:
         s = f"{self.where}: {self.error_type}: {self.message}"
         if self.events:
-            s += " (events " + ", ".join(f"{r}:{l}:{e}" for r, l, e in self.events[:5]) + ")"
+            s += " (events " + ", ".join(f"{r}:{lumi}:{e}" for r, lumi, e in self.events[:5]) + ")"
         return s
 
 

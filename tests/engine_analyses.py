@@ -9,7 +9,6 @@ import awkward as ak
 import hist
 import numpy as np
 
-import jetdask
 from jetdask.plugin import Analysis
 from jetdask.result import Result
 

@@ -62,7 +62,7 @@ class FigureAnalysis(Analysis):
             h.fill(channel=ch, flavour=flav, value=values, weight=w)
             out[name] = h
 
-        b, cvb, cvl = sel.btagDeepFlavB, sel.btagDeepFlavCvB, sel.btagDeepFlavCvL
+        b, cvb = sel.btagDeepFlavB, sel.btagDeepFlavCvB
         c = cvb * b / np.maximum(1 - cvb, 1e-6)
         fill("DeepJet_BvsL", b / np.maximum(1 - c, 1e-6), 20, 0, 1, "DeepJet BvsL")
         fill("DeepCSV_BvsL", sel.btagDeepB, 20, 0, 1, "DeepCSV BvsL")

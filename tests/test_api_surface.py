@@ -5,10 +5,10 @@ import importlib.metadata
 
 import pytest
 import uproot
+from engine_analyses import DimuonJets
 
 import jetdask
 from jetdask import Analysis, Runner, load_fileset, load_output
-from engine_analyses import DimuonJets
 
 
 def test_version_is_written_once_and_matches_the_installed_metadata():

@@ -1,7 +1,8 @@
 import subprocess
 import sys
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jetdask.chunk import Chunk
 from jetdask.engine.planning import chunk_edges

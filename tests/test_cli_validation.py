@@ -46,7 +46,10 @@ def work(tmp_path):
     return tmp_path
 
 
-def run_args(work, *extra, analysis=os.path.join(REPO, "analyses", "dimuon.py") + ":Dimuon", fileset="fileset.json"):
+DIMUON = os.path.join(REPO, "analyses", "dimuon.py") + ":Dimuon"
+
+
+def run_args(work, *extra, analysis=DIMUON, fileset="fileset.json"):
     return ["run", analysis, "--fileset", fileset, "--run-dir", str(work / "run"), *NOWHERE, *extra]
 
 

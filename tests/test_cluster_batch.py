@@ -101,6 +101,7 @@ def test_unknown_kind_and_missing_scheduler():
 def test_local_workers_get_the_worker_environ(monkeypatch):
     """distributed's MALLOC_TRIM_THRESHOLD_=65536 is replaced for jetdask's LocalCluster workers."""
     import dask
+
     from jetdask.cluster import close_cluster, start_cluster
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as a previous distributed nanny leaves it
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)  # restored (absent) after the test

@@ -5,10 +5,10 @@ import pickle
 
 import pytest
 import uproot
-
 from conftest import real_file
-from jetdask.nanoaod.columns import resolve_columns
+
 from jetdask.errors import MissingColumnError
+from jetdask.nanoaod.columns import resolve_columns
 
 
 @pytest.fixture(scope="module")

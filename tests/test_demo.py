@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 
 @pytest.mark.slow

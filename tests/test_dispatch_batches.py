@@ -5,9 +5,9 @@ import os
 
 import dask
 import pytest
-
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, ledger_rows, local_client, serial_output
+
 from jetdask.engine.runner import Runner
 from jetdask.nanoaod import io
 
@@ -102,7 +102,8 @@ def test_a_result_on_a_killed_worker_is_given_up_at_once(client):
     events = queue.Queue()
     fetcher = Fetcher(events, timeout=60)
     try:
-        ok = SimpleNamespace(future=client.submit(_answer, workers=[b], allow_other_workers=False, pure=False), worker=b)
+        ok = SimpleNamespace(future=client.submit(_answer, workers=[b], allow_other_workers=False, pure=False),
+                             worker=b)
         fetcher.start(ok)
         assert fetcher.claim(events.get(timeout=30)[1])[1:] == (42, None)
         fut = client.submit(_answer, workers=[a], allow_other_workers=False, pure=False)
@@ -146,7 +147,6 @@ def test_workers_freeze_what_they_hold_once(client, fine_sample, clean, tmp_path
 def test_partial_results_while_running_are_read_from_the_ledger(client, fine_sample, clean, tmp_path):
     """``handle.partial()`` during a run: some of the events, never more; at the end: the output."""
     import time
-
     from types import SimpleNamespace
     with dask.config.set({"jetdask.batch-seconds": 0}):
         r = Runner(DimuonJets(sleep=0.02), fine_sample, str(tmp_path / "run"), client, chunk_size=CHUNK,

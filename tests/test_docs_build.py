@@ -39,7 +39,8 @@ def _pages() -> list[str]:
 
 @pytest.mark.slow
 def test_every_page_is_built_and_reaches_its_files_by_relative_paths(site):
-    pages = _pages() + [f"notebooks/{os.path.basename(n)[:-6]}" for n in glob.glob(os.path.join(DOCS, "notebooks", "*.ipynb"))]
+    notebooks = glob.glob(os.path.join(DOCS, "notebooks", "*.ipynb"))
+    pages = _pages() + [f"notebooks/{os.path.basename(n)[:-6]}" for n in notebooks]
     assert len(pages) >= 25
     for page in pages:
         html_path = site / (page + ".html")

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 import yaml
 
-from jetdask.cli import common as cli_common
 from jetdask.cli import build_parser
+from jetdask.cli import common as cli_common
 from jetdask.config_schema import SCHEMA
 from jetdask.engine import policy
 from jetdask.engine.protocol import ActionKind, AttemptKind, Departure

@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 
 import numpy as np
 import pytest
 import uproot
-
 from conftest import REPO
+
 from jetdask.engine.runner import Runner
 
 sys.path.insert(0, str(REPO / "analyses"))
 from dy_jets import DYJets, select  # noqa: E402
-from jetdask.nanoaod.events import events_from_arrays  # noqa: E402
+
 from jetdask.nanoaod.columns import resolve_columns  # noqa: E402
+from jetdask.nanoaod.events import events_from_arrays  # noqa: E402
 
 
 def _dr(eta1, phi1, eta2, phi2):
@@ -51,7 +51,7 @@ def reference(path, primary_dataset=None, lead_mu=29.0, lead_e=35.0, pu_id=True)
     need, veto = PD_RULE[primary_dataset]
     out = {}
     for i in range(len(a["event"])):
-        def fired(names):
+        def fired(names, i=i):
             return any(bool(a[n][i]) for n in names if n in keys)
         if need is not None and not (fired(need) and not fired(veto)):
             continue
@@ -73,7 +73,8 @@ def reference(path, primary_dataset=None, lead_mu=29.0, lead_e=35.0, pu_id=True)
             continue
         mine = {(pre, k) for k in idx}
         n_other = sum(1 for k in range(len(mu["pt"])) if ("Muon", k) not in mine and
-                      mu["pt"][k] > 10 and abs(mu["eta"][k]) < 2.4 and mu["looseId"][k] and mu["pfRelIso04_all"][k] < 0.25)
+                      mu["pt"][k] > 10 and abs(mu["eta"][k]) < 2.4 and mu["looseId"][k]
+                      and mu["pfRelIso04_all"][k] < 0.25)
         n_other += sum(1 for k in range(len(el["pt"])) if ("Electron", k) not in mine and
                        el["pt"][k] > 10 and abs(el["eta"][k]) < 2.5 and el["cutBased"][k] >= 1)
         if n_other:  # third-lepton veto
@@ -82,7 +83,7 @@ def reference(path, primary_dataset=None, lead_mu=29.0, lead_e=35.0, pu_id=True)
             continue
         jets = [a["Jet_pt"][i][k] for k in range(len(a["Jet_pt"][i]))
                 if a["Jet_pt"][i][k] > 20 and abs(a["Jet_eta"][i][k]) < 2.5 and a["Jet_jetId"][i][k] >= 2
-                and all(_dr(a["Jet_eta"][i][k], a["Jet_phi"][i][k], l[1], l[2]) > 0.4 for l in lep)
+                and all(_dr(a["Jet_eta"][i][k], a["Jet_phi"][i][k], lp[1], lp[2]) > 0.4 for lp in lep)
                 and (not pu_id or a["Jet_pt"][i][k] >= 50 or a["Jet_puId"][i][k] & 4)]
         if jets:
             out[int(a["event"][i])] = jets
@@ -192,6 +193,7 @@ def test_dy_run_on_real_files(tmp_path, nano_dy_path, nano_dimuon_path):
 def random_deepjet(tmp_path_factory):
     """A small untrained DeepJet checkpoint (scores are arbitrary but deterministic)."""
     import torch
+
     from jetdask.inference import save_checkpoint
     from jetdask.models import DeepJet
     torch.manual_seed(3)
@@ -232,7 +234,9 @@ def _events(path, ana):
 def test_lumi_mask_and_pileup_weights(tmp_path, small_sample):
     """Golden JSON drops data lumi sections; a correctionlib pileup weight multiplies genWeight."""
     import json as _json
+
     import correctionlib.schemav2 as cs
+
     from jetdask.fileset import load_fileset
     files = {ds: v["files"] for ds, v in load_fileset(small_sample).to_dict().items()}
     mc = sorted(files["DYJetsToLL_M-50"])[0]

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
-
 import training_helpers as H
+
 from jetdask.evaluation.metrics import auc, discriminant_values, flavour_groups, roc_curve
 
 

@@ -143,7 +143,7 @@ def test_robustness_figure_draws_the_bands(tmp_path):
     ax = keep[0].axes[0]
     polys = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(polys) == 2
-    for poly, (name, r) in zip(polys, results.items()):
+    for poly, r in zip(polys, results.values()):
         ys = poly.get_paths()[0].vertices[:, 1]
         assert ys.min() == pytest.approx(min(r.values()) - 0.004) and ys.max() == pytest.approx(max(r.values()) + 0.004)
     title = ax.get_legend().get_title().get_text()
@@ -304,6 +304,7 @@ def test_evaluate_uses_display_names_and_raw_inputs(tmp_path):
     """``evaluate`` on two trained models named like the demo's: no raw key in any figure, the same
     display names as the data/MC figures, the inputs figure in raw units."""
     import training_helpers as H
+
     from jetdask.evaluation import evaluate
     from jetdask.plotting.labels import tagger_label
     m = H.trained(str(tmp_path / "training"))
@@ -322,4 +323,4 @@ def test_evaluate_uses_display_names_and_raw_inputs(tmp_path):
     assert any(t.startswith("DeepJet nominal") for t in shown) and any("DeepJet adversarial" in t for t in shown)
     inputs = keep[-1]
     pt_axis = next(ax for ax in inputs.axes if ax.get_xlabel() == "jet $p_T$ [GeV]")
-    assert pt_axis.get_xlim()[0] >= 15                                  # raw GeV (the cleaning keeps pT > 20), not scaled
+    assert pt_axis.get_xlim()[0] >= 15                  # raw GeV (the cleaning keeps pT > 20), not scaled

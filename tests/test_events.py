@@ -8,12 +8,18 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-
 from conftest import real_file
-from jetdask.nanoaod.columns import resolve_columns
+
 from jetdask.errors import ConfigError
-from jetdask.nanoaod.events import (GROUP_LINKS, LINKS, entry_numbers, events_from_arrays, p4,
-                            required_branches_for_links)
+from jetdask.nanoaod.columns import resolve_columns
+from jetdask.nanoaod.events import (
+    GROUP_LINKS,
+    LINKS,
+    entry_numbers,
+    events_from_arrays,
+    p4,
+    required_branches_for_links,
+)
 
 FILES = ["pfnano.root", "nano_dy.root", "nano_dimuon.root"]
 

@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from jetdask.errors import ConfigError
 from jetdask.plotting import build_figures, plot_run
 from jetdask.plotting.style import cms_style

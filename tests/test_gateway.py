@@ -15,12 +15,12 @@ import threading
 import time
 import warnings
 
-import pytest
-
 import gateway_server
+import pytest
 from conftest import REPO
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
+
 from jetdask.cluster import close_cluster, start_cluster, worker_memory_limits
 from jetdask.engine.runner import Runner
 from jetdask.errors import ConfigError
@@ -126,6 +126,7 @@ def test_cluster_options_memory_environ_and_close(server, no_clusters_left):
     """The worker memory limit is the one the gateway gives (the memory guard reads it there);
     jetdask.worker-environ reaches the workers through the 'environment' option; close shuts down."""
     import dask
+
     from jetdask import config
     from jetdask.engine.task import _worker_memory_limit
     with dask.config.set({"jetdask.worker-environ": {**config.get("worker-environ"), "JETDASK_GATEWAY_MARK": "here"}}):

@@ -18,9 +18,9 @@ import time
 
 import cloudpickle
 import pytest
-
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
+
 from jetdask.cluster import close_cluster, start_cluster
 from jetdask.engine.runner import Runner
 from jetdask.errors import ConfigError
@@ -117,6 +117,7 @@ def test_first_death_errs_only_jetdask_tasks(scheduler, profile):
     (``KilledWorker``), while another user's task on the same worker is rerun by dask as always,
     and the scheduler's ``allowed-failures`` stays as it was."""
     from distributed import KilledWorker
+
     from jetdask.engine.departures import PLUGIN_NAME, WorkerWatch
     client = start_cluster(scheduler, profile=profile)
     try:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+
 from jetdask.cluster.address import security_from_profile
 from jetdask.cluster.gateway import choose_options, make_auth, options_from_args, read_profile, settings
 from jetdask.engine.versions import VersionMismatchError, check_ready, mismatches
@@ -92,6 +92,7 @@ def test_auth_kinds(monkeypatch):
 
 def test_a_facility_gateway_class():
     from dask_gateway import Gateway
+
     from jetdask.cluster.gateway import gateway_class
     assert gateway_class(None) is Gateway and gateway_class("dask_gateway.Gateway") is Gateway
     assert gateway_class("dask_gateway:Gateway") is Gateway

@@ -5,10 +5,18 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-
 from conftest import real_file
-from jetdask.inference.discriminants import (bvsc, bvsl, cvsb, cvsl, discriminants, official_bvsl,
-                                             official_discriminants, official_scores)
+
+from jetdask.inference.discriminants import (
+    bvsc,
+    bvsl,
+    cvsb,
+    cvsl,
+    discriminants,
+    official_bvsl,
+    official_discriminants,
+    official_scores,
+)
 
 CLASSES = ("b", "bb", "lepb", "c", "uds", "g")
 

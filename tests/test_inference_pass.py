@@ -12,14 +12,22 @@ import pytest
 import torch
 import uproot
 
+from jetdask.engine.runner import Runner
+from jetdask.inference import (
+    DEEPCSV,
+    DEEPJET,
+    PART,
+    Tagger,
+    TaggerScores,
+    fit_scaler,
+    save_checkpoint,
+    tagger_columns,
+    tagger_pass,
+)
+from jetdask.inference.layouts import SENTINEL, SlotLayout, kept_jets
+from jetdask.models import DeepCSV, DeepJet, ParticleTransformer
 from jetdask.nanoaod.columns import resolve_columns
 from jetdask.nanoaod.events import events_from_arrays
-from jetdask.inference import (DEEPCSV, DEEPJET, PART, Tagger, TaggerScores, fit_scaler, save_checkpoint,
-                               tagger_columns, tagger_pass)
-from jetdask.inference.layouts import kept_jets
-from jetdask.inference.layouts import SENTINEL, SlotLayout
-from jetdask.models import DeepCSV, DeepJet, ParticleTransformer
-from jetdask.engine.runner import Runner
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 import uproot
-
 from conftest import real_file
-from jetdask.nanoaod.columns import resolve_columns
-from jetdask.nanoaod.events import events_from_arrays
+
 from jetdask.inference import JaggedLayout, Tagger, tagger_columns, tagger_pass
 from jetdask.inference.registry import load_model, stats
+from jetdask.nanoaod.columns import resolve_columns
+from jetdask.nanoaod.events import events_from_arrays
 
 P = 50
 PN_LAYOUT = JaggedLayout("pn_ak8", jets="FatJet", candidates="pfcands",

@@ -10,12 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from jetdask.inference import JaggedLayout, Scaler, Tagger, fit_scaler, save_checkpoint, tagger_pass
-from jetdask.inference import batching, registry
-from jetdask.inference.distortions import (FGSM, Noise, add_noise, distortable, fgsm, jet_keys,
-                                           parse_distortion, truth_labels)
-from jetdask.inference.layouts import Records, kept_jets
-from jetdask.inference.layouts import DEEPJET, InputSpec, SlotInput, SlotLayout
+from jetdask.inference import JaggedLayout, Scaler, Tagger, batching, fit_scaler, registry, save_checkpoint, tagger_pass
+from jetdask.inference.distortions import (
+    FGSM,
+    Noise,
+    add_noise,
+    distortable,
+    fgsm,
+    jet_keys,
+    parse_distortion,
+    truth_labels,
+)
+from jetdask.inference.layouts import DEEPJET, InputSpec, Records, SlotInput, SlotLayout, kept_jets
 from jetdask.models import DeepCSV
 
 

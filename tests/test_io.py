@@ -5,9 +5,9 @@ import awkward as ak
 import pytest
 import uproot
 
-from jetdask.nanoaod import io
 from jetdask.errors import FileAccessError
 from jetdask.fileset import load_fileset
+from jetdask.nanoaod import io
 
 
 def _branch_by_branch(path, branches, start, stop):
@@ -57,7 +57,8 @@ def test_read_arrays_equals_uproot_on_synthetic_chunks(small_sample):
 
 def test_branch_listing_memoized_per_tree(pfnano_path):
     """The name listing uproot does on each TTree.arrays call is computed once per tree."""
-    if not io._BATCHED:
+    from jetdask.nanoaod import uproot_speedups
+    if not uproot_speedups.apply()["branch_names"]:
         pytest.skip("this uproot has no branch-name listing to memoize")
     from uproot.behaviors import TBranch as tbranch
     tree = io.open_tree(pfnano_path, cache=False)

@@ -106,7 +106,7 @@ def _build(path: str, layout: str) -> dict:
                 db.execute("INSERT INTO chunk_results VALUES (?, ?)", (c.id, histcodec.encode(r)))
     if where == "blob":   # a complete file was folded when its last chunk was done
         part = Partial()
-        for (p, a, b, state, _) in CHUNKS:
+        for (p, a, b, _, _) in CHUNKS:
             if p == F1:
                 part.add(Partial.from_result(results[_chunk(p, a, b).id]))
         db.execute("INSERT INTO file_results VALUES ('DS', ?, 2, ?)", (F1, part.to_blob()))

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jetdask.inference.registry import CHECKPOINT_KEYS, build_model, load_checkpoint, save_checkpoint
 from jetdask.errors import ModelFileError
+from jetdask.inference.registry import CHECKPOINT_KEYS, build_model, load_checkpoint, save_checkpoint
 from jetdask.models import CLASSES, DeepCSV, DeepJet, ParticleTransformer, model_class
 
 

@@ -8,7 +8,6 @@ built from the real ``pfnano.root``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 
 import awkward as ak
@@ -16,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 import uproot
-
 from conftest import real_file
+
 from jetdask.errors import ModelFileError
 from jetdask.inference import Tagger, get_layout, load_model, tagger_columns, tagger_pass
 from jetdask.inference.batching import predict
@@ -232,8 +231,8 @@ def test_onnx_tagger_on_local_cluster_workers(tmp_path, sample, events, onnx_fil
     from distributed import Client, LocalCluster
 
     from jetdask.engine.runner import Runner
-    from jetdask.inference import TaggerScores
     from jetdask.fileset import load_fileset
+    from jetdask.inference import TaggerScores
     fs = {"DY": {"files": [f.path for f in load_fileset(sample)["DYJetsToLL_M-50"].files]}}
     tagger = Tagger("prod", onnx_file, layout="deepjet-cmssw", device="cpu")
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",

@@ -15,10 +15,16 @@ import textwrap
 import time
 
 import pytest
-
 from engine_analyses import DimuonJets
-from engine_helpers import (assert_same_output, ledger_rows, local_client, serial_output, slow_inspections,
-                            unslow_inspections)
+from engine_helpers import (
+    assert_same_output,
+    ledger_rows,
+    local_client,
+    serial_output,
+    slow_inspections,
+    unslow_inspections,
+)
+
 from jetdask.engine.ledger import Ledger
 from jetdask.engine.runner import Runner
 from jetdask.fileset import load_fileset

@@ -2,8 +2,8 @@ import pickle
 
 import uproot
 
-from jetdask.fileset import parse_fileset
 from jetdask.engine.planning import plan
+from jetdask.fileset import parse_fileset
 
 
 def test_plan_real_files_and_report_unreadable(tmp_path, pfnano_path, nano_dy_path):

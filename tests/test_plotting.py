@@ -11,7 +11,7 @@ import pytest
 
 from jetdask.engine.ledger import Ledger
 from jetdask.engine.outputs import RunOutput, write
-from jetdask.plotting import (agreement, build_figures, chi2_sf, plot_datamc, plot_datamc_pair, plot_run)
+from jetdask.plotting import agreement, build_figures, chi2_sf, plot_datamc, plot_datamc_pair, plot_run
 
 XSEC, LUMI, SUMW = 100.0, 2.0, 400.0          # pb, pb^-1, sum of genWeight -> MC scale 0.5
 SCALE = XSEC * LUMI / SUMW
@@ -34,7 +34,8 @@ def _fill_mc(h, rng):
 
 
 def _fill_data(h, rng, cat="data", n=1100):
-    x = np.concatenate([rng.beta(4.0, 2.0, n // 10), rng.beta(1.5, 2.0, n // 5), rng.beta(0.6, 2.0, n - n // 10 - n // 5)])
+    x = np.concatenate([rng.beta(4.0, 2.0, n // 10), rng.beta(1.5, 2.0, n // 5),
+                        rng.beta(0.6, 2.0, n - n // 10 - n // 5)])
     h.fill(channel=rng.choice(["mumu", "ee"], len(x)), flavour=cat, value=x)
     return h
 

@@ -5,8 +5,18 @@ import random
 
 import pytest
 
-from jetdask.engine.policy import (CLASSES, Action, Attempt, History, Limits, Stage, backoff_delay, classify, decide,
-                                   spend)
+from jetdask.engine.policy import (
+    CLASSES,
+    Action,
+    Attempt,
+    History,
+    Limits,
+    Stage,
+    backoff_delay,
+    classify,
+    decide,
+    spend,
+)
 from jetdask.engine.protocol import AttemptKind, Departure, Requeue
 
 LIM = Limits(retries=2, split_floor=500, backoff=1.0, backoff_max=8.0)
@@ -169,8 +179,14 @@ def _classify_cases():
     from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
 
-    from jetdask.errors import (DiskFullError, FileAccessError, MemoryBudgetError, ReservedCounterError,
-                                TransientError, TransientFileError)
+    from jetdask.errors import (
+        DiskFullError,
+        FileAccessError,
+        MemoryBudgetError,
+        ReservedCounterError,
+        TransientError,
+        TransientFileError,
+    )
     killed = KilledWorker("jetdask-x", None, 0)
     cancelled = FutureCancelledError("jetdask-x", "lost")
     return [
@@ -222,8 +238,20 @@ def test_classify(case):
 def test_every_class_rule_is_reached():
     """Each (stage, types) rule of CLASSES decides at least one case above."""
     seen = set()
-    for _, error, stage, status, kind in _classify_cases():
+    for _, error, stage, _, kind in _classify_cases():
         for i, (where, types, k) in enumerate(CLASSES):
             if where == stage and error is not None and isinstance(error, types()) and k == kind:
                 seen.add(i)
     assert seen == set(range(len(CLASSES)))
+
+
+@pytest.mark.parametrize("reason,isolated,started,known", [
+    (None, False, True, False),                       # nothing said yet: wait
+    (Departure.DIED, False, True, True),
+    (Departure.RETIRED, True, False, True),
+    (Departure.DIED, True, True, False),              # a lone chunk that ran: wait for a memory report
+    (Departure.MEMORY_KILL, True, True, True),
+])
+def test_when_a_departure_is_known_enough_to_decide(reason, isolated, started, known):
+    from jetdask.engine.policy import departure_known
+    assert departure_known(reason, isolated, started) is known

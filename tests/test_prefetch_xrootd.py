@@ -15,10 +15,11 @@ import awkward as ak
 import cloudpickle
 import dask
 import pytest
-
 from conftest import real_file
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, local_client, serial_output
+from xrootd_server import SCRIPTS, PrivateServer, free_port, publish, shared_server
+
 from jetdask.chunk import Chunk
 from jetdask.engine.runner import Runner
 from jetdask.errors import TransientFileError
@@ -26,7 +27,6 @@ from jetdask.fileset import load_fileset
 from jetdask.nanoaod import io, prefetch, readahead
 from jetdask.nanoaod.columns import resolve_columns
 from jetdask.nanoaod.prefetch import Next
-from xrootd_server import SCRIPTS, PrivateServer, free_port, publish, shared_server
 
 pytestmark = pytest.mark.xrootd
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # its helpers run in worker processes

@@ -180,7 +180,7 @@ def test_split_same_for_1k_10k_and_one_chunk(ref, cluster_out, prep_sample):
     ev = _mc_events(prep_sample)
     splits_cfg = json.load(open(os.path.join(ref.run_dir, "prep.json")))["config"]["splits"]
     ref_split = split.event_splits(ev.run, ev.luminosityBlock, ev.event, splits_cfg)     # one call, all events
-    key = {(int(r), int(l), int(e)): int(s) for r, l, e, s in
+    key = {(int(r), int(lumi), int(e)): int(s) for r, lumi, e, s in
            zip(ev.run, ev.luminosityBlock, ev.event, ref_split)}
     seen = 0
     for s_idx, s in enumerate(split.SPLITS):

@@ -9,7 +9,6 @@ from jetdask.errors import ConfigError
 from jetdask.preprocessing import clean, defaults, label, reweight, scale, split
 from jetdask.preprocessing.config import canonical, default_yaml_config, load_config
 
-
 # ------------------------------------------------------------------------------------ config
 
 def test_default_yaml_is_the_builtin_default():

@@ -11,15 +11,15 @@ import uuid
 
 import dask
 import pytest
-
 from conftest import REPO, real_file
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, ledger_rows
-from jetdask.engine.runner import Runner
-from jetdask.fileset import load_fileset
-from jetdask.errors import FileAccessError, TransientFileError
-from jetdask.nanoaod import io
 from xrootd_server import free_port, publish, shared_server
+
+from jetdask.engine.runner import Runner
+from jetdask.errors import FileAccessError, TransientFileError
+from jetdask.fileset import load_fileset
+from jetdask.nanoaod import io
 
 pytestmark = pytest.mark.xrootd
 

@@ -127,8 +127,8 @@ def test_cli_refuses_another_analysis_source_or_arguments(small_sample, tmp_path
 def test_python_api_and_directories_without_a_record(small_sample, tmp_path):
     """Runner refuses an instance with other arguments; a directory without the record (made by an
     older jetdask) keeps working and is recorded on first use; one without done chunks takes any."""
-    from jetdask.errors import ConfigError
     from jetdask.engine.runner import Runner
+    from jetdask.errors import ConfigError
     from jetdask.plugin import load_analysis
     run = str(tmp_path / "run")
     with Runner(load_analysis(DIMUON), small_sample, run, serial=True, progress=False) as r:

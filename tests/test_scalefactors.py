@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from jetdask.plotting.normalisation import normalisation
 from jetdask.engine.outputs import RunOutput
+from jetdask.plotting.normalisation import normalisation
 from jetdask.scalefactors import (
     derive,
     derive_shape,
@@ -66,7 +66,8 @@ def draw_jets(rng, n, data: bool):
 def true_sf(cut: float, slope: float) -> float:
     """E[1 + s d | d > cut] / E[1 + s d] under the MC light density (Beta(1, 8))."""
     f = stats.beta(*SHAPES["light"]).pdf
-    w = lambda d: (1 + slope * d) * f(d)
+    def w(d):
+        return (1 + slope * d) * f(d)
     above = integrate.quad(w, cut, 1)[0] / integrate.quad(f, cut, 1)[0]
     return above / integrate.quad(w, 0, 1)[0]
 
@@ -389,7 +390,7 @@ def test_export_reads_back_exactly(tmp_path):
     assert np.array_equal(vals["central"][d], wp_t.central[d])
     np.testing.assert_allclose(vals["up"][d], wp_t.central[d] + wp_t.up[d], rtol=1e-14, atol=0)
     assert all(len(repr(float(x)).replace("-", "").replace(".", "").lstrip("0")) <= 15 for x in vals["up"].ravel())
-    for iw, wp in enumerate(wp_t.wps):
+    for wp in wp_t.wps:
         assert cset["toy_wp_values"].evaluate(wp.name) == wp.used
     svals = export.systematic_values(shape_t)
     e3, p3, d3 = np.meshgrid(_centres(ETA_EDGES), _centres(PT_EDGES), _centres(np.linspace(0, 1, 21)), indexing="ij")

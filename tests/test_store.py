@@ -7,10 +7,11 @@ import sqlite3
 import hist
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from jetdask.chunk import Chunk
 from jetdask.engine import histcodec
 from jetdask.engine.ledger import Ledger

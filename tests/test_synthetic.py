@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import uproot
 
-from jetdask.synthetic import generate_file, generate_sample
 from jetdask.synthetic import batch as batchmod
-from jetdask.synthetic import schema
+from jetdask.synthetic import generate_file, generate_sample, schema
 from jetdask.synthetic.conditions import Conditions
 
 SHARED_SCHEMA = pathlib.Path(os.environ.get("JETDASK_SHARED",
@@ -256,7 +255,7 @@ def test_defaults_and_special_values(sample):
 
 def test_dy_selection_fraction(sample):
     for ev in (sample["mc"], sample["data"]):
-        def pair_ok(prefix, good):
+        def pair_ok(prefix, good, ev=ev):
             leps = ak.zip({k: ev[f"{prefix}_{k}"] for k in ("pt", "eta", "phi", "mass", "charge")})[good]
             leps = ak.pad_none(leps, 2)
             l1, l2 = leps[:, 0], leps[:, 1]

@@ -10,15 +10,15 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-import uproot
-
 import training_helpers as H
+import uproot
 from conftest import real_file
-from jetdask.nanoaod.columns import resolve_columns
+
 from jetdask.errors import ConfigError
-from jetdask.nanoaod.events import events_from_arrays
 from jetdask.inference import DEEPJET, Scaler, Tagger, tagger_columns, tagger_pass
 from jetdask.inference.layouts import kept_jets
+from jetdask.nanoaod.columns import resolve_columns
+from jetdask.nanoaod.events import events_from_arrays
 from jetdask.training.config import DEFAULT_YAML, load_config
 from jetdask.training.data import Loader, SplitData
 from jetdask.training.loop import train
@@ -277,6 +277,7 @@ def test_checkpoints_run_through_tagger_pass_on_real_pfnano(models, base):
 
 def test_cli_train_and_exit_codes(synth, tmp_path, capsys):
     import yaml
+
     from jetdask.cli.train import main
     cfg = H.config(epochs=1, data={"max_jets": 800, "max_val_jets": 200})
     p = tmp_path / "train.yaml"
@@ -294,6 +295,7 @@ def test_cli_train_and_exit_codes(synth, tmp_path, capsys):
 
 def test_parsers_attach_to_a_subparsers_object():
     import argparse
+
     from jetdask.cli.train import add_evaluate_parser, add_parser
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd")
@@ -310,6 +312,7 @@ def test_training_as_one_task_on_a_resource_labelled_worker(synth, tmp_path):
     """``submit_train`` runs the training as one dask task on the worker holding the resource
     (a GPU label on a real site; here a LocalCluster worker process), with the same losses as in-process."""
     from distributed import Client, LocalCluster
+
     from jetdask.training.loop import submit_train
     cfg = H.config(epochs=1, data={"max_jets": 1500, "max_val_jets": 300})
     local = train(json.loads(json.dumps(cfg)), preprocessed=synth["run"], out=str(tmp_path / "local"))

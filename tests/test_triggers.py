@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from jetdask.errors import ConfigError
-from jetdask.nanoaod.triggers import (DOUBLE_ELECTRON, DOUBLE_MUON, SINGLE_ELECTRON, SINGLE_MUON, fired,
-                                      overlap_rule, primary_dataset_mask)
+from jetdask.nanoaod.triggers import (
+    DOUBLE_ELECTRON,
+    DOUBLE_MUON,
+    SINGLE_ELECTRON,
+    SINGLE_MUON,
+    fired,
+    overlap_rule,
+    primary_dataset_mask,
+)
 
 
 @pytest.mark.parametrize("pd, need, veto", [

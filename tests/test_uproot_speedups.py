@@ -35,14 +35,44 @@ print(json.dumps(out))
 
 
 def _describe(paths, patched: bool) -> dict:
-    prelude = "import jetdask.nanoaod.io" if patched else ""
+    prelude = "import jetdask.nanoaod.uproot_speedups as s; s.apply()" if patched else "import jetdask.nanoaod.io"
     code = DESCRIBE.format(prelude=prelude)
     out = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
 def test_all_patches_apply_on_this_uproot():
-    assert uproot_speedups.APPLIED == {"branch_names": True, "classname": True, "classname_regularize": True}
+    assert uproot_speedups.apply() == {"branch_names": True, "classname": True, "classname_regularize": True}
+    assert uproot_speedups.apply() == uproot_speedups.APPLIED      # once: a second call changes nothing
+
+
+def test_importing_jetdask_leaves_uproot_as_it_is():
+    code = ("import uproot.behaviors.TBranch as b, uproot.model as m, uproot.source.cursor as c\n"
+            "before = (b._keys_deep, m.classname_regularize, c.Cursor.classname)\n"
+            "import jetdask, jetdask.nanoaod.io, jetdask.engine.runner, jetdask.cli\n"
+            "from jetdask.nanoaod import uproot_speedups as s\n"
+            "assert (b._keys_deep, m.classname_regularize, c.Cursor.classname) == before\n"
+            "assert not any(s.APPLIED.values())\n"
+            "s.apply()\n"
+            "assert b._keys_deep is not before[0] and all(s.APPLIED.values())\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.cluster
+def test_a_run_s_workers_apply_them():
+    """Applied on a worker by the run's plugin (and by a file's inspection), not by importing jetdask."""
+    from distributed import Client, LocalCluster
+
+    from jetdask.engine.workerside import RunPlugin
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        def applied():
+            import jetdask.nanoaod.io  # noqa: F401 - imported, as a chunk task does
+            from jetdask.nanoaod import uproot_speedups
+            return dict(uproot_speedups.APPLIED)
+        assert not any(next(iter(client.run(applied).values())).values())
+        client.register_plugin(RunPlugin("jetdask-run-test", b""), name="jetdask-run-test")
+        assert all(next(iter(client.run(applied).values())).values())
 
 
 def test_patched_open_reads_what_uproot_reads(real_data, small_sample):
@@ -79,5 +109,22 @@ def test_string_without_terminator_keeps_uproots_error():
         Cursor(0).classname(chunk, {})
 
 
-def test_io_still_memoizes_branch_names():
-    assert io._BATCHED is uproot_speedups.APPLIED["branch_names"]
+def test_io_reads_all_branches_at_once_only_with_the_memo(pfnano_path, monkeypatch):
+    """One TTree.arrays call per chunk when the branch names are memoized, branch by branch otherwise:
+    the same arrays either way."""
+    import awkward as ak
+    t = io.open_tree(pfnano_path, cache=False)
+    branches = [b for b in t.keys() if b.startswith("Jet_")][:8]
+    calls = []
+    monkeypatch.setattr(type(t), "arrays", lambda self, *a, **k: calls.append(1) or {})
+    monkeypatch.setitem(uproot_speedups.APPLIED, "branch_names", True)
+    io.read_arrays(t, branches, 0, 100, pfnano_path)
+    assert calls == [1]
+    monkeypatch.undo()
+    monkeypatch.setitem(uproot_speedups.APPLIED, "branch_names", False)
+    one_by_one = io.read_arrays(t, branches, 0, 100, pfnano_path)
+    monkeypatch.setitem(uproot_speedups.APPLIED, "branch_names", True)
+    uproot_speedups.apply()
+    at_once = io.read_arrays(t, branches, 0, 100, pfnano_path)
+    assert list(at_once) == list(one_by_one) == branches
+    assert all(ak.array_equal(at_once[b], one_by_one[b]) for b in branches)

@@ -175,8 +175,8 @@ def config_markdown() -> str:
 
 # --------------------------------------------------------------------------- exit codes
 def exit_codes_markdown() -> str:
-    from jetdask.cli import common as cli_common
     from jetdask.cli import build_parser
+    from jetdask.cli import common as cli_common
     names = {getattr(cli_common, n): n for n in dir(cli_common) if n.startswith("EXIT_") and n != "EXIT_CODES"}
     text = cli_common.EXIT_CODES.removeprefix("exit codes:").strip()
     rows = []
@@ -243,7 +243,7 @@ def _object(dotted: str):
     for cut in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
-        except Exception:
+        except Exception:  # noqa: BLE001 - not a module (or one that fails to import): try a shorter path
             continue
         for name in parts[cut:]:
             obj = getattr(obj, name, _MISSING)
@@ -261,7 +261,7 @@ def _importable(dotted: str) -> bool:
     for cut in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
-        except Exception:
+        except Exception:  # noqa: BLE001 - not a module (or one that fails to import): try a shorter path
             continue
         for name in parts[cut:]:
             if not hasattr(obj, name) and name not in getattr(obj, "__annotations__", {}):

@@ -8,8 +8,9 @@ differs from its notebook)::
     .venv/bin/python docs/_tools/execute_notebooks.py 02_dy_study.ipynb
 
 A notebook that starts a dask-gateway cluster runs against the tests' local gateway server
-(``tests/gateway_server.py``). The notebooks run in a temporary working directory (``JETDASK_NB_WORK``); its absolute path is
-replaced by ``notebook-work`` in the outputs, the name a notebook uses by default.
+(``tests/gateway_server.py``). The notebooks run in a temporary working directory
+(``JETDASK_NB_WORK``); its absolute path is replaced by ``notebook-work`` in the outputs, the
+name a notebook uses by default.
 """
 from __future__ import annotations
 

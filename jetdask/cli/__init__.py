@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_checked(args) -> int:
     from .. import validation
+    from ..nanoaod import uproot_speedups
     validation.check_jetdask_config()
+    uproot_speedups.apply()       # the command's own process: serial runs, planning, plots read files
     return args.func(args)
 
 

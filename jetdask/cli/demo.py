@@ -7,9 +7,11 @@ from .common import nonnegative_float, nonnegative_int, positive_int, subparser
 def add_parser(sub) -> None:
     p = subparser(sub, "demo", "synthetic DY+jets data/MC study with taggers on a LocalCluster",
                   "jetdask demo --events 20000 --epochs 1 --out demo-small     # a tenth of the events",
-                  "jetdask demo         # the defaults: 5-11 minutes on 2 cores, about 3.2 GB in demo-output/ (measured)")
+                  "jetdask demo         # the defaults: 5-11 minutes on 2 cores, about 3.2 GB in demo-output/ "
+                  "(measured)")
     p.add_argument("--out", default="demo-output", metavar="DIR",
-                   help="where the sample, taggers, run and plots go (default: demo-output; about 3.2 GB with the defaults)")
+                   help="where the sample, taggers, run and plots go (default: demo-output; about 3.2 GB with the "
+                        "defaults)")
     p.add_argument("--events", type=positive_int, default=200_000, metavar="N",
                    help="synthetic events per kind, data and MC (default: 200000)")
     p.add_argument("--files", type=positive_int, default=2, metavar="N", help="files per kind (default: 2)")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import (EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, memory_size, positive_int,
-                          standalone, subparser)
+from .common import EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, memory_size, positive_int, standalone, subparser
 
 EXAMPLE = "jetdask preprocess prep.yaml --fileset synth/fileset.json --run-dir runs/prep --workers 2"
 

@@ -5,8 +5,17 @@ import os
 import sys
 
 from ..errors import ConfigError
-from .common import (EXIT_FAILED_CHUNKS, EXIT_OK, client_from_args, event_count, memory_size, nonnegative_float,
-                     nonnegative_int, positive_int, subparser)
+from .common import (
+    EXIT_FAILED_CHUNKS,
+    EXIT_OK,
+    client_from_args,
+    event_count,
+    memory_size,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+    subparser,
+)
 
 
 def _add_run_options(p):

@@ -187,7 +187,7 @@ def check(ledger, analysis, run_dir: str, allow: bool = False) -> tuple[dict, li
         n = _has_results(ledger)
         if n:
             raise ConfigError(
-                f"{run_dir} holds {n} done chunk(s) of {rec.get('spec')}; this run's analysis differs: "
+                f"{run_dir} holds {n} done chunk(s) of {(rec or {}).get('spec')}; this run's analysis differs: "
                 f"{'; '.join(diffs)}. Use a new run directory, or pass --allow-analysis-change "
                 f"(Python: allow_analysis_change=True) if the change cannot alter the results done so far",
                 "run_dir")

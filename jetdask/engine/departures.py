@@ -93,7 +93,7 @@ class WorkerWatch(SchedulerPlugin):
             self.scheduler.log_event(TOPIC, {"action": WorkerAction.MEMORY_KILL.value, "worker": msg["worker"],
                                              "rss": msg.get("rss")})
         elif topic == "all" and msg.get("action") == "remove-worker":
-            worker, now, expected = msg.get("worker"), time.time(), bool(msg.get("expected"))
+            worker, now, expected = str(msg.get("worker")), time.time(), bool(msg.get("expected"))
             killed = self.memory_kills.pop(worker, None)
             began = self.retiring.pop(worker, None)
             reason = departure_reason(expected, killed is not None and now - killed < self.memory_window,

@@ -14,8 +14,7 @@ attempt, the run's :class:`~jetdask.engine.recorder.Recorder` records it and say
   only an idle worker helps with another's file (:mod:`jetdask.engine.pending`);
 * runs a suspect (a chunk whose worker died) alone on one worker, with all of that
   worker's slots, while the other workers go on;
-* retries transient failures after the policy's backoff, reruns the chunks of a worker that
-  retired gracefully without suspicion;
+* retries transient failures after a backoff, reruns a retired worker's chunks without suspicion;
 * adds each file's chunks as its planning returns (:mod:`jetdask.engine.planfeed`);
 * with no worker left: asks a cluster jetdask started for replacements, waits
   ``jetdask.no-worker-timeout`` seconds for workers to return, and otherwise puts the
@@ -71,7 +70,8 @@ class Dispatcher:
         self.delayed: list = []                     # heap of (ready time, seq, chunk)
         self.pending = Pending(homes, cache_size=int(config.get("file-cache-size")))
         self.suspects: list[Chunk] = []
-        self._seq, self._no_workers_since = itertools.count(), None
+        self._seq = itertools.count()
+        self._no_workers_since: float | None = None
         self._last_scale, self._last_reconcile = 0.0, time.monotonic()
 
     # -- setup and teardown ---------------------------------------------------------------
@@ -162,7 +162,7 @@ class Dispatcher:
 
     # -- workers coming and going ----------------------------------------------------------------
     def _on_worker(self, msg: dict) -> None:
-        action, addr = msg.get("action"), msg.get("worker")
+        action, addr = msg.get("action"), str(msg.get("worker"))
         if action == WorkerAction.JOIN:
             w = self.pool.record(addr)
             w.departed, w.lost_results = None, False
@@ -334,10 +334,11 @@ class Dispatcher:
             addr = getattr(getattr(err, "last_worker", None), "address", None) or flight.worker
             flight.worker = addr
             departed = self.pool.record(addr).departed
-            if not self._reason_known(flight, departed):
+            if not policy.departure_known(departed, flight.isolated, flight.started):
                 self.undecided.append((time.monotonic() + DEATH_GRACE, flight, addr))
                 return
-            self._worker_left(flight, Attempt(kind, flight.isolated, flight.started, departure=departed))
+            self._worker_left(flight, Attempt(kind, flight.isolated, flight.started,
+                                              departure=departed or Departure.DIED))
         elif kind == AttemptKind.LOST:   # "lost" (data gone with a retired worker) or reset: rerun
             self._settle_all(flight, Attempt(kind))
         else:                            # cancelled, or the task itself raised
@@ -360,18 +361,12 @@ class Dispatcher:
             self.pace.chunk(out.finished - out.started)
         self.pace.opened(out.timings.get("open", 0.0))
 
-    @staticmethod
-    def _reason_known(flight: Flight, reason: str | None) -> bool:
-        """A task erred with its worker before the scheduler said why it left (a retirement it
-        gave up is only known then); a lone chunk that ran also waits for a memory report."""
-        return reason == Departure.MEMORY_KILL or (reason is not None and not (flight.isolated and flight.started))
-
     def _resolve_undecided(self) -> None:
         now = time.monotonic()
         keep = []
         for deadline, flight, addr in self.undecided:
             reason = self.pool.record(addr).departed
-            if self._reason_known(flight, reason) or now >= deadline:
+            if policy.departure_known(reason, flight.isolated, flight.started) or now >= deadline:
                 self._worker_left(flight, Attempt(AttemptKind.WORKER_LEFT, flight.isolated, flight.started,
                                                   departure=reason or Departure.DIED))
             else:

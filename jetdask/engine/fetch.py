@@ -52,6 +52,7 @@ class Fetcher:
         self._pool.submit(self._fetch, key, flight.future)
 
     def _fetch(self, key, future) -> None:
+        got: tuple[Any, BaseException | None]
         try:
             got = (future.result(timeout=self.timeout), None)
         except BaseException as err:  # noqa: BLE001 - reported to the loop, which decides

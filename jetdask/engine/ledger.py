@@ -39,10 +39,13 @@ from .. import config
 from ..chunk import Chunk
 from ..errors import ConfigError
 from ..result import Result
-from .lock import wal_is_safe
 from . import schema
-from .protocol import OPEN_STATES, SETTLED_STATES, ChunkState as S, FileState as F
+from .lock import wal_is_safe
+from .protocol import OPEN_STATES, SETTLED_STATES
+from .protocol import ChunkState as S
+from .protocol import FileState as F
 from .store import ResultStore
+
 
 class Ledger:
     """The run's SQLite ledger; ``readonly=True`` for readers (status, plots) of a possibly busy run."""
@@ -289,7 +292,8 @@ class Ledger:
         o = outcome
         self.db.execute(
             f"UPDATE chunks SET state='{S.FAILED}', kind=?, error_type=?, message=?, traceback=?, events=?,"
-            f" bad_range=?, worker=?, finished=?, peak_rss=?, estimate=? WHERE id=? AND state NOT IN ('{S.DONE}', '{S.SPLIT}')",
+            " bad_range=?, worker=?, finished=?, peak_rss=?, estimate=?"
+            f" WHERE id=? AND state NOT IN ('{S.DONE}', '{S.SPLIT}')",
             (kind, error_type, message, traceback, json.dumps(o.events if o else []),
              json.dumps(o.bad_range if o else None), o.worker if o else None, time.time(),
              o.peak_rss if o else None, o.estimate if o else None, chunk.id))

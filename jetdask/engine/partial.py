@@ -44,8 +44,8 @@ class Partial:
             self.hists[k] = add_ir(self.hists[k], ir) if k in self.hists else ir
         for k, v in other.counters.items():
             self.counters[k] = self.counters.get(k, 0) + v
-        for k, v in other.array_files.items():
-            self.array_files.setdefault(k, []).extend(v)
+        for k, paths in other.array_files.items():
+            self.array_files.setdefault(k, []).extend(paths)
         self.n_chunks += other.n_chunks
         return self
 

@@ -204,7 +204,7 @@ class Pending:
         if known:
             return self._back(worker, max(known, key=lambda p: len(self.files[p])), n)
         per = {p: len(q) / self._holders(p) for p, q in self.files.items()}   # waiting per worker on it
-        path = max(per, key=per.get)
+        path = max(per, key=lambda p: per[p])
         if per[path] < min_steal:
             return []
         return self._back(worker, path, n)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable
 
 from ..chunk import Chunk
 from . import planning, policy
@@ -59,11 +59,11 @@ class PlanFeed:
         self.tries = tries
         self.kw = planning.inspection_kwargs(columns, memory_limit)
         self.plan = planning.Plan([], [], [], chunk_size)
-        self.futures: dict[int, object] = {}
+        self.futures: dict[int, Any] = {}
         self.on: collections.Counter = collections.Counter()   # worker -> inspections sent to it, unfinished
         self.target: dict[int, str | None] = {}
         self.lost: collections.Counter = collections.Counter()  # entry -> times its worker died
-        self.events = None
+        self.events: Any = None
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="jetdask-plan")
         sent = planning.submit_inspections(client, [spec for _, spec, _ in entries], **self.kw)
         for i, (fut, w) in enumerate(sent):

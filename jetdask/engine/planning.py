@@ -185,8 +185,10 @@ def _inspect(path: str, tree: str, replicas=(), columns=None, memory_limit=None)
     With ``columns``: also ``bytes_per_event``, ``budget`` and ``max_events`` (see the module docstring).
     """
     addr = _worker_address()
-    if addr is not None:
+    if addr is not None:          # a worker that may not have the run's plugin yet
+        from ..nanoaod import uproot_speedups
         from .memory import freeze_imports
+        uproot_speedups.apply()
         freeze_imports()
     replicas = tuple(replicas or ())
     reasons = []
@@ -267,7 +269,8 @@ def inspect_files(specs: list[tuple], client=None, max_workers: int = 8, columns
 
 def expand_patterns(files, dataset: str) -> tuple[list[tuple[FileSpec, str | None]], list[FileFailure]]:
     """Each file of a dataset as ``(FileSpec, pattern)``, remote directories and globs listed."""
-    out, failures = [], []
+    out: list[tuple[FileSpec, str | None]] = []
+    failures: list[FileFailure] = []
     for f in files:
         if not remote.is_pattern(f.path):
             out.append((f, None))
@@ -294,7 +297,8 @@ def plan_entries(fileset: Fileset, datasets=None, skip=frozenset()) -> tuple[lis
 
     ``skip``: ``(dataset, path)`` pairs planned already (a run that stopped while planning).
     """
-    entries, failures = [], []
+    entries: list[tuple] = []
+    failures: list[FileFailure] = []
     for ds in fileset:
         if datasets is not None and ds.name not in datasets:
             continue

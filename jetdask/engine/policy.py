@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import random
+from typing import Callable
 
 from ..errors import DiskFullError, FileAccessError, ReservedCounterError, TransientError
 from .protocol import ActionKind, AttemptKind, Departure, FailureKind, Requeue, StrEnum
@@ -57,7 +58,7 @@ def _transient() -> tuple[type, ...]:
 #: the order it tries them; an error of no listed type is ``failed`` (a deterministic error).
 #: Types are given as functions returning them (``distributed`` is imported only by the client's
 #: stages).
-CLASSES: tuple[tuple[Stage, object, AttemptKind], ...] = (
+CLASSES: tuple[tuple[Stage, Callable[[], tuple[type, ...]], AttemptKind], ...] = (
     (Stage.CHUNK, lambda: (MemoryError,), MEMORY),
     (Stage.CHUNK, lambda: (DiskFullError, ReservedCounterError), STOP),
     (Stage.CHUNK, _transient, TRANSIENT),
@@ -203,6 +204,14 @@ def batch_attempts(attempt: Attempt, n: int, running: int) -> list[Attempt]:
             else attempt if i == running else dataclasses.replace(attempt, started=False) for i in range(n)]
 
 
+def departure_known(reason: str | None, isolated: bool, started: bool) -> bool:
+    """Whether an attempt whose task erred with its worker can be decided with ``reason`` (why the
+    worker left, ``None``: not said yet). A task can err before the scheduler says why its worker
+    left (a retirement it gave up is only known then); a lone chunk that ran also waits for a
+    memory report, which decides between splitting it and running it alone again."""
+    return reason == MEMORY_KILL or (reason is not None and not (isolated and started))
+
+
 def backoff_delay(n: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Delay before retry ``n`` (1-based): exponential, capped, with jitter in [0.5, 1] of it."""
     if base <= 0:
@@ -253,20 +262,23 @@ def _split_or_fail(history: History, limits: Limits, why: str, requeue: Requeue)
 
 
 def _worker_left(attempt: Attempt, history: History, limits: Limits) -> Action:
-    rerun, alone = dict(kind=ActionKind.RERUN, requeue=Requeue.FRONT), dict(kind=ActionKind.ISOLATE,
-                                                                              requeue=Requeue.ISOLATE)
+    def rerun(reason: str, spends: str = "") -> Action:
+        return Action(ActionKind.RERUN, reason=reason, spends=spends, requeue=Requeue.FRONT)
+
+    def alone(reason: str, spends: str = "") -> Action:
+        return Action(ActionKind.ISOLATE, reason=reason, spends=spends, requeue=Requeue.ISOLATE)
+
     if attempt.departure == RETIRED:
-        return Action(**rerun, reason="its worker retired")
+        return rerun("its worker retired")
     if not attempt.started:
         if attempt.isolated or history.unstarted_kills < 1:
-            return Action(**(alone if attempt.isolated else rerun), reason="its worker died before it started",
-                          spends="unstarted_kills")
-        return Action(**alone, reason="its worker died twice before it was seen to start")
+            return (alone if attempt.isolated else rerun)("its worker died before it started", "unstarted_kills")
+        return alone("its worker died twice before it was seen to start")
     if not attempt.isolated:
-        return Action(**alone, reason="its worker died while it ran beside other chunks")
+        return alone("its worker died while it ran beside other chunks")
     if attempt.departure == MEMORY_KILL:   # the halves of a lone memory culprit run alone too
         return _split_or_fail(history, limits, "its worker was killed for memory while it ran alone", Requeue.ISOLATE)
     if history.crashes < limits.retries:
-        return Action(**alone, reason="its worker died (not for memory) while it ran alone", spends="crashes")
+        return alone("its worker died (not for memory) while it ran alone", "crashes")
     return Action(ActionKind.FAIL, failure=FailureKind.CRASH,
                   reason=f"its worker died {history.crashes + 1} times while it ran alone (not for memory)")

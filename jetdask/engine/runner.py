@@ -18,13 +18,13 @@ import statistics
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from .. import config
 from ..chunk import Chunk
 from ..config_schema import validate as validate_config
 from ..errors import ConfigError
-from ..fileset import load_fileset
+from ..fileset import Fileset, load_fileset
 from ..plugin import Analysis
 from ..result import Result
 from . import binding, policy
@@ -75,7 +75,7 @@ class Runner(RunPlanning):
         self.client = client
         self._own_client = False
         self._token = uuid.uuid4().hex[:8]
-        self.stats = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter()
         self._plan_homes: dict[str, str] = {}  # file path -> worker that planning left it open on
         self._open_seconds: list[float] = []   # what opening each file took at planning
         self._limits = policy.Limits(self.retries, self.split_floor, float(config.get("retry-backoff")),
@@ -101,6 +101,11 @@ class Runner(RunPlanning):
         elif stored is not None and stored != self.fileset.to_dict():
             raise ConfigError(f"{self.run_dir} was made with another fileset; use a new run directory", "run_dir")
         self.metadata = {d.name: dict(d.metadata) for d in self.fileset}
+
+    def _fileset(self) -> Fileset:
+        if self.fileset is None:   # pragma: no cover - set by the constructor (_check_fileset)
+            raise RuntimeError("the runner has no fileset")
+        return self.fileset
 
     def _ensure_client(self):
         if self.serial or self.client is not None:
@@ -225,7 +230,7 @@ class Runner(RunPlanning):
             if feed is not None:
                 feed.close()
         return finalize(self.run_dir, self.ledger, {      # what plots need, beside the histograms
-            "analysis": getattr(self.analysis, "label", None), "fileset": self.fileset.to_dict(),
+            "analysis": getattr(self.analysis, "label", None), "fileset": self._fileset().to_dict(),
             "analysis_kwargs": self.ledger.get_meta("analysis_kwargs") or getattr(self.analysis, "_spec_kwargs", {}),
             "analysis_identity": self.ledger.get_meta(binding.META_KEY), "duplicate_files": self.ledger.duplicates(),
             "provenance": self.ledger.get_meta("provenance")})
@@ -287,7 +292,7 @@ class RunHandle:
 
     def __init__(self, runner: Runner, resubmit: bool = False):
         self.runner = runner
-        self._output = None
+        self._output: RunOutput | None = None
         self._error = None
         self._hold = runner._lock_run()
         self._hold.__enter__()  # a busy run directory fails here, in the caller's thread
@@ -317,4 +322,4 @@ class RunHandle:
             raise TimeoutError("run still in progress")
         if self._error is not None:
             raise self._error
-        return self._output
+        return cast(RunOutput, self._output)

@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..chunk import Chunk
 from ..errors import ConfigError
+from .ledger import Ledger
 from .pending import OPENED
 from .planfeed import PlanFeed
 from .planning import Plan, analysis_columns, plan, plan_entries, split_duplicates
@@ -22,6 +24,23 @@ from .planning import Plan, analysis_columns, plan, plan_entries, split_duplicat
 class RunPlanning:
     """The planning part of :class:`~jetdask.engine.runner.Runner` (its attributes: ledger, fileset,
     analysis, chunk_size, client, serial, ...)."""
+
+    # set by the Runner
+    ledger: Ledger
+    fileset: Any
+    analysis: Any
+    metadata: dict
+    chunk_size: int
+    serial: bool
+    client: Any
+    memory_limit: int | None
+    progress: bool
+    retries: int
+    run_dir: str
+    stats: Any
+    _plan_homes: dict[str, str]
+    _open_seconds: list[float]
+    _allow_change: bool
 
     def _plan_start(self):
         """Plan the files not in the ledger yet (all of them in a new run directory; those a run
@@ -99,7 +118,7 @@ class RunPlanning:
         failed = self.ledger.failed_files()
         if not failed:
             return
-        from ..fileset import Dataset, FileSpec, Fileset
+        from ..fileset import Dataset, Fileset, FileSpec
         def spec(f):   # an unreadable file is planned again with its replicas
             return FileSpec(f["path"], f["tree"], tuple(f.get("replicas") or ()))
         sub = Fileset({ds: Dataset(ds, tuple(spec(f) for f in failed if f["dataset"] == ds),

@@ -35,7 +35,8 @@ import sqlite3
 from ..errors import ConfigError
 from ..result import Result
 from . import histcodec
-from .store import SCHEMA as STORE_SCHEMA, ResultStore
+from .store import SCHEMA as STORE_SCHEMA
+from .store import ResultStore
 
 VERSION = 2
 

@@ -102,7 +102,7 @@ def format_status(st: dict) -> str:
     for f in st["failed_chunks"]:
         ev = ""
         if f["events"]:
-            ev = "; events (run:lumi:event) " + ", ".join(f"{r}:{l}:{e}" for r, l, e in f["events"][:5])
+            ev = "; events (run:lumi:event) " + ", ".join(f"{r}:{lumi}:{e}" for r, lumi, e in f["events"][:5])
         if f["bad_range"]:
             ev = f"; smallest failing range [{f['bad_range'][0]}, {f['bad_range'][1]})" + ev
         lines.append(f"  {f['dataset']}: {f['path']} [{f['entry_start']}, {f['entry_stop']}) "

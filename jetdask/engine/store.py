@@ -32,7 +32,6 @@ from . import histcodec
 from .partial import Partial
 from .protocol import OPEN_STATES, ChunkState
 
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunk_results (chunk_id TEXT PRIMARY KEY, blob BLOB);
 CREATE TABLE IF NOT EXISTS file_results (

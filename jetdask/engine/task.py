@@ -115,7 +115,8 @@ def _event_ids(events, start: int, stop: int) -> list:
         return []
 
 
-def _bisect_failure(analysis, events, chunk: Chunk, err_type: type, min_events: int, max_calls: int = 64):
+def _bisect_failure(analysis, events, chunk: Chunk, err_type: type[BaseException], min_events: int,
+                    max_calls: int = 64):
     """Smallest contiguous local range [a, b) of ``events`` on which the analysis still fails."""
     a, b = 0, len(events)
     calls = 0
@@ -236,10 +237,10 @@ def _read_any(analysis, chunk: Chunk, options, out: Outcome, budget: int, floor:
         out.replica = url
         return events
     if len(errors) == 1:
-        url, err = errors[0]
-        if isinstance(err, TransientFileError) and err.entries is None:   # failed opening: name the range
-            raise TransientFileError(url, err.reason, (chunk.entry_start, chunk.entry_stop))
-        raise err
+        url, only = errors[0]
+        if isinstance(only, TransientFileError) and only.entries is None:   # failed opening: name the range
+            raise TransientFileError(url, only.reason, (chunk.entry_start, chunk.entry_stop))
+        raise only
     reason = f"all {len(errors)} replicas failed: " + "; ".join(f"{u}: {e.reason}" for u, e in errors)
     if any(e.transient for _, e in errors):
         raise TransientFileError(chunk.path, reason, (chunk.entry_start, chunk.entry_stop))

@@ -22,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from typing import cast
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ..nanoaod import prefetch
+from ..nanoaod import prefetch, uproot_speedups
 from .departures import PLUGIN_NAME, READY, STARTED, WorkerEvents
 from .memory import freeze_imports
 from .protocol import AttemptKind, WorkerAction
@@ -50,6 +51,7 @@ class RunPlugin(WorkerPlugin):
 
     async def setup(self, worker) -> None:
         self.worker = worker
+        uproot_speedups.apply()       # patched where jetdask's own work runs, never at import
         freeze_imports()
         await worker.set_resources(**{SLOTS: float(worker.state.nthreads)})
         # only now may chunks be pinned here: the scheduler does not look again at a task it found
@@ -132,7 +134,7 @@ def run_registered(plugin_name: str, chunks: list, options: dict) -> list:
     """
     from distributed import get_worker
     worker = get_worker()
-    plugin = worker.plugins[plugin_name]
+    plugin = cast(RunPlugin, worker.plugins[plugin_name])
     out = []
     for i, chunk in enumerate(chunks):
         if i:
@@ -159,7 +161,7 @@ def queued_chunks(worker, plugin_name: str) -> list[tuple[str, list]]:
         for key, ts in list(worker.state.tasks.items()):
             if ts.state not in QUEUED or not (isinstance(key, str) and key.startswith(KEY_PREFIX)):
                 continue
-            args = getattr(ts.run_spec, "args", ())
+            args: tuple = getattr(ts.run_spec, "args", ())
             if len(args) >= 2 and args[0] == plugin_name and isinstance(args[1], list):
                 found.append((ts.priority or (), key, args[1]))
         return [(key, chunks) for _, key, chunks in sorted(found, key=lambda x: x[0])]

@@ -24,6 +24,7 @@ def split_data(ckpt: dict, run_dir: str, split: str = "test", limit: int | None 
 def predict(model, data, *, attack=None, batch_size: int = 4096, device: str = "cpu") -> np.ndarray:
     """Softmax outputs ``(N, C)`` on ``data`` (a :class:`SplitData`); ``attack``: an :class:`Attack` or None."""
     import torch
+
     from ..training.adversarial import perturb
     from ..training.data import Loader
     model.eval()

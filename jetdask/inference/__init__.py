@@ -19,11 +19,30 @@ Importing this package does not import torch; loading a model does.
 from .analysis import InferenceStep, TaggerScores, tagger_columns, tagger_pass
 from .discriminants import bvsc, bvsl, cvsb, cvsl, discriminants, official_bvsl, official_discriminants
 from .distortions import FGSM, Noise, parse_distortion
-from .layouts import (DEEPCSV, DEEPJET, LAYOUTS, PART, PN, InputSpec, JaggedLayout, Layout, SlotLayout, get_layout,
-                      register_layout)
 from .layout_cmssw import DEEPJET_CMSSW  # registers the "deepjet-cmssw" layouts
-from .registry import (Scaler, Tagger, check_tagger, fit_scaler, load_checkpoint, load_model, save_checkpoint,
-                       tagger_resources)
+from .layouts import (
+                      DEEPCSV,
+                      DEEPJET,
+                      LAYOUTS,
+                      PART,
+                      PN,
+                      InputSpec,
+                      JaggedLayout,
+                      Layout,
+                      SlotLayout,
+                      get_layout,
+                      register_layout,
+)
+from .registry import (
+                      Scaler,
+                      Tagger,
+                      check_tagger,
+                      fit_scaler,
+                      load_checkpoint,
+                      load_model,
+                      save_checkpoint,
+                      tagger_resources,
+)
 
 __all__ = ["Tagger", "InferenceStep", "TaggerScores", "tagger_pass", "tagger_columns", "save_checkpoint",
            "load_checkpoint", "load_model", "Scaler", "fit_scaler", "Layout", "SlotLayout", "JaggedLayout",

@@ -38,13 +38,22 @@ with each coordinate field read once per array (see :mod:`jetdask.nanoaod.vector
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import awkward as ak
 import numpy as np
 
-from .links import (GROUP_LINKS, LINKS, PFCAND_OWNERS, SINGLE_LINKS, Link, _group_link, _offsets,
-                    _single_link, required_branches_for_links)
+from .links import (
+    GROUP_LINKS,
+    LINKS,
+    PFCAND_OWNERS,
+    SINGLE_LINKS,
+    Link,
+    _group_link,
+    _offsets,
+    _single_link,
+    required_branches_for_links,
+)
 from .vectors import BEHAVIOR
 
 _C = ak.contents
@@ -138,7 +147,7 @@ class _Collection:
         self.name = name
         self.offsets = offsets
         self.fields: dict[str, object] = {}
-        self.record = None  # the RecordArray, once built
+        self.record: Any = None  # the RecordArray, once built
 
     @property
     def total(self) -> int:
@@ -177,11 +186,10 @@ def events_from_arrays(arrays: Mapping, entry_start: int = 0) -> ak.Array:
     if not arrays:
         raise ValueError("no branches to build events from")
     layouts = {str(k): _layout(str(k), v) for k, v in arrays.items()}
-    n = None
+    first = next(iter(layouts))
+    n: int = layouts[first].length
     for k, lay in layouts.items():
-        if n is None:
-            n, first = lay.length, k
-        elif lay.length != n:
+        if lay.length != n:
             raise ValueError(f"branch {k!r} has {lay.length} entries, {first!r} has {n}")
 
     bare = {k for k in layouts if "_" not in k}

@@ -17,7 +17,10 @@ meanwhile, the last :meth:`FileCache.unpin` closes it.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
+
+log = logging.getLogger(__name__)
 
 PER_BRANCH = 10_500    # bytes of Python objects per TBranch of an open tree (measured, see above)
 
@@ -45,8 +48,8 @@ _closer = None
 def _close_now(tree) -> None:
     try:
         tree.file.close()
-    except Exception:  # noqa: BLE001 - a file that fails to close is already unusable
-        pass
+    except Exception as err:  # noqa: BLE001 - a file that fails to close is already unusable
+        log.debug("jetdask: closing %s failed: %r", getattr(tree.file, "file_path", "a file"), err)
 
 
 def close_tree(tree) -> None:

@@ -16,8 +16,10 @@ through :mod:`jetdask.nanoaod.remote`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
+from typing import Any
 
 import uproot
 
@@ -26,9 +28,11 @@ from ..config_schema import size_bytes
 from ..errors import FileAccessError, TransientFileError
 from . import filecache, readahead, remote, uproot_speedups
 
+log = logging.getLogger(__name__)
+
 _cache = filecache.FileCache()
 _lock = threading.Lock()
-_opening: dict[tuple[str, str], object] = {}   # (path, tree) -> Future of an open ahead under way
+_opening: dict[tuple[str, str], Any] = {}   # (path, tree) -> Future of an open ahead under way
 stats = {"opens": 0, "hits": 0, "open_seconds": 0.0}   # this process's opens (cached), their time
 _close = filecache.close_tree
 
@@ -76,7 +80,7 @@ def _open(path: str, tree: str):
             done = getattr(f.file.source, "opened", None)     # remote: the bytes read at the open go
             if done is not None:
                 done()
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - anything uproot raises: one FileAccessError naming the file
         raise _classify(path, err) from None
 
 
@@ -101,8 +105,8 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True, pin: bool = F
         if ahead is not None:
             try:
                 ahead.result()
-            except Exception:  # noqa: BLE001 - opened again here, where its error is reported
-                pass
+            except Exception as err:  # noqa: BLE001 - opened again here, where its error is reported
+                log.debug("jetdask: opening %s ahead failed (opened again now): %r", path, err)
             t = _cache.get(key, pin=pin)
             if t is not None:
                 stats["hits"] += 1
@@ -193,7 +197,7 @@ def file_info(path: str, tree: str = "Events", cache: bool = False) -> dict:
     try:
         return {"path": path, "tree": tree, "uuid": str(t.file.uuid), "num_entries": int(t.num_entries),
                 "clusters": [int(x) for x in t.common_entry_offsets()]}
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - anything uproot raises: one FileAccessError naming the file
         forget(path)
         raise _classify(path, err) from None
     finally:
@@ -209,28 +213,26 @@ def estimate_bytes(tree, branches, entry_start: int, entry_stop: int) -> int:
     for name in branches:
         try:
             total += int(tree[name].uncompressed_bytes)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a branch without size metadata counts for nothing in the estimate
             continue
     return int(total * frac)
-
-
-_BATCHED = uproot_speedups.APPLIED["branch_names"]
 
 
 def read_arrays(tree, branches, entry_start: int, entry_stop: int, path: str) -> dict:
     """Read ``branches`` of ``[entry_start, entry_stop)`` as a dict of awkward arrays.
 
     One ``TTree.arrays`` call for all branches (one pass over their baskets, as
-    ``uproot.iterate`` does), with the branch-name listing memoized per tree (see
-    :mod:`jetdask.nanoaod.uproot_speedups`). Without that memo, branch by branch is cheaper.
+    ``uproot.iterate`` does), when the branch-name listing is memoized per tree (see
+    :mod:`jetdask.nanoaod.uproot_speedups`, applied by the run's workers). Without that memo,
+    branch by branch is cheaper.
     """
     try:
-        if _BATCHED:
+        if uproot_speedups.APPLIED["branch_names"]:
             return tree.arrays(list(branches), entry_start=entry_start, entry_stop=entry_stop,
                                library="ak", how=dict)
         return {b: tree[b].array(entry_start=entry_start, entry_stop=entry_stop, library="ak") for b in branches}
     except MemoryError:
         raise
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - anything uproot raises: one FileAccessError naming the file
         forget(path)
         raise _classify(path, err, (entry_start, entry_stop)) from None

@@ -40,7 +40,7 @@ To ask for the links, an analysis requests both collections (and the index branc
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
 
 import awkward as ak
 import numpy as np
@@ -53,7 +53,8 @@ _I = ak.index
 __all__ = ["LINKS", "GROUP_LINKS", "SINGLE_LINKS", "PFCAND_OWNERS", "Link", "required_branches_for_links"]
 
 
-class Link(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Link:
     """``source.<index>`` points into ``target``; the view gets ``<owner>.<field>``.
 
     ``kind="single"``: each ``source`` item gets ``field`` = the ``target`` record (or None).

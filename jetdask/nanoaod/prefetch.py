@@ -48,9 +48,8 @@ from . import io, readahead, remote
 OPEN_THREADS = 2          # files opened ahead at once per process
 DEPTH = 3                 # chunks a thread reads ahead, at most (a round trip can outlast a chunk's analysis)
 OPEN_CONCURRENCY = 8      # inspections of root:// files opening at once off the worker threads
-KEY_PREFIX = "jetdask-"   # the engine's chunk task keys
 
-stats = collections.Counter()     # this process: what was read and opened ahead
+stats: collections.Counter[str] = collections.Counter()     # this process: what was read and opened ahead
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _local = threading.local()
@@ -375,4 +374,5 @@ def reset_stats() -> None:
 def stats_snapshot() -> dict:
     """What this process read and opened ahead, and the most it held (benchmarks, tests)."""
     return dict(stats, held=readahead.held.bytes, held_peak=readahead.held.peak, files_bytes=io._cache.bytes,
-                files_peak=io._cache.peak, files=len(io._cache), **{f"ranges_{k}": v for k, v in readahead.counts.items()})
+                files_peak=io._cache.peak, files=len(io._cache),
+                **{f"ranges_{k}": v for k, v in readahead.counts.items()})

@@ -100,20 +100,27 @@ class Range:
     def size(self) -> int:
         return self.stop - self.start
 
+    @property
+    def _requested(self) -> Batch:
+        if self.batch is None:
+            raise RuntimeError(f"range [{self.start}, {self.stop}) was never requested")
+        return self.batch
+
     def done(self) -> bool:
-        return self.batch.done()
+        return self._requested.done()
 
     def failed(self) -> bool:
-        return self.batch.done() and self.batch.error is not None
+        return self._requested.done() and self._requested.error is not None
 
     def result(self, timeout=None):
-        self.batch.wait(timeout)
-        if self.batch.error is not None:
-            raise self.batch.error
-        return self.batch.buffers[(self.start, self.stop)]
+        batch = self._requested
+        batch.wait(timeout)
+        if batch.error is not None:
+            raise batch.error
+        return batch.buffers[(self.start, self.stop)]
 
     def add_done_callback(self, fn) -> None:
-        self.batch.add_done_callback(fn)
+        self._requested.add_done_callback(fn)
 
 
 def send(source, ranges: list[Range], on_error) -> list[Batch]:

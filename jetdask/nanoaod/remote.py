@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno as _errno
 import fnmatch
+import logging
 import os
 import threading
 
@@ -36,6 +37,8 @@ import uproot.source.xrootd
 
 from .. import config
 from . import readahead
+
+log = logging.getLogger(__name__)
 
 TRANSIENT, PERMANENT = "transient", "permanent"
 
@@ -154,8 +157,8 @@ class _Resource(uproot.source.xrootd.XRootDResource):
     def _xrd_error(self, status):
         try:
             self._file.close(timeout=self._xrd_timeout())
-        except Exception:  # closing a file on a server that is gone fails too
-            pass
+        except Exception as err:  # noqa: BLE001 - closing a file on a server that is gone fails too
+            log.debug("jetdask: closing %s failed: %r", self._file_path, err)
         raise XRootDStatusError.from_status(self._file_path, status)
 
 

@@ -1,4 +1,4 @@
-"""Three hot spots of uproot on wide PFNano trees, made cheaper in this process.
+"""Three hot spots of uproot on wide PFNano trees, made cheaper in a process that asks for it.
 
 A PFNano tree has ~900 branches; uproot deserializes every TBranch when the tree is opened,
 and lists every branch name on each ``TTree.arrays`` call. Three costs there grow with the
@@ -14,9 +14,15 @@ number of branches (measured on the 889-branch synthetic file, 251 baskets per b
   two regular expressions on a handful of distinct names; it is a pure function of its
   string, so its results are memoized.
 
+Nothing is patched when jetdask is imported: uproot stays as it is for every other user of it
+in the process. :func:`apply` patches this process (idempotent); jetdask calls it where its own
+work runs: the run's worker plugin on every worker (:mod:`jetdask.engine.workerside`), a file's
+inspection at planning (it may run before the plugin), and the ``jetdask`` command. A Python
+process that runs chunks itself (``Runner(..., serial=True)``) may call it too.
+
 Each patch checks that uproot still has what it replaces and does nothing otherwise
-(:data:`APPLIED` says which took). They change no result: ``tests/test_io.py`` opens the real
-PFNano file with and without them and compares every branch's name, type and entries.
+(:data:`APPLIED` says which took). They change no result: ``tests/test_uproot_speedups.py``
+opens real files with and without them and compares every branch's name, type and entries.
 Measured effect on opening the 889-branch tree: ``benchmarks/open.py`` and docs/performance.md.
 """
 from __future__ import annotations
@@ -51,7 +57,7 @@ def memoize_branch_names() -> bool:
                 pass
             return keys
 
-    keys_deep._jetdask_memoized = True
+    keys_deep.__dict__["_jetdask_memoized"] = True
     tbranch._keys_deep = keys_deep
     return True
 
@@ -78,7 +84,7 @@ def windowed_classname() -> bool:
         return False
     cls = getattr(cursor_mod, "Cursor", None)
     original = getattr(cls, "classname", None)
-    if original is None:  # pragma: no cover - uproot changed its internals
+    if cls is None or original is None:  # pragma: no cover - uproot changed its internals
         return False
     if getattr(original, "_jetdask_windowed", False):
         return True
@@ -92,7 +98,7 @@ def windowed_classname() -> bool:
             self._index += stop + 1
         return remainder[:stop].tobytes().decode(errors="surrogateescape")
 
-    classname._jetdask_windowed = True
+    classname.__dict__["_jetdask_windowed"] = True
     classname.__doc__ = original.__doc__
     cls.classname = classname
     return True
@@ -116,11 +122,21 @@ def memoize_classname_regularize() -> bool:
             return original(classname)
         return cached(classname)
 
-    regularize._jetdask_memoized = True
+    regularize.__dict__["_jetdask_memoized"] = True
     regularize.__doc__ = original.__doc__
     model.classname_regularize = regularize
     return True
 
 
-APPLIED = {"branch_names": memoize_branch_names(), "classname": windowed_classname(),
-           "classname_regularize": memoize_classname_regularize()}
+#: Which patch took in this process (all False until :func:`apply`).
+APPLIED = {"branch_names": False, "classname": False, "classname_regularize": False}
+_PATCHES = {"branch_names": memoize_branch_names, "classname": windowed_classname,
+            "classname_regularize": memoize_classname_regularize}
+
+
+def apply() -> dict[str, bool]:
+    """Patch uproot in this process (each patch once); :data:`APPLIED`."""
+    for name, patch in _PATCHES.items():
+        if not APPLIED[name]:
+            APPLIED[name] = patch()
+    return dict(APPLIED)

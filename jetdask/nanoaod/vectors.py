@@ -20,6 +20,8 @@ elsewhere keep vector's globally registered class.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import vector
 import vector.backends.awkward as _vak
 
@@ -49,7 +51,7 @@ class _CachedCoordinates:
         entry = self.__dict__.get("_jd_coordinates")
         if entry is None or entry[0] is not layout:
             entry = (layout, {})
-            self._jd_coordinates = entry
+            self._jd_coordinates: tuple[Any, dict] = entry
         return entry[1]
 
     def _jd_get(self, key, make):
@@ -64,7 +66,7 @@ class _CachedCoordinates:
         """The field ``name`` when vector would return it unchanged, else None."""
         fields = self._jd_get("fields", lambda: frozenset(self.fields))
         if name in fields and {"pt", "eta", "phi"} <= fields and not (fields & _OTHER_COORDINATES):
-            return self._jd_get(name, lambda: self[name])
+            return self._jd_get(name, lambda: self[name])  # type: ignore[index]  # mixed into ak.Array
         return None
 
     def __getattr__(self, where):
@@ -99,7 +101,7 @@ class _CachedCoordinates:
     mass = _stored_or_computed("mass")
 
 
-class MomentumArray4D(_CachedCoordinates, _vak.MomentumArray4D):  # type: ignore[misc]
+class MomentumArray4D(_CachedCoordinates, _vak.MomentumArray4D):
     """vector's ``MomentumArray4D`` reading each coordinate field once (see the module docstring)."""
 
 

@@ -14,11 +14,11 @@ scaled to the data's luminosity, and the facts of a run the figures state).
 matplotlib is imported only when a figure is made; figures are
 :class:`matplotlib.figure.Figure` objects on an Agg canvas (no pyplot state, no backend switch).
 """
-from .normalisation import Normalisation, normalisation
 from .cutflow import plot_cutflow
 from .datamc import plot_datamc, plot_datamc_pair
 from .hists import data_hist, mc_flavour_hists
 from .labels import LABEL_MODES, label_text
+from .normalisation import Normalisation, normalisation
 from .panel import Panel, datamc_values
 from .run import PlotConfig, build_figures, load_run, plot_run
 from .summary import agreement, chi2_sf, format_table

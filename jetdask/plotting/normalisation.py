@@ -75,7 +75,7 @@ def run_metadata(run_dir: str) -> tuple[dict, dict]:
     fileset, kwargs = meta.get("fileset"), meta.get("analysis_kwargs")
     ledger_path = os.path.join(run_dir, "ledger.sqlite")
     if (fileset is None or kwargs is None) and os.path.exists(ledger_path):
-        from .ledger import Ledger
+        from ..engine.ledger import Ledger
         led = Ledger(ledger_path, readonly=True)
         try:
             fileset = fileset if fileset is not None else led.get_meta("fileset")

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from .normalisation import Normalisation, metadata_of, normalisation, run_facts, run_metadata
 from .cutflow import plot_cutflow
 from .datamc import plot_datamc, plot_datamc_pair
 from .hists import categories, counted, kind_of, prepare, run_components
 from .labels import channel_text, data_label, file_stem, label_text, split_name, tagger_title, xlabel_for
+from .normalisation import Normalisation, metadata_of, normalisation, run_facts, run_metadata
 from .ratio import ratio_range
 from .style import PNG_DPI, cms_style
 

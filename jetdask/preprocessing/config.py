@@ -18,10 +18,9 @@ import json
 from importlib.resources import files
 from typing import Any
 
-
+from ..config import read_user_config
 from ..errors import ConfigError
 from ..suggest import did_you_mean
-from ..config import read_user_config
 
 DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # package data
 
@@ -180,7 +179,7 @@ def _check_bins(spec, key):
     allowed = {"n", "lo", "hi", "log", "edges"}
     unknown = set(spec) - allowed
     if unknown:
-        raise ConfigError(f"unknown key; expected n, lo, hi, log or edges", f"{key}.{sorted(unknown)[0]}")
+        raise ConfigError("unknown key; expected n, lo, hi, log or edges", f"{key}.{sorted(unknown)[0]}")
     if "edges" in spec:
         if set(spec) - {"edges"}:
             raise ConfigError("give either edges or n/lo/hi/log", key)
@@ -314,7 +313,8 @@ def validate(cfg: dict) -> dict:
             raise ConfigError(f"expected a mapping of {sorted(VARIABLE_KEYS)}, got {rule!r}", key)
         unknown = set(rule) - VARIABLE_KEYS
         if unknown:
-            raise ConfigError(f"unknown key; expected {', '.join(sorted(VARIABLE_KEYS))}", f"{key}.{sorted(unknown)[0]}")
+            raise ConfigError(f"unknown key; expected {', '.join(sorted(VARIABLE_KEYS))}",
+                              f"{key}.{sorted(unknown)[0]}")
         for k in ("valid_min", "valid_max"):
             if k in rule and rule[k] is not None:
                 rule[k] = float(_check_type(rule[k], NUM, f"{key}.{k}"))

@@ -13,8 +13,18 @@ from ..errors import ConfigError, FileAccessError
 from ..plugin import load_analysis
 from . import defaults, layout_tensors, reweight, scale, split
 from .config import canonical, load_config
-from .passes import (FILESET_FILE, PASS1, PASS2, PREP_FILE, SCALER_FILE, SPEC1, SPEC2, WEIGHTS_FILE, _read_json,
-                     _write_json)
+from .passes import (
+    FILESET_FILE,
+    PASS1,
+    PASS2,
+    PREP_FILE,
+    SCALER_FILE,
+    SPEC1,
+    SPEC2,
+    WEIGHTS_FILE,
+    _read_json,
+    _write_json,
+)
 
 
 def resolve_features(branches, cfg: dict) -> list[str]:
@@ -58,7 +68,7 @@ def _first_branches(fs, datasets) -> list[str]:
     for ds in datasets:
         files, failed = expand_patterns(fs[ds].files, ds)
         errors.extend(f"{x.path}: {x.reason}" for x in failed)
-        for f, url in ((f, url) for f, _ in files for url in f.urls):
+        for f, url in ((spec, url) for spec, _ in files for url in spec.urls):
             try:
                 t = io.open_tree(url, f.tree, cache=False)
                 try:

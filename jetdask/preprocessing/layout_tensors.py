@@ -145,7 +145,7 @@ def write_split(out_dir: str, files: list, layout_name: str, layout, classes, da
         for k, name in enumerate(ID_FIELDS[1:], start=1):
             ids[i:i + m, k] = np.asarray(tab.column(name).to_numpy(), np.int64)
         i += m
-    for key, arr in arrays.items():
+    for arr in arrays.values():
         arr.flush()
     arrays.clear()
     for name, arr in (("label", lab), ("weight", wgt), ("ids", ids)):

@@ -244,7 +244,8 @@ class ShardPass(_Pass):
         reweight.fill_hist(hk, p.cls, p.split, p.pt, self._eta_for_hist(p.eta), self.pt_edges, self.eta_edges, w)
         hw = hist.Hist(hist.axis.IntCategory(list(range(len(self.class_names))), name="cls"),
                        hist.axis.IntCategory([0, 1, 2], name="split"),
-                       hist.axis.Regular(60, -3, 3, name="log10w", label="log10(weight)"), storage=hist.storage.Double())
+                       hist.axis.Regular(60, -3, 3, name="log10w", label="log10(weight)"),
+                       storage=hist.storage.Double())
         if len(w):
             with np.errstate(divide="ignore"):
                 hw.fill(cls=p.cls.astype(np.int64), split=p.split.astype(np.int64),

@@ -29,7 +29,18 @@ shard files are named by chunk id and concatenated in canonical order).
 Modules: :mod:`.passes` (the two pass analyses), :mod:`.driver` (``preprocess``, setup, fits,
 end); this module re-exports both (the ledger names ``jetdask.preprocessing.pipeline:ShardPass``).
 """
-from .driver import (PreprocessOutput, finish, fit_pass1, preprocess, resolve_features, select_datasets,  # noqa: F401
-                     setup)
-from .passes import (DEFAULTED_BITS, FILESET_FILE, PASS1, PASS2, PREP_FILE, SCALER_FILE, SPEC1, SPEC2,  # noqa: F401
-                     WEIGHTS_FILE, HistogramPass, Prepared, ShardPass)
+from .driver import PreprocessOutput, finish, fit_pass1, preprocess, resolve_features, select_datasets, setup  # noqa: F401
+from .passes import (  # noqa: F401
+                     DEFAULTED_BITS,
+                     FILESET_FILE,
+                     PASS1,
+                     PASS2,
+                     PREP_FILE,
+                     SCALER_FILE,
+                     SPEC1,
+                     SPEC2,
+                     WEIGHTS_FILE,
+                     HistogramPass,
+                     Prepared,
+                     ShardPass,
+)

@@ -240,7 +240,7 @@ def closure_chi2(wm: WeightMap, c: int, pt, eta, w) -> tuple[float, int]:
     g_cell = wm.groups[c]
     g = g_cell[bin_index(pt, wm.pt_edges), bin_index(eta, wm.eta_edges)]
     ng = int(g_cell.max()) + 1
-    O = np.bincount(g, weights=w, minlength=ng)
+    O = np.bincount(g, weights=w, minlength=ng)  # noqa: E741 - the docstring's O (observed)
     W2 = np.bincount(g, weights=w ** 2, minlength=ng)
     T = np.bincount(g_cell.ravel(), weights=wm.target.ravel(), minlength=ng)
     H = np.bincount(g_cell.ravel(), weights=wm.counts[c].ravel(), minlength=ng)

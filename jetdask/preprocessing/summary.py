@@ -161,7 +161,8 @@ def plots(run_dir, summ, kin, kin_w, weights_h, wm, source_split: str = "train")
                             mplhep.histplot(proj[c] / tot / width, edges, ax=ax, label=cn, yerr=False)
                     if wm is not None:
                         t = wm.target.sum(axis=1 if axis == "pt" else 0)
-                        mplhep.histplot(t / t.sum() / width, edges, ax=ax, color="k", ls="--", label="target", yerr=False)
+                        mplhep.histplot(t / t.sum() / width, edges, ax=ax, color="k", ls="--", label="target",
+                                        yerr=False)
                     ax.set_xlabel(hh.axes[axis].label)
                     ax.set_title(f"{title}, {source_split} split", fontsize=16)
                     if axis == "pt":

@@ -39,7 +39,8 @@ def records(tables: list[SFTable]) -> list[dict]:
                                  "down": _f(t.down[i]) if t.defined[i] else None,
                                  "stat": _f(np.hypot(t.stat["data"][i], t.stat["mc"][i])) if t.defined[i] else None,
                                  "sigmas_from_1": _f(dist[i]) if t.defined[i] else None,
-                                 "mc_light_efficiency": _f(t.mc_efficiency[i]) if t.mc_efficiency is not None else None})
+                                 "mc_light_efficiency": (_f(t.mc_efficiency[i]) if t.mc_efficiency is not None
+                                                         else None)})
     return rows
 
 

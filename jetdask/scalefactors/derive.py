@@ -100,8 +100,8 @@ def _variation_scales(out, md) -> dict | None:
 
 
 def _facts(norm_info, md) -> dict:
-    from ..plotting.normalisation import run_facts
     from ..plotting.labels import label_text
+    from ..plotting.normalisation import run_facts
     f = run_facts(norm_info, md)
     return {"label": label_text("auto", f.has_data, f.synthetic), "energy": f.energy,
             "lumi_fb": f.lumi_pb / 1000.0 if f.lumi_pb else None, "synthetic": f.synthetic}
@@ -187,8 +187,8 @@ def derive(run, *, wp_file: str | None = None, wps: dict | None = None, channel:
     ``"pretag"`` (MC scaled to the data jet yield of each pT/abs(eta) bin; the SF is a ratio of
     efficiencies) or ``"lumi"`` (xsec x lumi). ``sources``: override the registry's sources.
     """
-    from ..plotting.normalisation import normalisation
     from ..errors import ConfigError
+    from ..plotting.normalisation import normalisation
     from ..plotting.run import load_run
 
     out, md, kwargs = load_run(run, metadata)

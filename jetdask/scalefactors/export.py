@@ -14,10 +14,11 @@ systematic part ``up_lf``/``down_lf`` and the statistical part ``up_lfstats1``/`
 (the official light-jet names: a b-tag shape-SF reader's ``btag_lf``/``btag_lfstats1`` sources
 evaluate them, on light jets only). pT and |eta| beyond the edges and the
 discriminant's ``-1`` defaults are clamped to the edge bins (as measured: the flows were
-folded there). Numbers are written with 15 significant digits (read back exactly). A bin without a measurement is written as 1 +- 1 (statistical) and named in the
-correction's description. The tagger ``DeepJet`` (official NanoAOD scores) is written as
-``deepJet`` (the POG name); another discriminant than the tagger's b-tagging one (``B``, the
-official ``btagDeepFlavB``, else ``BvsAll``, else ``BvsL``) gets the discriminant in the name
+folded there). Numbers are written with 15 significant digits (read back exactly). A bin
+without a measurement is written as 1 +- 1 (statistical) and named in the correction's
+description. The tagger ``DeepJet`` (official NanoAOD scores) is written as ``deepJet`` (the POG
+name); another discriminant than the tagger's b-tagging one (``B``, the official
+``btagDeepFlavB``, else ``BvsAll``, else ``BvsL``) gets the discriminant in the name
 (``deepJet_BvsL_shape``, ``nominal_CvsL_shape``).
 """
 from __future__ import annotations

@@ -62,7 +62,8 @@ class Region:
 
 
 def split_name(name: str) -> tuple[str, str]:
-    """``sf_DeepJet_BvsAll`` -> ``("DeepJet", "BvsAll")``; ``sf_nominal@fgsm0.05_BvsL`` -> ``("nominal@fgsm0.05", "BvsL")``."""
+    """``sf_DeepJet_BvsAll`` -> ``("DeepJet", "BvsAll")``;
+    ``sf_nominal@fgsm0.05_BvsL`` -> ``("nominal@fgsm0.05", "BvsL")``."""
     body = name.removeprefix(PREFIX)
     tagger, sep, disc = body.rpartition("_")
     if not sep or not tagger:

@@ -205,7 +205,8 @@ def _expected_per_bin(region: Region, norm: str) -> np.ndarray:
     per = np.stack([one_bin(light.values, light.variances, i)[0][0] for i in range(n)], axis=-1)
     if norm != "pretag" or region.data is None:
         return per
-    total = light.values.sum(-1) + region.nonlight[NOMINAL if NOMINAL in region.nonlight else region.syst[0]].values.sum(-1)
+    nonlight = region.nonlight[NOMINAL if NOMINAL in region.nonlight else region.syst[0]]
+    total = light.values.sum(-1) + nonlight.values.sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(total > 0, region.data.values.sum(-1) / total, 1.0)
     return per * k[..., None]
@@ -230,10 +231,11 @@ def derive_shape(region: Region, sources: list[Source] | None = None, norm: str 
                        "light jets each; the group's SF is written in each)")
     for ie, ip in zip(*np.nonzero((~m.defined).any(-1))):   # one line per (|eta|, pT) bin
         bad = ~m.defined[ie, ip]
-        where = f"{t.tagger} {t.discriminant} shape, |eta| {_range(t.abseta_edges, ie)}, pT {_range(t.pt_edges, ip)} GeV"
+        where = (f"{t.tagger} {t.discriminant} shape, |eta| {_range(t.abseta_edges, ie)}, "
+                 f"pT {_range(t.pt_edges, ip)} GeV")
         if m.no_data[ie, ip].all():
             t.notes.append(f"{where}: no data; SF set to 1 +- 1 in the export")
         else:
-            t.notes.append(f"{where}: {int(bad.sum())} of {n} discriminant bins without data or MC light jets or with a "
-                           "statistical uncertainty above 100%; SF set to 1 +- 1 there in the export")
+            t.notes.append(f"{where}: {int(bad.sum())} of {n} discriminant bins without data or MC light jets or "
+                           "with a statistical uncertainty above 100%; SF set to 1 +- 1 there in the export")
     return t

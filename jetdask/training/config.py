@@ -11,9 +11,8 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
-
-from ..errors import ConfigError
 from ..config import read_user_config
+from ..errors import ConfigError
 from ..preprocessing.config import _merge
 
 DEFAULT_YAML = str(files("jetdask.training").joinpath("default.yaml"))   # package data

@@ -19,6 +19,7 @@ SMALL_DEEPJET = {"summary": "lstm", "cpf_channels": [32, 16], "npf_channels": [1
 def _mc_subset(fileset: str, out: str, max_events: int) -> str:
     """A fileset with the first MC files of ``fileset`` holding >= ``max_events`` events (written to ``out``)."""
     import uproot
+
     from ..errors import ConfigError
     from ..fileset import load_fileset
     fs = load_fileset(fileset)

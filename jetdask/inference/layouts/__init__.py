@@ -33,8 +33,20 @@ finds it (in every process that imported the registering module).
 from __future__ import annotations
 
 from .access import Records, kept_jets, list_items
-from .builtin import (BUILTIN, CPF_FEATURES, DEEPCSV, DEEPCSV_FEATURES, DEEPJET, DEEPJET_GLOBALS, NPF_FEATURES,
-                      PART, PART_FEATURES, PN, PN_FEATURES, SV_FEATURES)
+from .builtin import (
+    BUILTIN,
+    CPF_FEATURES,
+    DEEPCSV,
+    DEEPCSV_FEATURES,
+    DEEPJET,
+    DEEPJET_GLOBALS,
+    NPF_FEATURES,
+    PART,
+    PART_FEATURES,
+    PN,
+    PN_FEATURES,
+    SV_FEATURES,
+)
 from .jagged import DERIVED, INTEGER_DERIVED, VECTOR_FEATURES, CandidateContext, JaggedLayout
 from .slots import SlotInput, SlotLayout
 from .specs import ABS_MAX, SENTINEL, Converted, InputSpec, Layout

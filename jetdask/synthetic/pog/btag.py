@@ -71,7 +71,8 @@ def shape_correction(strength: float) -> cs.Correction:
         for syst in systs:
             shift = np.broadcast_to(relative_shift(fl, syst, pt, d), c.shape)
             for side, sign in (("up", 1.0), ("down", -1.0)):
-                by_syst.setdefault(f"{side}_{syst}", {})[fl] = multibinning(inputs, edges, (c * (1 + sign * shift)).ravel())
+                shifted = (c * (1 + sign * shift)).ravel()
+                by_syst.setdefault(f"{side}_{syst}", {})[fl] = multibinning(inputs, edges, shifted)
     return cs.Correction(
         name="deepJet_shape", version=1,
         description="DeepJet reshaping SF (synthetic: the SF that undoes the generator's injected mismodelling)",

@@ -102,7 +102,8 @@ def _jer(mismodel: float) -> list:
                        data=sf_data)
     stochastic = cs.Transform(
         nodetype="transform", input="GenPt",
-        rule=cs.HashPRNG(nodetype="hashprng", inputs=["Run", "LumiBlock", "EventID", "JetIndex"], distribution="normal"),
+        rule=cs.HashPRNG(nodetype="hashprng", inputs=["Run", "LumiBlock", "EventID", "JetIndex"],
+                         distribution="normal"),
         content=cs.Formula(nodetype="formula", expression="max(0.,1.+z*x*sqrt(max(y*y-1.,0.)))", parser="TFormula",
                            variables=["JER", "JERSF", "GenPt"]))
     scaling = cs.Formula(nodetype="formula", expression="max(0.,1.+(z-1.)*(x-y)/x)", parser="TFormula",
@@ -110,7 +111,8 @@ def _jer(mismodel: float) -> list:
     smear = cs.Correction(
         name=n["smear"], version=1, description="JER smearing factor, hybrid method; random numbers from HashPRNG",
         inputs=[real("JetPt"), real("JetEta"), real("GenPt", "matched GenJet pT, -1 if none"), real("Rho"),
-                integer("Run"), integer("LumiBlock"), integer("EventID"), integer("JetIndex", "index in the event's Jet"),
+                integer("Run"), integer("LumiBlock"), integer("EventID"),
+                integer("JetIndex", "index in the event's Jet"),
                 real("JER", "relative resolution"), real("JERSF", "JER scale factor")],
         output=real("smear"),
         data=cs.Binning(nodetype="binning", input="GenPt", edges=[-1.0, 0.0, 1.0e6], flow="clamp",
