@@ -5,9 +5,9 @@ import threading
 import time
 
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
-
 from jetdask.engine.demand import wanted_workers
 
 
@@ -55,9 +55,12 @@ def test_an_adaptive_cluster_grows_during_a_run_and_the_output_is_unchanged(smal
         assert out.complete and not out.failed
         assert max(seen) >= 2, f"the adaptive cluster never grew: workers seen {sorted(set(seen))}"
         assert_same_output(out, clean)
-        # the run's estimate is withdrawn at its end: nothing keeps the cluster up
-        left = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.plugins["jetdask-demand"].seconds_left())
-        assert left == 0
+        # the run's end leaves nothing on the scheduler: no plugin, the scheduler's own method back
+        left = client.run_on_scheduler(
+            lambda dask_scheduler: ([n for n in dask_scheduler.plugins if "jetdask" in n],
+                                    dask_scheduler.handlers["adaptive_target"] == dask_scheduler.adaptive_target,
+                                    hasattr(dask_scheduler, "_jetdask_adaptive_target")))
+        assert left == ([], True, False)
     finally:
         stop.set()
         client.close()

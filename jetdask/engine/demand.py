@@ -11,10 +11,11 @@ never grows during a run.
 every few seconds, the seconds of chunk work left (chunks waiting or in flight times the
 running mean of a chunk's time) on the topic :data:`TOPIC`; the scheduler's target becomes the
 larger of dask's own and :func:`wanted_workers` of that work. An estimate not refreshed for
-``ttl`` seconds (a client that died) counts for nothing; the run publishes zero when it ends.
+``ttl`` seconds (a client that died) counts for nothing.
 The cluster's ``minimum`` and ``maximum`` bound the result as always. The scheduler's
-``adaptive_target`` is wrapped while the plugin is installed, for every client of that
-scheduler: the wrapper only ever adds demand published by jetdask runs.
+``adaptive_target`` is wrapped while a run's plugin (``jetdask-demand-<run>``) is installed:
+the wrapper only ever adds demand published by jetdask runs, and the run's end removes its
+plugin and, when no other run's is left, puts the scheduler's own method back.
 """
 from __future__ import annotations
 
@@ -42,58 +43,73 @@ def wanted_workers(seconds_left: float, target_duration: float, threads_per_work
     return max(1, math.ceil(cores / max(threads_per_worker, 1.0)))
 
 
+def _installed_demands(scheduler) -> list:
+    return [p for n, p in scheduler.plugins.items() if isinstance(n, str) and n.startswith(PLUGIN_NAME)]
+
+
+def _restore(scheduler) -> None:
+    original = getattr(scheduler, _ORIGINAL, None)
+    if original is not None:
+        scheduler.adaptive_target = original
+        scheduler.handlers["adaptive_target"] = original
+        delattr(scheduler, _ORIGINAL)
+
+
+def _target(scheduler, target_duration=None) -> int:
+    """dask's own target, or more when jetdask runs hold work back; the scheduler's own method
+    again once no run's plugin is left."""
+    original = getattr(scheduler, _ORIGINAL)
+    demands = _installed_demands(scheduler)
+    if not demands:
+        _restore(scheduler)
+        return original(target_duration)
+    base = original(target_duration)
+    left = sum(d.seconds_left() for d in demands)
+    if not left:
+        return base
+    import dask
+    from dask.utils import parse_timedelta
+    duration = parse_timedelta(target_duration if target_duration is not None
+                               else dask.config.get("distributed.adaptive.target-duration"))
+    workers = scheduler.workers.values()
+    threads = sum(ws.nthreads for ws in workers) / len(workers) if workers else 1.0
+    return max(base, wanted_workers(left, duration, threads))
+
+
+def withdraw(name: str, dask_scheduler=None) -> None:
+    """Run on the scheduler at a run's end: its plugin removed, and the scheduler's own
+    ``adaptive_target`` back once no other run's plugin is left."""
+    if name in dask_scheduler.plugins:
+        dask_scheduler.remove_plugin(name)
+    if not _installed_demands(dask_scheduler):
+        _restore(dask_scheduler)
+
+
 class Demand(SchedulerPlugin):
-    """Adds the published work of jetdask runs to the scheduler's adaptive target."""
+    """One run's work left (registered as ``jetdask-demand-<run>``), added to the scheduler's
+    adaptive target together with every other run's."""
 
-    name = PLUGIN_NAME
-
-    def __init__(self, ttl: float = TTL):
-        self.ttl = ttl
+    def __init__(self, token: str, ttl: float = TTL):
+        self.name = f"{PLUGIN_NAME}-{token}"
+        self.token, self.ttl = token, ttl
 
     async def start(self, scheduler) -> None:
-        self.scheduler = scheduler
-        self.runs: dict[str, tuple[float, float]] = {}     # run token -> (seconds left, expiry)
-        original = getattr(scheduler, _ORIGINAL, None) or scheduler.adaptive_target
-        setattr(scheduler, _ORIGINAL, original)
+        self.left, self.expires = 0.0, 0.0
+        if getattr(scheduler, _ORIGINAL, None) is None:
+            setattr(scheduler, _ORIGINAL, scheduler.adaptive_target)
 
-        def adaptive_target(target_duration=None):
-            return self.target(original, target_duration)
+            def adaptive_target(target_duration=None):
+                return _target(scheduler, target_duration)
 
-        scheduler.adaptive_target = adaptive_target              # called in-process (dask-gateway)
-        scheduler.handlers["adaptive_target"] = adaptive_target  # called over the comm (Adaptive)
-
-    async def close(self) -> None:
-        original = getattr(self.scheduler, _ORIGINAL, None)
-        if original is not None:
-            self.scheduler.adaptive_target = original
-            self.scheduler.handlers["adaptive_target"] = original
-            delattr(self.scheduler, _ORIGINAL)
+            scheduler.adaptive_target = adaptive_target              # called in-process (dask-gateway)
+            scheduler.handlers["adaptive_target"] = adaptive_target  # called over the comm (Adaptive)
 
     def log_event(self, topic, msg) -> None:
-        if topic == TOPIC and isinstance(msg, dict) and msg.get("run"):
-            seconds = float(msg.get("seconds", 0.0))
-            if seconds > 0:
-                self.runs[msg["run"]] = (seconds, time.monotonic() + self.ttl)
-            else:
-                self.runs.pop(msg["run"], None)
+        if topic == TOPIC and isinstance(msg, dict) and msg.get("run") == self.token:
+            self.left, self.expires = float(msg.get("seconds", 0.0)), time.monotonic() + self.ttl
 
     def seconds_left(self) -> float:
-        now = time.monotonic()
-        self.runs = {k: v for k, v in self.runs.items() if v[1] > now}
-        return sum(s for s, _ in self.runs.values())
-
-    def target(self, original, target_duration=None) -> int:
-        base = original(target_duration)
-        left = self.seconds_left()
-        if not left:
-            return base
-        import dask
-        from dask.utils import parse_timedelta
-        duration = parse_timedelta(target_duration if target_duration is not None
-                                   else dask.config.get("distributed.adaptive.target-duration"))
-        workers = self.scheduler.workers.values()
-        threads = sum(ws.nthreads for ws in workers) / len(workers) if workers else 1.0
-        return max(base, wanted_workers(left, duration, threads))
+        return self.left if time.monotonic() < self.expires else 0.0
 
 
 class DemandPublisher:
@@ -102,7 +118,8 @@ class DemandPublisher:
     def __init__(self, client, token: str, every: float = PUBLISH_EVERY):
         self.client, self.token, self.every = client, token, every
         self._last = 0.0
-        client.register_plugin(Demand(), name=PLUGIN_NAME)
+        self.plugin = Demand(token)
+        client.register_plugin(self.plugin, name=self.plugin.name)
 
     def update(self, chunks_left: int, chunk_seconds: float | None) -> None:
         now = time.monotonic()
@@ -120,7 +137,7 @@ class DemandPublisher:
     def close(self) -> None:
         """The run ended: its work counts no more."""
         try:
-            self._send(0.0)
+            self.client.run_on_scheduler(withdraw, name=self.plugin.name)
         except Exception as err:  # noqa: BLE001 - a lost scheduler forgets the estimate by itself (ttl)
             logger.debug("work left not withdrawn: %s", err)
 
