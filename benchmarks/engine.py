@@ -70,7 +70,6 @@ def plain(fileset, analysis, step, requested):
 def plain_datasets(fileset_path, names, step, requested):
     """:func:`plain` over the data sets ``names`` of a fileset (in a pool process)."""
     from engine_analyses import DimuonJets
-
     from jetdask.fileset import load_fileset
     fs = [d for d in load_fileset(fileset_path) if d.name in names]
     return plain(fs, DimuonJets(save_arrays=False), step, requested)
@@ -166,10 +165,10 @@ def main():
     args = ap.parse_args()
 
     import cloudpickle
-    import engine_analyses
-    from engine_analyses import DimuonJets
     from events_view import sample
 
+    import engine_analyses
+    from engine_analyses import DimuonJets
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.task import ID_COLUMNS
     from jetdask.fileset import load_fileset

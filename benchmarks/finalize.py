@@ -92,7 +92,6 @@ def table_bytes(n: int = 50) -> None:
 def small_results(k: int = 8) -> list[Result]:
     """Real chunk results of the engine tests' DimuonJets on a synthetic sample."""
     from engine_analyses import DimuonJets
-
     from jetdask.engine.planning import plan
     from jetdask.engine.task import run_chunk
     from jetdask.fileset import load_fileset
@@ -141,7 +140,6 @@ def build_ledger(run_dir: str, n: int, per_file: int, blobs, legacy: bool = Fals
 
 def table_scaling(ns, per_files, old_up_to: int, old_per_file: int) -> None:
     from engine_analyses import DimuonJets
-
     from jetdask.engine.runner import Runner
     blobs = [histcodec.encode(r) for r in small_results()]
     print(f"\n2. finalize / resume against chunks (small analysis: {len(histcodec.decode_result(blobs[0]).hists)} "

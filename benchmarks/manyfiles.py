@@ -126,9 +126,9 @@ def subset(fs: dict, n: int) -> dict:
 def one_run(fs: dict, n_workers: int, memory_limit: str, workdir: str, chunk_size: int, config: dict) -> dict:
     import cloudpickle
     import dask
+
     import engine_analyses
     from engine_analyses import DimuonJets
-
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.runner import Runner
     cloudpickle.register_pickle_by_value(engine_analyses)

@@ -43,7 +43,6 @@ def one_run(mode: str, fileset: str, client, chunk: int, workdir: str) -> tuple[
     """(wall time, seconds to the first finished chunk) of one run in ``mode``."""
     from engine_analyses import DimuonJets
     from engine_helpers import ledger_rows
-
     from jetdask.engine import planning
     from jetdask.engine.runner import Runner
     client.run(lambda: __import__("jetdask.nanoaod.io", fromlist=["clear_cache"]).clear_cache())
@@ -76,9 +75,9 @@ def main():
     args = ap.parse_args()
 
     import cloudpickle
+
     import engine_analyses
     from engine_helpers import slow_inspections
-
     from jetdask.cluster import close_cluster, start_local
     cloudpickle.register_pickle_by_value(engine_analyses)
     os.makedirs(args.workdir, exist_ok=True)

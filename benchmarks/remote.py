@@ -76,10 +76,10 @@ def main():
         sys.exit("no XRootD server: start ../shared/cluster/start-local-xrootd.sh (see the docstring)")
 
     import cloudpickle
-    import engine_analyses
-    from engine_analyses import DimuonJets
     from uproot.source.fsspec import FSSpecSource
 
+    import engine_analyses
+    from engine_analyses import DimuonJets
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.task import ID_COLUMNS
     from jetdask.fileset import load_fileset

@@ -6,9 +6,7 @@ import signal
 import sys
 
 import cloudpickle
-from conftest import REPO
 
-sys.path.insert(0, str(REPO / "analyses"))
 import dy_jets
 
 cloudpickle.register_pickle_by_value(dy_jets)

@@ -8,8 +8,9 @@ import shutil
 import sys
 
 import cloudpickle
-import engine_analyses
 import numpy as np
+
+import engine_analyses
 
 cloudpickle.register_pickle_by_value(engine_analyses)
 
@@ -70,7 +71,6 @@ def local_client(n_workers: int = 2, memory_limit: str = "1GiB"):
 def serial_output(sample: str, run_dir, chunk_size: int):
     """The reference output: the engine tests' analysis run serially (no cluster) over ``sample``."""
     from engine_analyses import DimuonJets
-
     from jetdask.engine.runner import Runner
     with Runner(DimuonJets(), sample, str(run_dir), serial=True, chunk_size=chunk_size, progress=False) as r:
         return r.run()

@@ -5,9 +5,9 @@ import importlib.metadata
 
 import pytest
 import uproot
-from engine_analyses import DimuonJets
 
 import jetdask
+from engine_analyses import DimuonJets
 from jetdask import Analysis, Runner, load_fileset, load_output
 
 

@@ -13,9 +13,9 @@ import time
 
 import dask
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output
-
 from jetdask.engine.runner import Runner
 
 pytestmark = [pytest.mark.slurm, pytest.mark.cluster]

@@ -5,8 +5,8 @@ import pickle
 
 import pytest
 import uproot
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.errors import MissingColumnError
 from jetdask.nanoaod.columns import resolve_columns
 

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 
 import numpy as np
 import pytest
 import uproot
+
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "analyses"))
 from dy_jets import DYJets, select, select_jets
-
 from jetdask.corrections import dy
 from jetdask.nanoaod.columns import resolve_columns
 from jetdask.nanoaod.events import events_from_arrays

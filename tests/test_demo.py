@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
 from PIL import Image
+
+from conftest import REPO
 
 
 @pytest.mark.slow

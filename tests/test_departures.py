@@ -5,8 +5,8 @@ import queue
 import time
 
 import pytest
-from engine_helpers import close_gracefully_soon, hold
 
+from engine_helpers import close_gracefully_soon, hold
 from jetdask.engine import departures
 from jetdask.engine.departures import departure_reason
 

@@ -5,9 +5,9 @@ import os
 
 import dask
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, ledger_rows, local_client, serial_output
-
 from jetdask.engine.runner import Runner
 from jetdask.nanoaod import io
 

@@ -9,9 +9,9 @@ import time
 
 import dask.config
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, close_gracefully_soon, hold, serial_output
-
 from jetdask.cluster.local import start_local
 from jetdask.engine.runner import Runner
 from jetdask.errors import ClusterLostError

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 
 import nbformat
 import pytest
 import yaml
 
+import jetdask_reference as ref
 from jetdask.cli import build_parser
 from jetdask.cli import common as cli_common
 from jetdask.config_schema import SCHEMA
@@ -24,8 +24,6 @@ from jetdask.engine import policy
 from jetdask.engine.protocol import ActionKind, AttemptKind, Departure
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "docs", "_ext"))
-import jetdask_reference as ref  # noqa: E402
 
 
 @pytest.mark.parametrize("row", policy.TABLE, ids=[f"{i}:{r.outcome[:30]}" for i, r in enumerate(policy.TABLE, 1)])

@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 import pytest
 import uproot
-from conftest import REPO
 
+from dy_jets import DYJets, select
 from jetdask.engine.runner import Runner
-
-sys.path.insert(0, str(REPO / "analyses"))
-from dy_jets import DYJets, select  # noqa: E402
-
-from jetdask.nanoaod.columns import resolve_columns  # noqa: E402
-from jetdask.nanoaod.events import events_from_arrays  # noqa: E402
+from jetdask.nanoaod.columns import resolve_columns
+from jetdask.nanoaod.events import events_from_arrays
 
 
 def _dr(eta1, phi1, eta2, phi2):

@@ -10,9 +10,9 @@ import time
 
 import pytest
 from distributed import Client, LocalCluster
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, local_client, serial_output
-
 from jetdask.engine.runner import Runner
 
 pytestmark = pytest.mark.cluster

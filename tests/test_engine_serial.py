@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import uproot
+
 from conftest import REPO
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, copy_sample, serial_output
-
 from jetdask.engine.runner import Runner
 from jetdask.engine.status import run_status
 from jetdask.fileset import load_fileset

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-import training_helpers as H
 
+import training_helpers as H
 from jetdask.evaluation.metrics import auc, discriminant_values, flavour_groups, roc_curve
 
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from figure_text import drawn_texts, text_problems
 from jetdask.evaluation import bootstrap as boot
 from jetdask.evaluation import plots
 from jetdask.evaluation.metrics import auc, roc_curve
-
-sys.path.insert(0, os.path.dirname(__file__))
-from figure_text import drawn_texts, text_problems
 
 FIGURES = Path(__file__).parent / "figures"
 N_B, N_LIGHT = 686, 17_532          # the jet counts of the demo's test split
@@ -304,7 +301,6 @@ def test_evaluate_uses_display_names_and_raw_inputs(tmp_path):
     """``evaluate`` on two trained models named like the demo's: no raw key in any figure, the same
     display names as the data/MC figures, the inputs figure in raw units."""
     import training_helpers as H
-
     from jetdask.evaluation import evaluate
     from jetdask.plotting.labels import tagger_label
     m = H.trained(str(tmp_path / "training"))

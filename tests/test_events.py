@@ -8,8 +8,8 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.errors import ConfigError
 from jetdask.nanoaod.columns import resolve_columns
 from jetdask.nanoaod.events import (

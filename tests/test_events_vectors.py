@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import uproot
 import vector.backends.awkward as vak
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.nanoaod.columns import resolve_columns
 from jetdask.nanoaod.events import events_from_arrays
 from jetdask.nanoaod.vectors import MomentumArray4D

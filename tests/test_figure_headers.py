@@ -7,20 +7,15 @@ overlap and every box must lie inside the figure.
 """
 from __future__ import annotations
 
-import os
-import sys
-
 import hist
 import numpy as np
 import pytest
 
+from figure_text import drawn_texts, overlap, text_problems
 from jetdask.plotting import plot_cutflow, plot_datamc, plot_datamc_pair
 from jetdask.plotting.header import GAP_EM, header_rows, shrink_factor
 from jetdask.plotting.labels import _LABELS
 from jetdask.plotting.style import cms_style, new_figure
-
-sys.path.insert(0, os.path.dirname(__file__))
-from figure_text import drawn_texts, overlap, text_problems
 
 LABELS = sorted({t for t in _LABELS.values() if t})          # every text a label mode can give
 LONGEST_LUMI = (0.000658, "13.6 TeV")                         # "658 nb^-1 (13.6 TeV)"

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
 
+from conftest import REPO
+from figure_analysis import FigureAnalysis
 from jetdask.errors import ConfigError
 from jetdask.plotting import build_figures, plot_run
 from jetdask.plotting.style import cms_style
-
-sys.path.insert(0, os.path.dirname(__file__))
-from figure_analysis import FigureAnalysis  # noqa: E402
 
 FIGURES = REPO / "tests" / "figures"
 DPI = 50                 # 500 x 500 px for a single panel: small files, layout still visible

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 import pytest
-from engine_helpers import assert_same_output
 
+from engine_helpers import assert_same_output
 from jetdask.engine.outputs import load_output
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

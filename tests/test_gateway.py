@@ -15,12 +15,12 @@ import threading
 import time
 import warnings
 
-import gateway_server
 import pytest
+
+import gateway_server
 from conftest import REPO
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
-
 from jetdask.cluster import close_cluster, start_cluster, worker_memory_limits
 from jetdask.engine.runner import Runner
 from jetdask.errors import ConfigError

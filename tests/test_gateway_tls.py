@@ -18,9 +18,9 @@ import time
 
 import cloudpickle
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
-
 from jetdask.cluster import close_cluster, start_cluster
 from jetdask.engine.runner import Runner
 from jetdask.errors import ConfigError

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from jetdask.cluster.address import security_from_profile
 from jetdask.cluster.gateway import choose_options, make_auth, options_from_args, read_profile, settings
 from jetdask.engine.versions import VersionMismatchError, check_ready, mismatches

@@ -5,8 +5,8 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.inference.discriminants import (
     bvsc,
     bvsl,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 import uproot
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.inference import JaggedLayout, Tagger, tagger_columns, tagger_pass
 from jetdask.inference.registry import load_model, stats
 from jetdask.nanoaod.columns import resolve_columns

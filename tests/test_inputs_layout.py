@@ -11,10 +11,10 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-import training_helpers as H
 import uproot
-from conftest import real_file
 
+import training_helpers as H
+from conftest import real_file
 from jetdask.errors import ConfigError
 from jetdask.inference import Scaler, Tagger, get_layout, tagger_columns, tagger_pass
 from jetdask.inference.layouts import Converted, InputSpec, kept_jets

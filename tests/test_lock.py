@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
-
 from jetdask.engine.lock import RunLock, filesystem_type, wal_is_safe
 from jetdask.engine.outputs import load_output
 from jetdask.engine.runner import Runner

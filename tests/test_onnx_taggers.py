@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 import uproot
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.errors import ModelFileError
 from jetdask.inference import Tagger, get_layout, load_model, tagger_columns, tagger_pass
 from jetdask.inference.batching import predict

@@ -15,6 +15,7 @@ import textwrap
 import time
 
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import (
     assert_same_output,
@@ -24,7 +25,6 @@ from engine_helpers import (
     slow_inspections,
     unslow_inspections,
 )
-
 from jetdask.engine.ledger import Ledger
 from jetdask.engine.runner import Runner
 from jetdask.fileset import load_fileset

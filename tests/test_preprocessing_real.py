@@ -5,8 +5,8 @@ import json
 import os
 
 import uproot
-from conftest import real_file
 
+from conftest import real_file
 from jetdask.nanoaod import io
 from jetdask.nanoaod.events import events_from_arrays
 from jetdask.preprocessing import label, shards, split

@@ -6,8 +6,8 @@ import random
 
 import dask.config
 import pytest
-from engine_analyses import DimuonJets
 
+from engine_analyses import DimuonJets
 from jetdask.chunk import Chunk
 from jetdask.engine import policy
 from jetdask.engine.ledger import Ledger

@@ -15,16 +15,16 @@ import time
 
 import dask
 import pytest
+
 from conftest import REPO
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, ledger_rows
-from xrootd_server import PrivateServer
-
 from jetdask.engine.outputs import load_output
 from jetdask.engine.runner import Runner
 from jetdask.errors import TransientFileError
 from jetdask.fileset import load_fileset
 from jetdask.nanoaod import io
+from xrootd_server import PrivateServer
 
 pytestmark = [pytest.mark.xrootd]
 SPEC = f"{REPO}/tests/engine_analyses.py:DimuonJets"

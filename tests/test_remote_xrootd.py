@@ -11,15 +11,15 @@ import uuid
 
 import dask
 import pytest
+
 from conftest import REPO, real_file
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, ledger_rows
-from xrootd_server import free_port, publish, shared_server
-
 from jetdask.engine.runner import Runner
 from jetdask.errors import FileAccessError, TransientFileError
 from jetdask.fileset import load_fileset
 from jetdask.nanoaod import io
+from xrootd_server import free_port, publish, shared_server
 
 pytestmark = pytest.mark.xrootd
 
@@ -96,7 +96,6 @@ def test_jetdask_sample_on_the_server_equals_local(server, tmp_path):
 
 
 def test_dy_study_over_xrootd_equals_local(server, tmp_path):
-    sys.path.insert(0, str(REPO / "analyses"))
     from dy_jets import DYJets
     url, export, tag = server
     files = {n: real_file(n) for n in ("nano_dy.root", "nano_dimuon.root")}

@@ -49,11 +49,7 @@ def test_differences(recorded, current, needles):
 
 
 def test_identity_of_a_python_instance_holds_its_arguments(tmp_path):
-    sys.path.insert(0, os.path.join(REPO, "analyses"))
-    try:
-        import dimuon
-    finally:
-        sys.path.pop(0)
+    import dimuon
     a, b = binding.identity(dimuon.Dimuon()), binding.identity(dimuon.Dimuon(min_pt=25))
     assert a["class"] == "Dimuon" and a["source"] == os.path.join(REPO, "analyses", "dimuon.py")
     assert a["arguments"] == {"min_pt": 20.0} and b["arguments"] == {"min_pt": 25.0}

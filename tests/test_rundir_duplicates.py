@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from engine_helpers import assert_same_output
 
+from engine_helpers import assert_same_output
 from jetdask.chunk import Chunk
 from jetdask.engine.outputs import load_output
 from jetdask.engine.planning import split_duplicates

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 import uproot
-from test_scalefactors import toy_run
 
 from jetdask.cli import main
 from jetdask.engine.outputs import write
 from jetdask.scalefactors import compare, derive
+from test_scalefactors import toy_run
 
 
 def toy_run_dir(path, **kw):

@@ -9,10 +9,10 @@ import correctionlib
 import correctionlib.schemav2 as cs
 import numpy as np
 import pytest
-from test_scalefactors import toy_run
 
 from jetdask.scalefactors import efficiency
 from jetdask.scalefactors.weights import Method1a
+from test_scalefactors import toy_run
 
 EFF = {("L", 0): 0.10, ("M", 0): 0.02, ("L", 4): 0.40, ("M", 4): 0.15, ("L", 5): 0.90, ("M", 5): 0.70}
 SF = {("central", "L", 0): 1.10, ("central", "M", 0): 1.30, ("up", "M", 0): 1.40, ("up", "L", 0): 1.15,

@@ -7,11 +7,11 @@ import sqlite3
 import hist
 import numpy as np
 import pytest
-from engine_analyses import DimuonJets
-from engine_helpers import assert_same_output
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine_analyses import DimuonJets
+from engine_helpers import assert_same_output
 from jetdask.chunk import Chunk
 from jetdask.engine import histcodec
 from jetdask.engine.ledger import Ledger

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from jetdask.corrections import systematics as reg
 from jetdask.plotting.bands import Band, chi2_with_syst, combine
 

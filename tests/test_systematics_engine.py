@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 import pytest
+
 from corrections_helpers import FaultyDYJets
 from engine_helpers import local_client
-
 from jetdask.engine.runner import Runner
 
 

@@ -16,8 +16,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, real_file
 
+from conftest import REPO, real_file
 from jetdask.errors import ModelFileError
 from jetdask.inference import Tagger, check_tagger, load_checkpoint, load_model, save_checkpoint
 from jetdask.inference.modelfiles import check_torchscript, pickle_globals

@@ -11,6 +11,7 @@ import socket
 import subprocess
 
 import pytest
+
 from conftest import REPO
 
 SCRIPTS = os.path.join(os.environ.get("JETDASK_SHARED", str(REPO.parent / "shared")), "cluster")
