@@ -9,13 +9,16 @@ directory. One ``cluster/latency-proxy.py`` per delay forwards to the server, ad
 milliseconds each way (0, 12, 50: a round trip of 0, 24, 100 ms). Per worker count, one
 LocalCluster of single-threaded workers; per round, back to back, with the workers' file caches
 emptied (every run plans and opens its files): jetdask on the local files, then on the root://
-URLs through each proxy, with prefetch on and (``--compare-off``) off. Every remote output is
-compared bin for bin with the local one of the same round.
+URLs through each proxy, with prefetch on and (``--compare-off``) off, each remote run right
+after a run on the local files (the machine's load moves between runs; the pair is compared),
+the order of the remote paths rotating from round to round. Every remote output is compared
+bin for bin with the local one run just before it.
 
-Prints a table of medians (events/s), the per-round ratio to the local run of the same round
-(median [min-max]), the 2-worker / 1-worker ratio per path, and the workers' memory: the
-largest peak RSS of a chunk, the chunk budget of the memory guard, and the most bytes the
-prefetcher and the file cache held at once.
+Prints a table of medians (events/s), the ratio of each remote run's throughput to that of the
+local run just before it (median [min-max] over the rounds), the 2-worker / 1-worker ratio per
+path, and the workers' memory: the largest peak RSS of a chunk (the whole worker process), the
+most bytes read ahead and the most bytes of open files a worker held at once, against the
+chunk budget of the memory guard and ``jetdask.prefetch-bytes``.
 """
 from __future__ import annotations
 
@@ -179,14 +182,14 @@ def main():
         sys.exit("no XRootD server: start ../shared/cluster/start-local-xrootd.sh (see the docstring)")
 
     import cloudpickle
+    from XRootD import client as xrd
+
     import engine_analyses
     from engine_analyses import DimuonJets
-
     from jetdask.cluster import close_cluster, start_local
     from jetdask.engine.memory import chunk_budget
     from jetdask.fileset import load_fileset
     from jetdask.synthetic import generate_sample
-    from XRootD import client as xrd
     cloudpickle.register_pickle_by_value(engine_analyses)
 
     os.makedirs(args.workdir, exist_ok=True)
@@ -216,36 +219,38 @@ def main():
                                  dashboard_address=None)
             try:
                 client.submit(lambda: 1).result()
+                remote_paths = paths[1:]
                 for rnd in range(args.repeat + 1):        # round 0: warm-up (page cache, imports), not counted
-                    local = None
-                    for name, fileset, on in paths:
+                    k = rnd % len(remote_paths)           # each round starts with another path
+                    for name, fileset, on in remote_paths[k:] + remote_paths[:k]:
+                        # each remote run right after a local one: the machine's load moves between runs
+                        local = engine(local_fs, analysis, client, runs, args.chunk_size, True)
                         got = engine(fileset, analysis, client, runs, args.chunk_size, on)
-                        if name == "local":
-                            local = dict(got)
-                        else:
-                            got["diff"] = same_output(got["output"], local["output"])
-                            got["ratio"] = local["wall"] / got["wall"]
-                        got.pop("output")
-                        print(f"workers={n} round={rnd} {name:<28} {got['wall']:6.2f} s "
-                              f"{got['events'] / got['wall']:>9.0f} ev/s", flush=True)
-                        if rnd:
-                            results.setdefault((n, name), []).append(got)
+                        got["diff"] = same_output(got["output"], local["output"])
+                        got["ratio"] = local["wall"] / got["wall"]
+                        for row, r in (("local", local), (name, got)):
+                            r.pop("output")
+                            print(f"workers={n} round={rnd} {row:<28} {r['wall']:6.2f} s "
+                                  f"{r['events'] / r['wall']:>9.0f} ev/s", flush=True)
+                            if rnd:
+                                results.setdefault((n, row), []).append(r)
             finally:
                 close_cluster(client)
 
     budget = chunk_budget(limit)
     print()
     print(f"jetdask, {len(fs)} files x {args.events} events, {args.chunk_size}-event chunks, "
-          f"medians of {args.repeat} rounds; ratio: local wall / this wall in the same round")
+          f"medians of {args.repeat} rounds; vs local: local wall / this wall, of the local run just before")
     print(f"{'workers':>7}  {'path':<28}{'events/s':>10}{'vs local':>20}{'max diff':>10}"
-          f"{'peak RSS':>10}{'io held':>9}")
+          f"{'peak RSS':>10}{'ahead':>8}{'files':>8}")
     for (n, name), rs in results.items():
         rate = statistics.median(r["events"] / r["wall"] for r in rs)
         ratios = sorted(r["ratio"] for r in rs if "ratio" in r)
         rtxt = f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}]" if ratios else "-"
         diff = max((r.get("diff", 0.0) for r in rs), default=0.0)
         print(f"{n:>7}  {name:<28}{rate:>10.0f}{rtxt:>20}{diff:>10.1e}"
-              f"{max(r['peak_rss'] for r in rs) / 2**20:>8.0f}Mi{max(r['io_peak'] for r in rs) / 2**20:>7.0f}Mi")
+              f"{max(r['peak_rss'] for r in rs) / 2**20:>8.0f}Mi{max(r['io_peak'] for r in rs) / 2**20:>6.0f}Mi"
+              f"{max(r['files_peak'] for r in rs) / 2**20:>6.0f}Mi")
     if len(workers) > 1:
         lo, hi = min(workers), max(workers)
         print()
@@ -256,8 +261,11 @@ def main():
                 b = statistics.median(r["events"] / r["wall"] for r in results[(hi, name)])
                 print(f"  {name:<28}{b / a:6.2f}x")
     print()
-    print(f"worker memory limit {limit / 2**30:.1f} GiB, chunk budget {budget / 2**30:.2f} GiB; "
-          f"peak RSS: the largest of any chunk; io held: the most bytes prefetched plus cached open files")
+    from jetdask import config
+    from jetdask.config_schema import size_bytes
+    print(f"worker memory limit {limit / 2**30:.1f} GiB, chunk budget {budget / 2**30:.2f} GiB, prefetch-bytes "
+          f"{size_bytes(config.get('prefetch-bytes')) / 2**20:.0f} MiB; peak RSS: the largest of any chunk's worker; "
+          f"ahead / files: the most bytes a worker held read ahead / in open files")
 
 
 def _bytes(size: str) -> int:

@@ -6,9 +6,9 @@ import sys
 import cloudpickle
 import dask
 import pytest
+
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, local_client, serial_output
-
 from jetdask.engine.runner import Runner
 from jetdask.fileset import load_fileset
 from jetdask.nanoaod import filecache, io, prefetch

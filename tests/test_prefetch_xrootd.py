@@ -15,18 +15,18 @@ import awkward as ak
 import cloudpickle
 import dask
 import pytest
+
 from conftest import real_file
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, local_client, serial_output
-from xrootd_server import SCRIPTS, PrivateServer, free_port, publish, shared_server
-
 from jetdask.chunk import Chunk
 from jetdask.engine.runner import Runner
 from jetdask.errors import TransientFileError
 from jetdask.fileset import load_fileset
-from jetdask.nanoaod import io, prefetch, readahead
+from jetdask.nanoaod import io, prefetch, readahead, uproot_speedups
 from jetdask.nanoaod.columns import resolve_columns
 from jetdask.nanoaod.prefetch import Next
+from xrootd_server import SCRIPTS, PrivateServer, free_port, publish, shared_server
 
 pytestmark = pytest.mark.xrootd
 cloudpickle.register_pickle_by_value(sys.modules[__name__])   # its helpers run in worker processes
@@ -43,6 +43,7 @@ def server():
 
 @pytest.fixture
 def clean():
+    uproot_speedups.apply()      # a chunk's baskets in one read, as on the run's workers
     io.clear_cache()
     prefetch.reset_stats()
     yield
@@ -90,6 +91,22 @@ def test_next_chunk_is_read_without_a_request_of_its_own(server, small_sample, c
     assert readahead.held.bytes == sum(b - a for a, b in after)      # the chunk after stays read ahead
     want = io.read_arrays(ltree, BRANCHES, 1000, 2000, local)
     assert all(ak.array_equal(got[b], want[b]) for b in BRANCHES)
+
+
+def test_the_first_entries_of_a_planned_file_are_read_ahead(server, small_sample, clean):
+    """Planning opened the file here: its first entries (as many as the chunk budget plans in a
+    chunk, here 1500) are asked for at once, and the first chunk reads nothing itself."""
+    url, export, tag = server
+    remote = publish(export, url, _file(small_sample), f"{tag}/first/f.root")
+    tree = io.open_tree(remote)
+    asked = prefetch.first_entries(remote, "Events", BRANCHES, {"budget": 10**9, "max_events": 1500})
+    branches = resolve_columns(tree.keys(), BRANCHES)         # the counters of jagged columns too
+    assert asked == readahead.held.bytes == sum(b - a for a, b in set(prefetch.basket_ranges(tree, branches, 0, 1500)))
+    assert prefetch.first_entries(remote, "Events", BRANCHES, {"budget": 0}) == 0     # no budget, nothing
+    _wait_arrived(tree)
+    requests = tree.file.source._num_requests
+    io.read_arrays(tree, branches, 0, 1000, remote)
+    assert tree.file.source._num_requests == requests
 
 
 def test_a_chunk_that_is_not_the_guess_reads_what_it_lacks(server, small_sample, clean):

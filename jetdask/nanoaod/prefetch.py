@@ -48,6 +48,7 @@ from . import io, readahead, remote
 OPEN_THREADS = 2          # files opened ahead at once per process
 DEPTH = 3                 # chunks a thread reads ahead, at most (a round trip can outlast a chunk's analysis)
 OPEN_CONCURRENCY = 8      # inspections of root:// files opening at once off the worker threads
+FIRST_PIECES = 4          # vector reads the first entries of a file just planned are asked for in
 
 stats: collections.Counter[str] = collections.Counter()     # this process: what was read and opened ahead
 _pool: ThreadPoolExecutor | None = None
@@ -185,9 +186,13 @@ def first_entries(url: str, tree_name: str, columns, info: dict) -> int:
     budget = int(info.get("budget") or 0)
     if n <= 0 or budget <= 0:
         return 0
-    ranges = basket_ranges(tree, resolve_columns(tree.keys(), list(columns), path=url), 0, n)
+    branches = resolve_columns(tree.keys(), list(columns), path=url)
     limit = allowance(budget, 0, io._cache.bytes, readahead.held.bytes, cap())
-    return _want(store, ranges, ("plan", url), limit)
+    asked = 0
+    for a in range(0, n, -(-n // FIRST_PIECES)):    # in pieces: the first chunk need not wait for the rest
+        asked += _want(store, basket_ranges(tree, branches, a, min(n, a - (-n // FIRST_PIECES))), ("plan", url),
+                       limit - asked)
+    return asked
 
 
 def guesses(chunk, url: str, num_entries: int, depth: int) -> list[Next]:
