@@ -12,8 +12,10 @@ One chunk, MC:
    nominal jets, each shape variation has its own jets (with the JES-matched b-tag SF);
 5. every histogram of the study gets a leading ``syst`` axis (registry order, nominal first) and
    every variation is filled in every chunk; discriminants also fill ``sf_<name>``
-   (:mod:`jetdask.corrections.fill`); ``btag_sumw`` holds Σw before and after the b-tag SF per
-   variation and jet multiplicity (the plots' normalisation correction).
+   (:mod:`jetdask.corrections.fill`); ``btag_sumw`` holds Σw (and Σ n_jet·w, what a per-jet
+   histogram sums) before and after the b-tag SF per variation and jet multiplicity, and ``n_jets``
+   the selected events per channel and jet multiplicity (the plots' normalisation correction,
+   :mod:`jetdask.corrections.normalise`, applies per multiplicity there).
 
 Data: the nominal selection, no corrections, the same content in every ``syst`` bin.
 """
@@ -34,10 +36,34 @@ from .fill import CHANNELS, SystBook
 NJET_MAX = 8
 
 
+STAGES = ("before", "after", "before_jets", "after_jets")   # Σw and Σ n_jet·w, before/after the b-tag SF
+
+
+def njet_axis() -> hist.axis.Integer:
+    """Selected jets per event, 0 .. NJET_MAX - 1 and an overflow bin (NJET_MAX or more)."""
+    return hist.axis.Integer(0, NJET_MAX, name="njet", label="selected jets", underflow=False)
+
+
 def btag_sumw_hist(syst_axis) -> hist.Hist:
-    return hist.Hist(syst_axis, hist.axis.StrCategory(["before", "after"], name="stage", overflow=False),
-                     hist.axis.Integer(0, NJET_MAX, name="njet", label="selected jets", underflow=False),
+    return hist.Hist(syst_axis, hist.axis.StrCategory(list(STAGES), name="stage", overflow=False), njet_axis(),
                      storage=hist.storage.Weight())
+
+
+def njet_hist(syst_axis) -> hist.Hist:
+    """Selected events per variation, channel and jet multiplicity (weighted as the jet histograms)."""
+    return hist.Hist(syst_axis, hist.axis.StrCategory(list(CHANNELS), name="channel", overflow=False), njet_axis(),
+                     storage=hist.storage.Weight(), label="Events")
+
+
+def _fill_njet(h, rows, channel, n_jet, weights) -> None:
+    """Add each event's weight (``weights[k]`` into syst row ``rows[k]``) at its (channel, multiplicity)."""
+    view = h.view(flow=True)
+    n = NJET_MAX + 1
+    idx = np.where(np.asarray(channel) == CHANNELS[0], 0, 1) * n + np.minimum(np.asarray(n_jet), NJET_MAX)
+    for r, w in zip(rows, weights):
+        w = np.asarray(w, dtype=np.float64)
+        view["value"][r] += np.bincount(idx, w, 2 * n).reshape(2, n)
+        view["variance"][r] += np.bincount(idx, w * w, 2 * n).reshape(2, n)
 
 
 def _flavour_index(hadron_flavour, is_data: bool, n: int) -> np.ndarray:
@@ -130,6 +156,9 @@ def process_data(ana, events, chunk, select, cutflow_hist, golden, pd) -> Result
     book = SystBook(ana.corrections_config.syst_names, ana._hist)
     _fill_sets(ana, book, jets_flat, [js], s.all_channels, True)
     out.update(book.hists())
+    out["n_jets"] = njet_hist(book.axis)
+    ones = np.ones(len(sel_events))
+    _fill_njet(out["n_jets"], range(len(book.names)), s.all_channels[sel_events], n_jet, [ones] * len(book.names))
     return Result(hists=out, counters={"selected_events": len(sel_events), "selected_jets": len(jets_idx),
                                        "sumw_selected": float(len(sel_events))})
 
@@ -231,13 +260,17 @@ def process_mc(ana, events, chunk, select, select_jets, cutflow_hist, pd) -> Res
     out = {"cutflow": cutflow_hist(s.cut, s.all_channels)}
     book = SystBook(ana.corrections_config.syst_names, ana._hist)
     sumw = btag_sumw_hist(book.axis)
+    njets = njet_hist(book.axis)
     index = {n: i for i, n in enumerate(book.names)}
     for js in sets:
         for m, (before, after) in js.weights.items():
             _fill_sumw(sumw, index[m], js.n_jet, before, after)
+        _fill_njet(njets, [index[m] for m in js.weights], s.all_channels[js.events], js.n_jet,
+                   [after for _, after in js.weights.values()])
     _fill_sets(ana, book, jets_flat, sets, s.all_channels, False)
     out.update(book.hists())
     out["btag_sumw"] = sumw
+    out["n_jets"] = njets
     nominal = sets[0]
     counters.update({"selected_events": len(nominal.events), "selected_jets": len(nominal.jets),
                      "sumw_selected": float(nominal.weights["nominal"][1].sum())})
@@ -246,7 +279,9 @@ def process_mc(ana, events, chunk, select, select_jets, cutflow_hist, pd) -> Res
 
 def _fill_sumw(h, row: int, n_jet, before, after) -> None:
     view = h.view(flow=True)
-    idx = np.minimum(np.asarray(n_jet), NJET_MAX)      # NJET_MAX is the overflow bin
-    for stage, w in ((0, np.asarray(before)), (1, np.asarray(after))):
+    n_jet = np.asarray(n_jet)
+    idx = np.minimum(n_jet, NJET_MAX)      # NJET_MAX is the overflow bin
+    before, after = np.asarray(before), np.asarray(after)
+    for stage, w in enumerate((before, after, n_jet * before, n_jet * after)):
         view["value"][row, stage] += np.bincount(idx, w, NJET_MAX + 1)
         view["variance"][row, stage] += np.bincount(idx, w * w, NJET_MAX + 1)

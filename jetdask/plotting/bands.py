@@ -97,12 +97,19 @@ def chi2_with_syst(panel, band: Band) -> dict:
 
 
 class SystContext:
-    """What every figure of a run needs for its bands (built once per run)."""
+    """What every figure of a run needs for its bands and its b-tag normalisation (built once per run).
+
+    ``norm`` is the run's :class:`~jetdask.plotting.normalisation.Normalisation`; the figures of a
+    histogram use :meth:`norm_for` (the same, times the b-tag shape-SF normalisation of that
+    histogram: per jet multiplicity, :func:`jetdask.corrections.normalise.btag_factor`).
+    When the MC is normalised to the data yield (``norm.to_data``), every variation is normalised
+    to the data yield too, as the nominal: the band then holds the shape of each variation only
+    (stated on the figure, :meth:`figure_note`, and in the caption).
+    """
 
     def __init__(self, out, metadata: dict, norm, btag_norm: bool = True):
         from ..corrections import systematics as reg
-        from ..corrections.normalise import btag_norm as norm_of
-        from ..corrections.normalise import syst_names_of, variation_scales
+        from ..corrections.normalise import btag_norm_table, syst_names_of, variation_scales
         self.out = out
         names = []
         for hs in out.hists.values():
@@ -113,30 +120,59 @@ class SystContext:
         self.active = len(names) > 1
         self.sources = [reg.parse(n)[0] for n in names[1:] if n.endswith("Up")]
         self.btag_norm = btag_norm
-        self.scales = variation_scales(out, metadata, btag_norm_on=btag_norm, norm=norm) if self.active else {}
+        self.scales = variation_scales(out, metadata, btag_norm_on=False, norm=norm) if self.active else {}
         self.norm = norm
-        self.norm_factors = {}
-        if self.active and btag_norm:
-            import copy
-            self.norm = copy.deepcopy(norm)
-            for ds, x in self.norm.datasets.items():
+        self.sumw = {}                 # dataset -> its btag_sumw histogram (b-tag normalisation on)
+        self.norm_factors = {}         # dataset -> nominal factor per jet multiplicity (what the summary states)
+        if btag_norm:
+            for ds, x in norm.datasets.items():
                 h = out.hists.get(ds, {}).get("btag_sumw")
                 if not x["is_data"] and h is not None:
-                    k = norm_of(h, "nominal")
-                    x["scale"] = x["scale"] * k
-                    x["btag_norm"] = k
-                    self.norm_factors[ds] = k
+                    self.sumw[ds] = h
+                    self.norm_factors[ds] = [float(k) for k in btag_norm_table(h)["nominal"]]
+        self._norms: dict = {}
 
-    def _variation_total(self, name: str, syst: str, channel: str):
+    def factor(self, ds: str, syst: str, h):
+        """The b-tag normalisation factor of data set ``ds``'s histogram ``h`` for ``syst`` (1 when off)."""
+        from ..corrections.normalise import btag_factor
+        sumw = self.sumw.get(ds)
+        if sumw is None or syst not in [str(c) for c in sumw.axes["syst"]]:
+            return 1.0
+        return btag_factor(sumw, syst, h)
+
+    def norm_for(self, name: str):
+        """The run's normalisation with each MC data set's scale times the nominal b-tag
+        normalisation of histogram ``name`` (a per-bin array for a jet-multiplicity histogram)."""
+        if not self.sumw:
+            return self.norm
+        if name not in self._norms:
+            import copy
+            n = copy.copy(self.norm)
+            n.datasets = {ds: dict(x) for ds, x in self.norm.datasets.items()}
+            for ds, x in n.datasets.items():
+                h = self.out.hists.get(ds, {}).get(name)
+                if h is not None and ds in self.sumw:
+                    x["scale"] = x["scale"] * self.factor(ds, "nominal", h)
+            self._norms[name] = n
+        return self._norms[name]
+
+    def _variation_total(self, name: str, syst: str, channel: str, data_total: float | None = None):
         parts = []
         for ds, x in self.norm.datasets.items():
             h = self.out.hists.get(ds, {}).get(name)
             if h is None or x["is_data"] or "syst" not in h.axes.name:
                 continue
             hs = h[{"syst": syst}]
+            scale = self.scales[ds][syst] if syst in self.scales.get(ds, {}) else x["scale"]
+            scale = scale * self.factor(ds, syst, h)
             for hf in mc_flavour_hists(hs, channel).values():
-                parts.append(with_flow(hf, self.scales[ds][syst] if syst in self.scales.get(ds, {}) else x["scale"]))
-        return tuple_sum(parts)
+                parts.append(with_flow(hf, scale))
+        tot = tuple_sum(parts)
+        if tot is not None and data_total is not None:      # MC normalised to data: each variation too
+            s = float(tot[0].sum())
+            k = data_total / s if s > 0 else 1.0
+            tot = (tot[0] * k, tot[1], tot[2] * k * k)
+        return tot
 
     def band(self, name: str, channel: str, kind: str) -> Band | None:
         """The band of histogram ``name`` in ``channel``, folded as the figure; None without variations."""
@@ -144,25 +180,39 @@ class SystContext:
             return None
         if not any("syst" in hs[name].axes.name for hs in self.out.hists.values() if name in hs):
             return None
-        data, mc, _ = run_components(self.out.hists, name, self.norm, channel)
+        data, mc, _ = run_components(self.out.hists, name, self.norm_for(name), channel)
         if not mc:
             return None
+        data_total = float(data[0].sum()) if (self.norm.to_data and data is not None) else None
         mode = "over" if kind == "discriminant" else "both"
         sl = occupied_range(data, mc) if kind == "input" else None
-        nominal = self._variation_total(name, "nominal", channel)
+        nominal = self._variation_total(name, "nominal", channel, data_total)
         nom_f = fold(nominal, sl, mode)[0][0]
         variations = {}
         for s in self.names[1:]:
-            t = self._variation_total(name, s, channel)
+            t = self._variation_total(name, s, channel, data_total)
             if t is not None:
                 variations[s] = fold(t, sl, mode)[0][0]
         return combine(nom_f, variations, self.sources)
 
-    def figure_note(self) -> str:
-        """The line a figure with a band states: the b-tag normalisation correction applied."""
-        if not self.norm_factors:
-            return ""
-        return "b-tag SF norm. " + ", ".join(f"x{k:.3f}" for k in self.norm_factors.values())
+    def figure_note(self, name: str | None = None, band: bool = True) -> str:
+        """The lines a figure of histogram ``name`` states: the b-tag normalisation applied (its
+        range over the MC data sets, per jet multiplicity where the histogram has it) and, with a
+        band of MC normalised to data, that the band holds the variations' shapes only."""
+        lines = []
+        if self.sumw:
+            ks = []
+            for ds in self.sumw:
+                h = self.out.hists.get(ds, {}).get(name) if name else None
+                k = self.factor(ds, "nominal", h) if h is not None else np.asarray(self.norm_factors[ds])
+                ks += [float(v) for v in np.ravel(k) if v != 1.0] or [1.0]
+            per = name is not None and any(self.out.hists.get(ds, {}).get(name) is not None and "njet" in
+                                           self.out.hists[ds][name].axes.name for ds in self.sumw)
+            rng = f"x{min(ks):.3f}" if max(ks) - min(ks) < 5e-4 else f"x{min(ks):.3f}-{max(ks):.3f}"
+            lines.append(f"b-tag SF norm. {rng}" + (" (per $n_{jet}$)" if per else ""))
+        if band and self.active and self.norm.to_data:
+            lines.append("syst. band: shapes only (MC to data)")
+        return "\n".join(lines)
 
     def caption(self) -> dict:
         """What the figures' caption files name: corrections files, systematics, normalisation."""
@@ -174,12 +224,20 @@ class SystContext:
             if os.path.exists(path):
                 with open(path) as f:
                     prov = (json.load(f).get("provenance") or {}).get("corrections") or {}
-        return {"corrections": [{"path": f["path"], "sha256": f["sha256"], "corrections": [c["name"] for c in
-                                                                                         f["corrections"]]}
-                                for f in prov.get("files", [])],
-                "era": prov.get("era"), "systematics": [s.name for s in self.sources],
-                "btag_normalisation": self.norm_factors if self.btag_norm else "off",
-                "chi2_syst": "diagonal: data, MC stat and the systematic shift towards the data added in quadrature"}
+        cap = {"corrections": [{"path": f["path"], "sha256": f["sha256"], "corrections": [c["name"] for c in
+                                                                                        f["corrections"]]}
+                               for f in prov.get("files", [])],
+               "era": prov.get("era"), "systematics": [s.name for s in self.sources],
+               "btag_normalisation": ({"per_njet": self.norm_factors,
+                                       "applied": "per data set and jet multiplicity: bin by bin for a "
+                                                  "jet-multiplicity histogram, summed over each jet's event "
+                                                  "multiplicity for a per-jet histogram"}
+                                      if self.btag_norm else "off"),
+               "chi2_syst": "diagonal: data, MC stat and the systematic shift towards the data added in quadrature"}
+        if self.norm.to_data:
+            cap["band_normalisation"] = ("MC normalised to the data yield: every variation normalised to the data "
+                                         "yield too, so the band holds the variations' shapes only")
+        return cap
 
 
 def summary_entry(panel, band: Band | None) -> dict:

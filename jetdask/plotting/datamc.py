@@ -208,12 +208,15 @@ def plot_datamc(data, mc_by_flavour: dict, *, fig=None, ax=None, rax=None, lumi_
 def plot_datamc_pair(left: tuple, right: tuple, *, titles=("left", "right"), xlabels=None, lumi_fb=None,
                      energy: str = "13 TeV", label: str | None = None, ylabel: str = "Entries", log: bool = False,
                      incomplete_note: str | None = None, channel: str | None = None, data_label: str = "Data",
-                     flow_notes=("", ""), xlabel: str | None = None, ratio_range=None):
+                     flow_notes=("", ""), xlabel: str | None = None, ratio_range=None, syst_bands=(None, None),
+                     breakdown: bool = False):
     """Two data/MC panels side by side, each with its ratio panel (4 axes), one y range, one legend.
 
     ``left``/``right``: ``(data, mc_by_flavour)``; ``titles``: the display name of each panel's
     tagger; ``xlabels``: one x title per panel (or ``xlabel`` for both). The flavour legend is
     drawn once (in the panel where it fits best); each panel names its tagger and its chi2.
+    ``syst_bands``: one :class:`jetdask.plotting.bands.Band` (or None) per panel, drawn as in
+    :func:`plot_datamc`.
     """
     xlabels = xlabels or (xlabel, xlabel)
     with cms_style():
@@ -225,10 +228,17 @@ def plot_datamc_pair(left: tuple, right: tuple, *, titles=("left", "right"), xla
             panel = datamc_values(data, mc)
             panel.note = incomplete_note
             tops = draw_main(panel, ax, data_label=data_label)
+            if syst_bands[i] is not None:
+                from .bands import draw_main_band
+                tops = np.maximum(tops, draw_main_band(ax, panel, syst_bands[i]))
             specs.append(dict(panel=panel, ax=ax, rax=rax, tops=tops, lines=info_lines(panel, t, channel, fn),
                               legend=i == 1, xlabel=xl, ylabel=ylabel, data_label=data_label,
                               ratio_range=ratio_range))
         finish_panels(fig, specs, log=log, label=label or label_text("auto", has_data, False), lumi_fb=lumi_fb,
                       energy=energy, note=incomplete_note)
+        for s, b in zip(specs, syst_bands):
+            if b is not None and s["rax"] is not None:
+                from .bands import draw_ratio_band
+                draw_ratio_band(s["rax"], s["panel"], b, breakdown)
     fig.panels = [s["panel"] for s in specs]
     return fig

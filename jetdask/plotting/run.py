@@ -142,8 +142,8 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
     out, md, kwargs = load_run(run, metadata)
     norm = norm or normalisation(out, md, cfg.lumi)
     from .bands import SystContext, summary_entry
-    syst = SystContext(out, md, norm, btag_norm=cfg.btag_norm)
-    norm = syst.norm                   # MC with the b-tag normalisation correction (noted) when the run has it
+    syst = SystContext(out, md, norm, btag_norm=cfg.btag_norm)   # syst.norm_for(name): with the b-tag
+    # shape-SF normalisation of that histogram (per jet multiplicity; noted on the figure)
     facts = run_facts(norm, md, energy=cfg.energy)
     has_data = facts.has_data
     common = dict(lumi_fb=facts.lumi_pb / 1000.0 if facts.lumi_pb else None, energy=facts.energy,
@@ -160,12 +160,11 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
     def one(name, kind):
         tagger, _ = split_name(name)
         for ch in _channels(out.hists, name, cfg.channel):
-            data, mc, xlabel, flow_note = _prepared(out, name, norm, ch, kind)
+            data, mc, xlabel, flow_note = _prepared(out, name, syst.norm_for(name), ch, kind)
             if not mc:
                 continue
             band = syst.band(name, ch, kind) if cfg.systematics else None
-            if band is not None and syst.figure_note():
-                flow_note = "\n".join(x for x in (flow_note, syst.figure_note()) if x)
+            flow_note = "\n".join(x for x in (flow_note, syst.figure_note(name, band is not None)) if x)
             fig = plot_datamc(data if has_data else None, mc, xlabel=xlabel, log=_use_log(cfg.log, kind, mc),
                               channel=channel_text(ch, _categories(out.hists, name)), flow_note=flow_note,
                               ylabel=counted(out.hists, name),
@@ -183,10 +182,13 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
     for left, right, lt, rt in paired_names(discs, pairs):
         disc = split_name(left)[1]
         for ch in _channels(out.hists, left, cfg.channel):
-            ld, lm, lx, lf = _prepared(out, left, norm, ch, "discriminant")
-            rd, rm, rx, rf = _prepared(out, right, norm, ch, "discriminant")
+            ld, lm, lx, lf = _prepared(out, left, syst.norm_for(left), ch, "discriminant")
+            rd, rm, rx, rf = _prepared(out, right, syst.norm_for(right), ch, "discriminant")
             if not lm or not rm:
                 continue
+            bands = [syst.band(n, ch, "discriminant") if cfg.systematics else None for n in (left, right)]
+            lf, rf = ("\n".join(x for x in (f, syst.figure_note(n, b is not None)) if x)
+                      for f, n, b in zip((lf, rf), (left, right), bands))
             rr = None
             if has_data and ld is not None and rd is not None:
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -196,10 +198,14 @@ def build_figures(run, *, metadata: dict | None = None, config: PlotConfig | Non
                                    titles=(tagger_title(lt, cfg.names), tagger_title(rt, cfg.names)),
                                    xlabels=(lx, rx), flow_notes=(lf, rf), log=_use_log(cfg.log, "discriminant", lm),
                                    channel=channel_text(ch, _categories(out.hists, left)), ratio_range=rr,
-                                   ylabel=counted(out.hists, left), **common)
+                                   ylabel=counted(out.hists, left), syst_bands=bands, breakdown=cfg.breakdown,
+                                   **common)
             entry = {"histogram": f"{left} vs {right}", "channel": ch, "kind": "comparison",
                      "incomplete": norm.note,
-                     "panels": {left: fig.panels[0].as_dict(), right: fig.panels[1].as_dict()}}
+                     "panels": {n: {**p.as_dict(), **summary_entry(p, b)}
+                                for n, p, b in zip((left, right), fig.panels, bands)}}
+            if any(b is not None for b in bands):
+                entry["caption"] = syst.caption()
             yield file_stem(f"{lt}_vs_{rt}" + (f"_{disc}" if disc else ""), ch), fig, entry
     for kind in ("input", "variable"):
         for name in sorted(n for n, k in kinds.items() if k == kind):
