@@ -140,3 +140,58 @@ def test_ctrl_c_at_any_moment_of_the_start(small_sample, tmp_path, delay):
     assert proc.returncode == 130, err[-3000:]
     assert err.strip().splitlines() == [FRIENDLY], err
     assert not _gone(group)
+
+
+def _total(run) -> int:
+    try:
+        db = sqlite3.connect(f"file:{os.path.join(run, 'ledger.sqlite')}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return -1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [0.0, 0.3, 0.8, 1.5])
+def test_ctrl_c_as_the_run_ends(small_sample, tmp_path, after):
+    """SIGINT once every chunk is done (the run closing its cluster, writing its outputs, exiting):
+    exit 0 (done) or 130 with the one line, never a traceback or a death by the signal; the run
+    directory is complete either way."""
+    run = str(tmp_path / "run")
+    proc = _start(tmp_path, small_sample, run)
+    t = []
+
+    def ended():
+        n = _total(run)
+        if not t and n > 0 and _done(run) == n:
+            t.append(time.time())
+        return bool(t) and time.time() - t[0] >= after
+    err, group = _interrupt_late(proc, ended)
+    assert proc.returncode in (0, 130), (proc.returncode, err[-3000:])
+    assert "Traceback" not in err, err[-3000:]
+    if proc.returncode == 130:
+        assert err.strip().splitlines()[-1] == FRIENDLY, err
+    assert not _gone(group)
+    st = subprocess.run(_cmd("status", run), capture_output=True, text=True, env=_env())
+    assert st.returncode == 0, st.stdout + st.stderr
+
+
+def _interrupt_late(proc, when) -> tuple[str, list]:
+    """As :func:`_interrupt`, but the process may have ended by itself before the signal."""
+    deadline = time.time() + 240
+    while not when() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    group = [proc.pid]
+    try:
+        group += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        os.killpg(proc.pid, signal.SIGINT)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        pass
+    try:
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return err, group

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary
+from .common import EXIT_CODES, EXIT_FAILED_CHUNKS, EXIT_OK, EXIT_USAGE, Parser, boundary, interrupted
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE", "EXIT_FAILED_CHUNKS"]
 
@@ -46,4 +46,21 @@ def _run_checked(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return boundary(_run_checked, args)
+    if argv is not None:          # called from Python: the caller owns Ctrl-C
+        return boundary(_run_checked, args)
+    try:
+        return boundary(_run_checked, args)
+    except KeyboardInterrupt:     # between the command's end and the boundary's return
+        return interrupted()
+    finally:
+        _done_with_interrupts()
+
+
+def _done_with_interrupts() -> None:
+    """The command's work is over (outputs written, cluster closed): a Ctrl-C while the interpreter
+    exits (its threads joined, the cluster's handlers run) would only print a traceback from
+    inside Python's shutdown or end the process by the signal, so it is ignored from here on."""
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

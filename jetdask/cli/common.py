@@ -141,8 +141,13 @@ def boundary(func, args) -> int:
         print(f"jetdask: {one_line(full)}", file=sys.stderr)
         return EXIT_FAILED_CHUNKS
     except KeyboardInterrupt:
-        print("jetdask: interrupted; the run directory keeps what finished; run again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
+
+
+def interrupted() -> int:
+    """Ctrl-C: the one line, and the exit code of an interrupted command."""
+    print("jetdask: interrupted; the run directory keeps what finished; run again to resume", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def one_line(err: BaseException) -> str:
