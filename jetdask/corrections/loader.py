@@ -56,8 +56,17 @@ def read_bytes(path: str) -> bytes:
             with open(path.removeprefix("file://"), "rb") as f:
                 data = f.read()
     except (OSError, ValueError, ImportError) as err:
-        raise FileAccessError(path, f"cannot read correction file: {err}") from None
+        raise FileAccessError(path, f"correction file not readable ({_one_line(err)})") from None
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _one_line(err: BaseException) -> str:
+    """The reason of a read error on one line: the server's own words (``[3011] Unable to locate
+    ...``) without the client's prefixes and line breaks."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    for prefix in ("XRootD error:", "[ERROR]", "Server responded with an error:"):
+        text = text.replace(prefix, "").strip()
+    return text
 
 
 def sha256_of(path: str) -> str:
