@@ -27,6 +27,20 @@ def get(key: str, override=None):
     return normalise(key, override if override is not None else dask.config.get(f"jetdask.{key}"))
 
 
+def read_yaml(path: str, key: str) -> dict:
+    """The mapping a YAML file holds (``{}`` for an empty file): the one reader of jetdask's YAML
+    files. Invalid YAML, or something other than a mapping, is a :class:`ConfigError` naming
+    ``path`` and the configuration ``key`` that gave it."""
+    with open(path) as f:
+        try:
+            raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}", key) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys, not {type(raw).__name__}", key)
+    return raw
+
+
 def read_user_config(source) -> dict:
     """A user's YAML/JSON config as a dict (a copy): from a path, a dict, or ``None`` (empty).
 
@@ -40,11 +54,4 @@ def read_user_config(source) -> dict:
     path = os.fspath(source)
     if not os.path.exists(path):
         raise ConfigError(f"config file {path!r} not found", "config")
-    with open(path) as f:
-        try:
-            given = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"not valid YAML: {err}", "config") from None
-    if not isinstance(given, dict):
-        raise ConfigError(f"{path} must hold a mapping of keys, not {type(given).__name__}", "config")
-    return given
+    return read_yaml(path, "config")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, Mapping
 
 from .errors import ConfigError
@@ -173,6 +174,38 @@ SCHEMA: dict[str, Rule] = {
 }
 
 _SECTIONS = {k.split(".")[0] for k in SCHEMA if "." in k}
+
+
+@dataclasses.dataclass(frozen=True)
+class YamlKey:
+    """One key of ``config.yaml`` as written: dotted below ``jetdask.`` (``""`` for ``jetdask``
+    itself), its indentation depth, whether its line holds no value (a section or an empty
+    mapping follows) and the comment block right above it, joined into one line."""
+    key: str
+    depth: int
+    section: bool
+    comment: str
+
+
+def yaml_keys(text: str) -> list[YamlKey]:
+    """Every key of a ``config.yaml``-style text (two-space indents), in file order, with its comment.
+
+    The one reader of the comments: the configuration reference (docs/_ext) and the test that
+    keeps the comments' ``[RULE]`` in step with :data:`SCHEMA` both use it."""
+    out, stack, comment = [], [], []
+    for line in text.splitlines():
+        if line.strip().startswith("#"):
+            comment.append(line.strip().lstrip("#").strip())
+            continue
+        m = re.match(r"^( *)([A-Za-z_-]+):\s*(.*)$", line)
+        if not m:
+            comment = []
+            continue
+        depth = len(m.group(1)) // 2
+        stack = stack[:depth] + [m.group(2)]
+        out.append(YamlKey(".".join(stack[1:]), depth, m.group(3).split("#")[0].strip() == "", " ".join(comment)))
+        comment = []
+    return out
 
 
 def _flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:

@@ -5,13 +5,10 @@
 # Extra arguments go to sphinx-build (e.g. `bash scripts/docs.sh -E` for a full rebuild).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+source scripts/_venv.sh
 # the API reference imports every public module, so the extras they need come too
-if ! .venv/bin/python -c "import jetdask, sphinx, myst_nb, furo, torch, dask_jobqueue" 2>/dev/null; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q "torch==2.13.0"      # the CPU wheel, as scripts/test.sh
-    .venv/bin/python -m pip install -q -e ".[docs,cluster,torch,corrections,onnx]"
+if ! { [ -x .venv/bin/python ] && .venv/bin/python -c "import jetdask, sphinx, myst_nb, furo, torch, dask_jobqueue" 2>/dev/null; }; then
+    venv_install "docs,cluster,torch,corrections,onnx"
 fi
 .venv/bin/python -m sphinx -W --keep-going -q -b html "$@" docs docs/_build/html
 echo "docs built: docs/_build/html/index.html"

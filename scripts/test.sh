@@ -5,12 +5,8 @@
 # the demo, the notebooks, the OOM culprit repeats, the XRootD outages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-# torch 2.13.0: the CPU wheel on disk (never a CUDA build)
-.venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test,cluster,torch,corrections,notebook,onnx,xrootd,gateway,docs]"
+source scripts/_venv.sh
+venv_install "test,cluster,torch,corrections,notebook,onnx,xrootd,gateway,docs"
 if [ "$#" -eq 0 ]; then
     set -- -m "not slow"
 fi

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import re
+import pathlib
 
 import dask.config
 import pytest
 import yaml
 
-from jetdask.config_schema import SCHEMA, validate
+from jetdask.config_schema import SCHEMA, validate, yaml_keys
 from jetdask.errors import ConfigError
 
 CONFIG_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jetdask", "config.yaml")
@@ -16,23 +16,12 @@ CONFIG_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 def _yaml_keys_with_comments():
     """(dotted key below jetdask., the comment block right above it) for every leaf of config.yaml."""
-    out, stack, comment = {}, [], []
-    for line in open(CONFIG_YAML).read().splitlines():
-        if line.strip().startswith("#"):
-            comment.append(line.strip().lstrip("# "))
-            continue
-        m = re.match(r"^( *)([A-Za-z_-]+):\s*(.*)$", line)
-        if not m:
-            comment = []
-            continue
-        depth = len(m.group(1)) // 2
-        stack = stack[:depth] + [m.group(2)]
-        key = ".".join(stack[1:])
-        inside_mapping = any(key.startswith(k + ".") for k, r in SCHEMA.items() if r.kind == "mapping")
-        is_section = m.group(3).split("#")[0].strip() == "" and key not in SCHEMA
-        if depth >= 1 and not inside_mapping and not is_section:
-            out[key] = " ".join(comment)
-        comment = []
+    out = {}
+    for entry in yaml_keys(pathlib.Path(CONFIG_YAML).read_text()):
+        inside_mapping = any(entry.key.startswith(k + ".") for k, r in SCHEMA.items() if r.kind == "mapping")
+        is_section = entry.section and entry.key not in SCHEMA
+        if entry.depth >= 1 and not inside_mapping and not is_section:
+            out[entry.key] = entry.comment
     return out
 
 

@@ -9,10 +9,7 @@ import pytest
 import training_helpers as H
 from jetdask.evaluation.metrics import auc, discriminant_values, flavour_groups, roc_curve
 
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    return H.trained(str(tmp_path_factory.getbasetemp() / "training_shared"))
+base, models = H.base, H.models   # the shared session fixtures (training_helpers)
 
 
 def _pair_auc(score, sig, w):

@@ -19,28 +19,13 @@ from jetdask.errors import ConfigError
 from jetdask.inference import Scaler, Tagger, get_layout, tagger_columns, tagger_pass
 from jetdask.inference.layouts import Converted, InputSpec, kept_jets
 from jetdask.inference.registry import load_model
-from jetdask.nanoaod.columns import resolve_columns
-from jetdask.nanoaod.events import events_from_arrays
 from jetdask.preprocessing import layout_tensors, scale
 from jetdask.training.data import SplitData
 
 LAYOUTS = ("deepjet", "deepcsv", "part", "pn")
 
 
-@pytest.fixture(scope="session")
-def base(tmp_path_factory):
-    return str(tmp_path_factory.getbasetemp() / "training_shared")
-
-
-@pytest.fixture(scope="session")
-def synth(base):
-    return H.sample(os.path.join(base, "sample"))
-
-
-def _read(path, columns, entry_stop=None):
-    t = uproot.open(path)["Events"]
-    return events_from_arrays(t.arrays(resolve_columns(t.keys(), columns + ["run", "event"]), how=dict,
-                                       entry_stop=entry_stop))
+base, synth = H.base, H.synth   # the shared session fixtures (training_helpers)
 
 
 def _jet_rows(data, counts):
@@ -54,7 +39,7 @@ def test_training_inputs_equal_the_inference_inputs_from_root(base, synth, layou
     run = H.layout_run(base, layout)
     lay = get_layout(layout)
     data = SplitData(run, "test", layout, in_memory=False)
-    ev = _read(synth["mc"], lay.columns)
+    ev = H.read_events(synth["mc"], lay.columns)
     recs, _, counts = kept_jets(ev[lay.jets], None)
     conv = lay.convert(recs.take(_jet_rows(data, counts)))
     expected = Scaler.load(data.scaler).apply(conv)
@@ -169,7 +154,7 @@ def test_checkpoint_scores_in_tagger_pass_equal_the_training_side(base, synth, l
     x, _ = data.arrays(np.arange(len(data)))
     with torch.no_grad():
         mine = torch.softmax(model(*[torch.from_numpy(x[s.name]) for s in data.specs]), dim=1).numpy()
-    ev = _read(synth["mc"], tagger_columns([t]))
+    ev = H.read_events(synth["mc"], tagger_columns([t]))
     out = tagger_pass(ev, [t], None, is_data=False)
     for c, cls in enumerate(data.classes):
         got = ak.to_numpy(ak.flatten(out.Jet[layout][cls]))[_jet_rows(data, ak.to_numpy(ak.num(ev.Jet)))]
@@ -213,7 +198,7 @@ def test_real_pfnano_inputs_stay_in_the_training_range(tmp_path, layout):
     seen = []
     hook = load_model(t).module.register_forward_pre_hook(lambda mod, args: seen.append([a.numpy() for a in args]))
     try:
-        ev = _read(path, tagger_columns([t]) + ["Jet_pt", "Jet_eta"])
+        ev = H.read_events(path, tagger_columns([t]) + ["Jet_pt", "Jet_eta"])
         mask = (ev.Jet.pt > 20) & (abs(ev.Jet.eta) < 2.5)
         out = tagger_pass(ev, [t], mask, is_data=False)
     finally:

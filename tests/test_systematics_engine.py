@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 from corrections_helpers import FaultyDYJets
-from engine_helpers import local_client
+from engine_helpers import assert_same_output, local_client
 from jetdask.engine.runner import Runner
 
 
@@ -17,27 +16,6 @@ def sample(tmp_path_factory):
     from jetdask.synthetic import generate_sample
     out = tmp_path_factory.mktemp("systsample")
     return generate_sample(str(out), events=2000, files=2, seed=13, mismodel=1.0, basket_events=250, workers=1)
-
-
-def assert_same_output(a, b):
-    """Every histogram (all 41 variations) equal bin for bin: to 1e-12 of the histogram's largest
-    bin (weighted sums with negative weights cancel, so the summation order of chunks shows at the
-    1e-12 level there); every counter equal likewise."""
-    assert set(a.hists) == set(b.hists)
-    for ds in a.hists:
-        assert set(a.hists[ds]) == set(b.hists[ds]), ds
-        for name, h in a.hists[ds].items():
-            h2 = b.hists[ds][name]
-            assert h.axes == h2.axes, (ds, name)
-            for x, y in ((h.values(flow=True), h2.values(flow=True)),
-                         (h.variances(flow=True), h2.variances(flow=True))):
-                if x is None:
-                    continue
-                np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12 * max(np.abs(y).max(), 1.0),
-                                           err_msg=f"{ds}/{name}")
-        assert a.counters[ds].keys() == b.counters[ds].keys()
-        for k, v in a.counters[ds].items():
-            assert np.isclose(v, b.counters[ds][k], rtol=1e-12), (ds, k)
 
 
 def _load_count():
@@ -63,7 +41,7 @@ def reference(sample, tmp_path_factory):
 def test_chunkings_give_identical_bins(sample, reference, tmp_path):
     with Runner(_analysis(sample), sample, str(tmp_path / "r"), serial=True, chunk_size=333, progress=False) as r:
         out = r.run()
-    assert_same_output(out, reference)
+    assert_same_output(out, reference, atol_of_largest=1e-12)
 
 
 @pytest.mark.slow
@@ -77,14 +55,14 @@ def test_one_and_two_workers_killed_worker_and_resubmit(sample, reference, tmp_p
             loads = client.run(_load_count)          # per worker process: each file read once (3 files)
         assert out.counts.get("done", 0) >= 10 and max(loads.values()) <= 3, (out.counts, loads)
         assert out.complete
-        assert_same_output(out, reference)
+        assert_same_output(out, reference, atol_of_largest=1e-12)
     marker = str(tmp_path / "killed")
     with local_client(n_workers=2, memory_limit="2GiB") as client, \
             Runner(_analysis(sample, kill_marker=marker), sample, str(tmp_path / "kill"), client, chunk_size=400,
                    progress=False) as r:
         out = r.run()
     assert os.path.exists(marker) and out.complete
-    assert_same_output(out, reference)
+    assert_same_output(out, reference, atol_of_largest=1e-12)
     flag = tmp_path / "fail"
     flag.write_text("")
     run_dir = str(tmp_path / "resub")
@@ -97,4 +75,4 @@ def test_one_and_two_workers_killed_worker_and_resubmit(sample, reference, tmp_p
                 retries=0, progress=False) as r:
         out = r.resubmit()
     assert out.complete
-    assert_same_output(out, reference)
+    assert_same_output(out, reference, atol_of_largest=1e-12)

@@ -10,39 +10,17 @@ import awkward as ak
 import numpy as np
 import pytest
 import torch
-import uproot
 
 import training_helpers as H
 from conftest import real_file
 from jetdask.errors import ConfigError
 from jetdask.inference import DEEPJET, Scaler, Tagger, tagger_columns, tagger_pass
 from jetdask.inference.layouts import kept_jets
-from jetdask.nanoaod.columns import resolve_columns
-from jetdask.nanoaod.events import events_from_arrays
 from jetdask.training.config import DEFAULT_YAML, load_config
 from jetdask.training.data import Loader, SplitData
 from jetdask.training.loop import train
 
-
-@pytest.fixture(scope="session")
-def base(tmp_path_factory):
-    return str(tmp_path_factory.getbasetemp() / "training_shared")
-
-
-@pytest.fixture(scope="session")
-def synth(base):
-    return H.sample(os.path.join(base, "sample"))
-
-
-@pytest.fixture(scope="session")
-def models(base):
-    return H.trained(base)
-
-
-def _read(path, columns, entry_stop=None):
-    t = uproot.open(path)["Events"]
-    return events_from_arrays(t.arrays(resolve_columns(t.keys(), columns + ["run", "event"]), how=dict,
-                                       entry_stop=entry_stop))
+base, models, synth = H.base, H.models, H.synth   # the shared session fixtures (training_helpers)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -50,7 +28,7 @@ def _read(path, columns, entry_stop=None):
 def test_loader_inputs_equal_the_inference_inputs(synth):
     """The tensors training sees are Scaler.apply(layout.convert(jets)) of the same jets in the file."""
     data = SplitData(synth["run"], "test", "deepjet", in_memory=False)
-    ev = _read(synth["mc"], DEEPJET.columns)
+    ev = H.read_events(synth["mc"], DEEPJET.columns)
     recs, _, counts = kept_jets(ev.Jet, None)
     ids = np.asarray(data.ids)[data.rows]
     flat = (np.cumsum(counts) - counts)[ids[:, 5]] + ids[:, 4]      # event entry, jet index
@@ -237,7 +215,7 @@ def _check_scores(events, name):
 def test_checkpoint_runs_through_tagger_pass_on_synthetic_files(models, synth):
     taggers = [Tagger("nominal", models["nominal"]["best"]), Tagger("adversarial", models["adversarial"]["best"])]
     taggers.append(taggers[0].variant("fgsm0.1"))
-    ev = _read(synth["mc"], tagger_columns(taggers), entry_stop=600)
+    ev = H.read_events(synth["mc"], tagger_columns(taggers), entry_stop=600)
     out = tagger_pass(ev, taggers, None, is_data=False)
     for t in taggers:
         _check_scores(out, t.name)
@@ -261,7 +239,7 @@ def test_checkpoints_run_through_tagger_pass_on_real_pfnano(models, base):
     path = real_file("pfnano.root")
     csv = H.layout_model(base, "deepcsv")
     taggers = [Tagger("csv", csv["best"]), Tagger("csv_fgsm", csv["best"]).variant("fgsm0.05")]
-    ev = _read(path, tagger_columns(taggers) + ["Jet_pt", "Jet_eta"])
+    ev = H.read_events(path, tagger_columns(taggers) + ["Jet_pt", "Jet_eta"])
     mask = (ev.Jet.pt > 20) & (abs(ev.Jet.eta) < 2.5)
     out = tagger_pass(ev, taggers, mask, is_data=False)
     for t in taggers:
@@ -270,7 +248,7 @@ def test_checkpoints_run_through_tagger_pass_on_real_pfnano(models, base):
         assert len(kept) > 0 and np.all(np.isfinite(kept)) and np.all((kept >= 0) & (kept <= 1))
         assert np.all(ak.to_numpy(ak.flatten(s.b[~mask])) == -1)
     with pytest.raises(MissingColumnError, match="Jet_DeepJet_"):
-        _read(path, tagger_columns([Tagger("nominal", models["nominal"]["best"])]))
+        H.read_events(path, tagger_columns([Tagger("nominal", models["nominal"]["best"])]))
 
 
 # ----------------------------------------------------------------------------- CLI

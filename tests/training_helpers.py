@@ -2,11 +2,15 @@
 
 Cached in module globals so that test_training*.py and test_evaluation.py share one sample,
 one preprocessing run and one nominal + one FGSM-adversarial model (~30 s on 2 busy cores).
+The session fixtures ``base``, ``synth`` and ``models`` (imported by the test modules that use
+them) hand these out; :func:`read_events` reads a file's events as the inference pass does.
 """
 from __future__ import annotations
 
 import json
 import os
+
+import pytest
 
 MC = "DYJetsToLL_M-50"
 EVENTS = 4000
@@ -14,6 +18,36 @@ TINY = {"summary": "pool", "cpf_channels": [32, 16], "npf_channels": [16, 8], "s
         "summary_sizes": [32, 16, 16], "dense": [64, 64], "dropout": 0.1}
 EPSILON = 0.2
 _cache: dict = {}
+
+
+@pytest.fixture(scope="session")
+def base(tmp_path_factory):
+    """The session's folder that the training test modules share."""
+    return str(tmp_path_factory.getbasetemp() / "training_shared")
+
+
+@pytest.fixture(scope="session")
+def synth(base):
+    """:func:`sample` in the shared folder."""
+    return sample(os.path.join(base, "sample"))
+
+
+@pytest.fixture(scope="session")
+def models(base):
+    """:func:`trained` in the shared folder."""
+    return trained(base)
+
+
+def read_events(path: str, columns: list[str], entry_stop: int | None = None):
+    """The events of ``path``'s Events tree with ``columns`` (patterns resolved) and run/event."""
+    import uproot
+
+    from jetdask.nanoaod.columns import resolve_columns
+    from jetdask.nanoaod.events import events_from_arrays
+    with uproot.open(path) as f:
+        t = f["Events"]
+        return events_from_arrays(t.arrays(resolve_columns(t.keys(), columns + ["run", "event"]), how=dict,
+                                           entry_stop=entry_stop))
 
 
 def config(epochs=6, method="none", **extra) -> dict:

@@ -123,23 +123,10 @@ def cli_markdown() -> str:
 # --------------------------------------------------------------------------- configuration
 def _config_comments(path: str) -> tuple[dict[str, str], dict[str, str]]:
     """({dotted key: its comment}, {section: its comment}) from config.yaml."""
-    keys, sections, stack, comment = {}, {}, [], []
-    for line in open(path).read().splitlines():
-        if line.strip().startswith("#"):
-            comment.append(line.strip().lstrip("#").strip())
-            continue
-        m = re.match(r"^( *)([A-Za-z_-]+):\s*(.*)$", line)
-        if not m:
-            comment = []
-            continue
-        depth = len(m.group(1)) // 2
-        stack = stack[:depth] + [m.group(2)]
-        key = ".".join(stack[1:])
-        if m.group(3).split("#")[0].strip() == "":
-            sections[key] = " ".join(comment)
-        keys[key] = " ".join(comment)
-        comment = []
-    return keys, sections
+    from jetdask.config_schema import yaml_keys
+    entries = yaml_keys(open(path).read())
+    return ({e.key: e.comment for e in entries},
+            {e.key: e.comment for e in entries if e.section})
 
 
 def _default(value) -> str:
@@ -236,8 +223,11 @@ def check_documented(app, what, name, obj, options, lines) -> None:
 _MISSING = object()
 
 
-def _object(dotted: str):
-    """The module, or attribute path of one, that ``a.b.c`` names; ``None`` if none."""
+def _lookup(dotted: str, annotated: bool = False):
+    """The module, or attribute path of one, that ``a.b.c`` names; ``_MISSING`` if none.
+
+    With ``annotated``, a name only annotated on its class (a dataclass field without a
+    default) counts too, as ``None``."""
     import importlib
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
@@ -246,29 +236,24 @@ def _object(dotted: str):
         except Exception:  # noqa: BLE001 - not a module (or one that fails to import): try a shorter path
             continue
         for name in parts[cut:]:
-            obj = getattr(obj, name, _MISSING)
-            if obj is _MISSING:
-                return None
+            found = getattr(obj, name, _MISSING)
+            if found is _MISSING and annotated and name in getattr(obj, "__annotations__", {}):
+                found = None
+            if found is _MISSING:
+                return _MISSING
+            obj = found
         return obj
-    return None
+    return _MISSING
+
+
+def _object(dotted: str):
+    """The module, or attribute path of one, that ``a.b.c`` names; ``None`` if none."""
+    obj = _lookup(dotted)
+    return None if obj is _MISSING else obj
 
 
 def _importable(dotted: str) -> bool:
-    if dotted.split(".")[-1] in {"__annotations__"}:
-        return False
-    import importlib
-    parts = dotted.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except Exception:  # noqa: BLE001 - not a module (or one that fails to import): try a shorter path
-            continue
-        for name in parts[cut:]:
-            if not hasattr(obj, name) and name not in getattr(obj, "__annotations__", {}):
-                return False
-            obj = getattr(obj, name, None)
-        return True
-    return False
+    return dotted.split(".")[-1] != "__annotations__" and _lookup(dotted, annotated=True) is not _MISSING
 
 
 def code_reference(app, env, node, contnode):

@@ -27,7 +27,6 @@ import time
 import warnings
 
 import dask
-import yaml
 
 from ..errors import ConfigError
 
@@ -78,24 +77,24 @@ def _norm(d: dict) -> dict:
     return {k.replace("-", "_"): v for k, v in (d or {}).items()}
 
 
-def load_profile(kind: str, profile: str | None) -> dict:
-    """The dask-jobqueue section of ``kind`` from a profile YAML (a path, or a shipped name: slurm, htcondor)."""
-    if profile is None:
-        return {}
+def read_profile_file(profile: str, shipped: str) -> tuple[str, dict]:
+    """(path, mapping) of a profile YAML: a path, else a profile shipped with jetdask by that name
+    (``shipped`` names them in the error, e.g. ``"a shipped name: slurm, htcondor"``)."""
+    from ..config import read_yaml
     path = os.path.expanduser(profile)
     if not os.path.exists(path):
         cand = shipped_profile(os.path.basename(profile))
         if cand is None:
-            raise ConfigError(f"profile {profile!r} not found (a YAML path, or a shipped name: slurm, htcondor)",
-                              "profile")
+            raise ConfigError(f"profile {profile!r} not found (a YAML path, or {shipped})", "profile")
         path = cand
-    with open(path) as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}", "profile") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping with a jobqueue section", "profile")
+    return path, read_yaml(path, "profile")
+
+
+def load_profile(kind: str, profile: str | None) -> dict:
+    """The dask-jobqueue section of ``kind`` from a profile YAML (a path, or a shipped name: slurm, htcondor)."""
+    if profile is None:
+        return {}
+    path, raw = read_profile_file(profile, "a shipped name: slurm, htcondor")
     section = (raw.get("jobqueue") or {}).get(kind)
     if section is None:
         raise ConfigError(f"{path} has no jobqueue.{kind} section", "profile")

@@ -28,8 +28,6 @@ from __future__ import annotations
 import os
 import warnings
 
-import yaml
-
 from ..errors import ConfigError
 
 CONNECTION_KEYS = ("address", "proxy_address", "public_address")
@@ -59,18 +57,9 @@ def read_profile(profile: str | None, section: str) -> dict:
     name ``gateway``), keys with ``_`` for ``-``; ``{}`` without a profile."""
     if profile is None:
         return {}
-    from .batch import shipped_profile
-    path = os.path.expanduser(profile)
-    if not os.path.exists(path):
-        path = shipped_profile(os.path.basename(profile))
-        if path is None:
-            raise ConfigError(f"profile {profile!r} not found (a YAML path, or the shipped name: gateway)", "profile")
-    with open(path) as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}", "profile") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get(section, {}), dict):
+    from .batch import read_profile_file
+    path, raw = read_profile_file(profile, "the shipped name: gateway")
+    if not isinstance(raw.get(section, {}), dict):
         raise ConfigError(f"{path}: the {section} section must be a mapping", "profile")
     if section not in raw:
         raise ConfigError(f"{path} has no {section} section", "profile")

@@ -82,42 +82,40 @@ def _finish(fig, axes, handles, title, label) -> None:
     legend_outside(fig, axes[0][-1], handles, [h.get_label() for h in handles], title)
 
 
-def score_distributions(scores, groups, classes, path, formats=("png",), title: str = "", keep=None,
-                        label: str = LABEL) -> list[str]:
-    """Each output node, per true flavour (normalised); ``title``: the model's display name."""
+def _flavour_panels(panels: list, path, formats, title: str, keep, label: str) -> list[str]:
+    """One panel per ``(values, groups, x label)``: the values in [0, 1] per true flavour
+    (normalised, log y), the legend and ``title`` over the grid."""
     bins = np.linspace(0, 1, 41)
     with cms_style():
-        fig, axes, flat = _grid(len(classes), 3, (6.5, 5.5))
+        fig, axes, flat = _grid(max(len(panels), 1), 3, (6.5, 5.5))
         handles = []
-        for k, (ax, c) in enumerate(zip(flat, classes)):
-            handles = _hist_by_flavour(ax, scores[:, k], groups, bins) or handles
-            ax.set_xlabel(f"P({c})")
+        for ax, (values, grp, xlabel) in zip(flat, panels):
+            handles = _hist_by_flavour(ax, values, grp, bins) or handles
+            ax.set_xlabel(xlabel)
             ax.set_ylabel("fraction of jets")
             ax.set_yscale("log")
             ax.set_xlim(0, 1)
         _finish(fig, axes, handles, title or None, label)
         return save(fig, path, formats, keep)
+
+
+def score_distributions(scores, groups, classes, path, formats=("png",), title: str = "", keep=None,
+                        label: str = LABEL) -> list[str]:
+    """Each output node, per true flavour (normalised); ``title``: the model's display name."""
+    panels = [(scores[:, k], groups, f"P({c})") for k, c in enumerate(classes)]
+    return _flavour_panels(panels, path, formats, title, keep, label)
 
 
 def discriminant_distributions(discs: dict, groups, path, formats=("png",), title: str = "", keep=None,
                                label: str = LABEL) -> list[str]:
     """BvsL, CvsB, CvsL per true flavour (jets without a defined value, -1, left out)."""
     from ..plotting.labels import DISCRIMINANT_LABELS
-    names = [d for d in DISCRIMINANTS if d in discs]
-    bins = np.linspace(0, 1, 41)
-    with cms_style():
-        fig, axes, flat = _grid(max(len(names), 1), 3, (6.5, 5.5))
-        handles = []
-        for ax, d in zip(flat, names):
-            v = np.asarray(discs[d])
-            ok = v >= 0
-            handles = _hist_by_flavour(ax, v[ok], groups[ok], bins) or handles
-            ax.set_xlabel(f"{d} ({DISCRIMINANT_LABELS.get(d, d)})")
-            ax.set_ylabel("fraction of jets")
-            ax.set_yscale("log")
-            ax.set_xlim(0, 1)
-        _finish(fig, axes, handles, title or None, label)
-        return save(fig, path, formats, keep)
+    panels = []
+    for d in (d for d in DISCRIMINANTS if d in discs):
+        v = np.asarray(discs[d])
+        ok = v >= 0
+        panels.append((v[ok], groups[ok], f"{d} ({DISCRIMINANT_LABELS.get(d, d)})"))
+    return _flavour_panels(panels, path, formats, title, keep, label)
 
 
 def input_distributions(raw: dict, valid: dict, groups, features: list, path, formats=("png",), keep=None,

@@ -90,22 +90,24 @@ def tagger_parts(tagger: str, names: dict | None = None) -> tuple[str, str]:
     return shown, distortion_label(dist) if dist else ""
 
 
-def tagger_label(tagger: str, names: dict | None = None) -> str:
-    """One-line display name: ``"DeepJet nominal, FGSM, ε = 0.05 inputs"``."""
+def _tagger_text(tagger: str, names: dict | None, with_distortion: str) -> str:
+    """A name in ``names`` as given; else the tagger's display name, and its inputs' distortion
+    as ``with_distortion`` places them (``{shown}``, ``{dist}``)."""
     names = names or {}
     if tagger in names:
         return names[tagger]
     shown, dist = tagger_parts(tagger, names)
-    return f"{shown} ({dist} inputs)" if dist else shown
+    return with_distortion.format(shown=shown, dist=dist) if dist else shown
+
+
+def tagger_label(tagger: str, names: dict | None = None) -> str:
+    """One-line display name: ``"DeepJet nominal, FGSM, ε = 0.05 inputs"``."""
+    return _tagger_text(tagger, names, "{shown} ({dist} inputs)")
 
 
 def tagger_title(tagger: str, names: dict | None = None) -> str:
     """Panel title: the tagger's display name, and the distortion of its inputs on a second line."""
-    names = names or {}
-    if tagger in names:
-        return names[tagger]
-    shown, dist = tagger_parts(tagger, names)
-    return f"{shown}\n{dist} inputs" if dist else shown
+    return _tagger_text(tagger, names, "{shown}\n{dist} inputs")
 
 
 def xlabel_for(name: str, axis_label: str | None = None) -> str:

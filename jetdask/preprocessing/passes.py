@@ -29,6 +29,10 @@ SPEC1 = "jetdask.preprocessing.pipeline:HistogramPass"
 SPEC2 = "jetdask.preprocessing.pipeline:ShardPass"
 DEFAULTED_BITS = "defaulted_bits"
 
+# what :mod:`.pipeline` re-exports (the driver imports these names from here too)
+__all__ = ["PREP_FILE", "WEIGHTS_FILE", "SCALER_FILE", "FILESET_FILE", "PASS1", "PASS2", "SPEC1", "SPEC2",
+           "DEFAULTED_BITS", "Prepared", "HistogramPass", "ShardPass"]
+
 
 def _flat(x) -> np.ndarray:
     return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)))

@@ -30,17 +30,4 @@ Modules: :mod:`.passes` (the two pass analyses), :mod:`.driver` (``preprocess``,
 end); this module re-exports both (the ledger names ``jetdask.preprocessing.pipeline:ShardPass``).
 """
 from .driver import PreprocessOutput, finish, fit_pass1, preprocess, resolve_features, select_datasets, setup  # noqa: F401
-from .passes import (  # noqa: F401
-                     DEFAULTED_BITS,
-                     FILESET_FILE,
-                     PASS1,
-                     PASS2,
-                     PREP_FILE,
-                     SCALER_FILE,
-                     SPEC1,
-                     SPEC2,
-                     WEIGHTS_FILE,
-                     HistogramPass,
-                     Prepared,
-                     ShardPass,
-)
+from .passes import *  # noqa: F403 - the pass analyses and the directory's file names (passes.__all__)
