@@ -20,15 +20,17 @@ smallest count (flat: 1.0).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+import xrootd_bench
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
@@ -174,10 +176,8 @@ def main():
     ap.add_argument("--chunk-size", type=int, default=100_000)
     ap.add_argument("--set", action="append", default=[], help="jetdask config for the run, KEY=VALUE "
                     "(e.g. file-cache-bytes=128MiB; prefetch=false)")
-    ap.add_argument("--url", default=None, help="read over this XRootD server (root://host:port/)")
-    ap.add_argument("--export", default=None, help="the server's directory")
+    xrootd_bench.add_server_args(ap, from_env=False)     # --url: read over this server, not local files
     ap.add_argument("--delay", type=float, default=0.0, help="ms each way, through a latency proxy")
-    ap.add_argument("--workdir", default=os.path.join(HERE, ".cache"))
     ap.add_argument("--sample-dir", default=None)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # stops the clusters and proxy on the way out
@@ -191,22 +191,20 @@ def main():
         make_sample(sample, counts[-1], args.events_per_file)
     fs = load_fileset(os.path.join(sample, "fileset.json")).to_dict()
     config = {f"jetdask.{k}": yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    proxy = None
-    try:
+    with contextlib.ExitStack() as stack:
         if args.url:
-            sys.path.insert(0, HERE)
-            from wan import free_port, link_files, remote_fileset
             from XRootD import client as xrd
-            served = link_files(fs, args.export, args.url, "jetdask-many")
+            if not args.export:
+                sys.exit("--url needs --export, the server's directory")
+            served = xrootd_bench.link_files(fs, args.export, "jetdask-many")
             server = xrd.URL(args.url)
             port = server.port
             if args.delay:
-                port = free_port()
-                shared = os.environ.get("JETDASK_SHARED", os.path.join(HERE, "..", "..", "shared"))
-                proxy = subprocess.Popen([sys.executable, os.path.join(shared, "cluster", "latency-proxy.py"),
-                                          str(port), server.hostname, str(server.port), str(args.delay)])
-                time.sleep(1.0)
-            fs = json.load(open(remote_fileset(fs, served, port, "127.0.0.1", tempfile.mktemp(dir=args.workdir))))
+                ports = stack.enter_context(xrootd_bench.proxies(server.hostname, server.port, [args.delay]))
+                port = ports[args.delay]
+            out = tempfile.mktemp(suffix=".json", dir=args.workdir)
+            with open(xrootd_bench.remote_fileset(fs, served, port, "127.0.0.1", out)) as f:
+                fs = json.load(f)
         results = {}
         for rnd in range(args.repeat):
             for n in counts:
@@ -214,10 +212,6 @@ def main():
                 print(f"round {rnd}: {got['files']} files {got['wall']:.1f} s, {got['opens']} opens, "
                       f"peak RSS {got['rss_max'] / 2**20:.0f} MiB", flush=True)
                 results.setdefault(n, []).append(got)
-    finally:
-        if proxy is not None:
-            proxy.terminate()
-            proxy.wait(timeout=10)
     print()
     where = f"root:// +{args.delay:g} ms each way" if args.url else "local files"
     print(f"{args.workers} workers x 1 thread, {args.events_per_file} events per file, {where}, "

@@ -1,7 +1,7 @@
 """Remote reads: the engine over a local XRootD server vs the same files on disk, same run.
 
     eval "$(bash ../shared/cluster/start-local-xrootd.sh)"    # as root; prints LOCAL_XROOTD_URL/_EXPORT
-    python benchmarks/remote.py [--events 200000] [--repeat 3] [--workers 1]
+    python benchmarks/remote.py [--events 400000] [--repeat 3] [--workers 1]
 
 The synthetic PFNano sample (``jetdask.synthetic``, as ``jetdask sample`` writes it) is copied
 into the server's directory. Per round, back to back, with the workers' file caches emptied
@@ -19,7 +19,6 @@ not a wide-area network.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -28,6 +27,7 @@ import tempfile
 import time
 
 import uproot
+import xrootd_bench
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
@@ -65,18 +65,16 @@ def read_only(urls, requested, handler=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=200_000, help="events per kind (MC, data)")
+    ap.add_argument("--events", type=int, default=400_000, help="events per file (one MC, one data file)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--url", default=os.environ.get("LOCAL_XROOTD_URL"))
-    ap.add_argument("--export", default=os.environ.get("LOCAL_XROOTD_EXPORT"))
-    ap.add_argument("--workdir", default=os.path.join(os.path.dirname(__file__), ".cache"))
+    xrootd_bench.add_server_args(ap)
     args = ap.parse_args()
-    if not args.url or not args.export:
-        sys.exit("no XRootD server: start ../shared/cluster/start-local-xrootd.sh (see the docstring)")
+    xrootd_bench.require_server(args)
 
     import cloudpickle
     from uproot.source.fsspec import FSSpecSource
+    from XRootD.client import URL as XRootDURL
 
     import engine_analyses
     from engine_analyses import DimuonJets
@@ -90,31 +88,14 @@ def main():
     sample_dir = os.path.join(args.workdir, f"sample-{args.events}")
     local_fs = os.path.join(sample_dir, "fileset.json")
     if not os.path.exists(local_fs):
-        generate_sample(sample_dir, events=2 * args.events, files=1, seed=3, mismodel=0.5, progress=True)
+        generate_sample(sample_dir, events=args.events, files=1, seed=3, mismodel=0.5, progress=True)
     fs = load_fileset(local_fs).to_dict()
-    served = os.path.join(args.export, "jetdask-bench")
-    os.makedirs(served, exist_ok=True)
-    os.chmod(served, 0o755)
-    local_urls, remote_urls = [], []
-    for ds in fs.values():
-        files = {}
-        for path, tree in ds["files"].items():
-            dest = os.path.join(served, os.path.basename(path))
-            if os.path.exists(dest):
-                os.remove(dest)
-            try:
-                os.link(path, dest)          # same filesystem: no second copy of the sample
-            except OSError:
-                shutil.copyfile(path, dest)
-            os.chmod(dest, 0o644)
-            url = f"{args.url.rstrip('/')}//jetdask-bench/{os.path.basename(path)}"
-            files[url] = tree
-            local_urls.append(path)
-            remote_urls.append(url)
-        ds["files"] = files
-    remote_fs = os.path.join(args.workdir, "remote-fileset.json")
-    with open(remote_fs, "w") as f:
-        json.dump(fs, f)
+    served = xrootd_bench.link_files(fs, args.export, "jetdask-bench")
+    server = XRootDURL(args.url)
+    remote_fs = xrootd_bench.remote_fileset(fs, served, server.port, server.hostname,
+                                            os.path.join(args.workdir, "remote-fileset.json"))
+    local_urls = list(served)
+    remote_urls = [f"root://{server.hostname}:{server.port}/{served[p]}" for p in local_urls]
 
     analysis = DimuonJets(save_arrays=False)
     requested = list(analysis.columns) + ID_COLUMNS

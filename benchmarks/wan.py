@@ -1,7 +1,7 @@
 """Remote files at WAN latency: the engine over XRootD through a delay-adding proxy vs local files.
 
     eval "$(bash ../shared/cluster/start-local-xrootd.sh)"    # as root; LOCAL_XROOTD_URL/_EXPORT
-    python benchmarks/wan.py [--events 300000] [--delays 0,12,50] [--workers 1,2] [--repeat 2]
+    python benchmarks/wan.py [--events 600000] [--delays 0,12,50] [--workers 1,2] [--repeat 2] [--compare-off]
 
 The synthetic PFNano sample (``jetdask.synthetic``: one MC and one data file of ``--events``
 events each, 889 branches, as ``jetdask sample`` writes them) is linked into the server's
@@ -18,55 +18,25 @@ Prints a table of medians (events/s), the ratio of each remote run's throughput 
 local run just before it (median [min-max] over the rounds), the 2-worker / 1-worker ratio per
 path, and the workers' memory: the largest peak RSS of a chunk (the whole worker process), the
 most bytes read ahead and the most bytes of open files a worker held at once, against the
-chunk budget of the memory guard and ``jetdask.prefetch-bytes``.
+chunk budget of the memory guard and ``jetdask.prefetch-bytes``; and the CPU seconds each run
+took of the workers, of this process (scheduler and dispatcher), of the path's proxy and of the
+server (on a 2-core machine the proxy's and the server's CPU is taken from the workers).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
+import xrootd_bench
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-PROXY = os.path.join(os.environ.get("JETDASK_SHARED", os.path.join(HERE, "..", "..", "shared")),
-                     "cluster", "latency-proxy.py")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def proxies(host: str, port: int, delays: list[float]):
-    """``{delay_ms: port}`` of one latency proxy per delay, stopped (by pid) at the end."""
-    procs, ports = [], {}
-    try:
-        for d in delays:
-            p = free_port()
-            procs.append(subprocess.Popen([sys.executable, PROXY, str(p), host, str(port), str(d)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            ports[d] = p
-        time.sleep(1.0)
-        yield ports
-    finally:
-        for pr in procs:
-            pr.send_signal(signal.SIGTERM)
-        for pr in procs:
-            try:
-                pr.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pr.kill()
 
 
 def set_prefetch(on: bool) -> None:
@@ -91,15 +61,39 @@ def worker_stats() -> dict:
         return {}
 
 
-def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool):
+class CPU:
+    """CPU seconds (user + system) spent by groups of processes between two ``take`` calls."""
+
+    def __init__(self, groups: dict):
+        import psutil
+        self.groups = {g: [psutil.Process(p) for p in pids if p] for g, pids in groups.items()}
+
+    def take(self) -> dict:
+        import psutil
+        out = {}
+        for g, procs in self.groups.items():
+            t = 0.0
+            for pr in procs:
+                try:
+                    c = pr.cpu_times()
+                    t += c.user + c.system + c.children_user + c.children_system
+                except psutil.Error:
+                    pass
+            out[g] = t
+        return out
+
+
+def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool, cpu: CPU | None = None):
     from jetdask.engine.outputs import load_output
     from jetdask.engine.runner import Runner
     client.run(set_prefetch, prefetch_on)
     run = tempfile.mkdtemp(dir=runs)
+    before = cpu.take() if cpu else {}
     t = time.perf_counter()
     with Runner(analysis, fileset_path, run, client, chunk_size=chunk_size, progress=False) as r:
         out = r.run()
     wall = time.perf_counter() - t
+    after = cpu.take() if cpu else {}
     assert out.complete, out.failed
     db = sqlite3.connect(os.path.join(run, "ledger.sqlite"))
     peaks = db.execute("SELECT worker, MAX(peak_rss) FROM chunks WHERE state='done' GROUP BY worker").fetchall()
@@ -109,6 +103,7 @@ def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool):
             "peak_rss": max(p for _, p in peaks),
             "io_peak": max((s.get("held_peak", 0) for s in stats.values()), default=0),
             "files_peak": max((s.get("files_peak", 0) for s in stats.values()), default=0),
+            "cpu": {g: after[g] - before[g] for g in after},
             "stats": stats}
 
 
@@ -132,54 +127,20 @@ def same_output(a, b) -> float:
     return worst
 
 
-def link_files(fs: dict, export: str, url: str, sub: str) -> dict:
-    """``{local path: path under the server}`` of every file, linked (or copied) into ``export/sub``."""
-    import shutil
-    served = os.path.join(export, sub)
-    os.makedirs(served, exist_ok=True)
-    os.chmod(served, 0o755)
-    out = {}
-    for ds in fs.values():
-        for path in ds["files"]:
-            dest = os.path.join(served, os.path.basename(path))
-            if os.path.exists(dest):
-                os.remove(dest)
-            try:
-                os.link(path, dest)          # same filesystem: no second copy of the sample
-            except OSError:
-                shutil.copyfile(path, dest)
-            os.chmod(dest, 0o644)
-            out[path] = f"/{sub}/{os.path.basename(path)}"
-    return out
-
-
-def remote_fileset(fs: dict, served: dict, port: int, host: str, out: str) -> str:
-    import copy
-    fs = copy.deepcopy(fs)
-    for ds in fs.values():
-        ds["files"] = {f"root://{host}:{port}/{served[p]}": t for p, t in ds["files"].items()}
-    with open(out, "w") as f:
-        json.dump(fs, f)
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=300_000, help="events per file (one MC, one data file)")
+    ap.add_argument("--events", type=int, default=600_000, help="events per file (one MC, one data file)")
     ap.add_argument("--chunk-size", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--delays", default="0,12,50", help="one-way delays (ms) of the proxies")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--compare-off", action="store_true", help="also run every remote path with prefetch off")
     ap.add_argument("--memory-limit", default="4GiB", help="per worker")
-    ap.add_argument("--url", default=os.environ.get("LOCAL_XROOTD_URL"))
-    ap.add_argument("--export", default=os.environ.get("LOCAL_XROOTD_EXPORT"))
-    ap.add_argument("--workdir", default=os.path.join(HERE, ".cache"))
+    xrootd_bench.add_server_args(ap)
     ap.add_argument("--sample-dir", default=None, help="an existing sample (fileset.json inside)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # stops the clusters and proxies on the way out
-    if not args.url or not args.export:
-        sys.exit("no XRootD server: start ../shared/cluster/start-local-xrootd.sh (see the docstring)")
+    xrootd_bench.require_server(args)
 
     import cloudpickle
     from XRootD import client as xrd
@@ -196,9 +157,9 @@ def main():
     sample_dir = args.sample_dir or os.path.join(args.workdir, f"wan-sample-{args.events}")
     local_fs = os.path.join(sample_dir, "fileset.json")
     if not os.path.exists(local_fs):
-        generate_sample(sample_dir, events=2 * args.events, files=1, seed=3, mismodel=0.5, progress=True)
+        generate_sample(sample_dir, events=args.events, files=1, seed=3, mismodel=0.5, progress=True)
     fs = load_fileset(local_fs).to_dict()
-    served = link_files(fs, args.export, args.url, "jetdask-wan")
+    served = xrootd_bench.link_files(fs, args.export, "jetdask-wan")
     server = xrd.URL(args.url)
     delays = [float(x) for x in args.delays.split(",") if x != ""]
     workers = [int(x) for x in args.workers.split(",")]
@@ -206,32 +167,39 @@ def main():
     runs = tempfile.mkdtemp(dir=args.workdir, prefix="runs-wan-")
     limit = _bytes(args.memory_limit)
 
+    print(f"load average at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results: dict = {}      # (workers, path) -> list of run dicts
-    with proxies(server.hostname, server.port, delays) as ports:
-        paths = [("local", local_fs, True)]
+    with xrootd_bench.proxies(server.hostname, server.port, delays) as ports:
+        paths = [("local", local_fs, True, None)]
         for d in delays:
-            rfs = remote_fileset(fs, served, ports[d], "127.0.0.1", os.path.join(runs, f"remote-{d:g}.json"))
-            paths.append((f"{2 * d:g} ms RTT", rfs, True))
+            rfs = xrootd_bench.remote_fileset(fs, served, ports[d], "127.0.0.1",
+                                              os.path.join(runs, f"remote-{d:g}.json"))
+            paths.append((f"{2 * d:g} ms RTT", rfs, True, ports.pids[d]))
             if args.compare_off:
-                paths.append((f"{2 * d:g} ms RTT, no prefetch", rfs, False))
+                paths.append((f"{2 * d:g} ms RTT, no prefetch", rfs, False, ports.pids[d]))
+        server_pid = xrootd_bench.listening_pid(server.port)
         for n in workers:
             client = start_local(n_workers=n, threads_per_worker=1, memory_limit=args.memory_limit,
                                  dashboard_address=None)
             try:
                 client.submit(lambda: 1).result()
+                worker_pids = list(client.run(os.getpid).values())
                 remote_paths = paths[1:]
                 for rnd in range(args.repeat + 1):        # round 0: warm-up (page cache, imports), not counted
                     k = rnd % len(remote_paths)           # each round starts with another path
-                    for name, fileset, on in remote_paths[k:] + remote_paths[:k]:
+                    for name, fileset, on, proxy_pid in remote_paths[k:] + remote_paths[:k]:
+                        cpu = CPU({"workers": worker_pids, "main": [os.getpid()], "proxy": [proxy_pid],
+                                   "server": [server_pid]})
                         # each remote run right after a local one: the machine's load moves between runs
-                        local = engine(local_fs, analysis, client, runs, args.chunk_size, True)
-                        got = engine(fileset, analysis, client, runs, args.chunk_size, on)
+                        local = engine(local_fs, analysis, client, runs, args.chunk_size, True, cpu)
+                        got = engine(fileset, analysis, client, runs, args.chunk_size, on, cpu)
                         got["diff"] = same_output(got["output"], local["output"])
                         got["ratio"] = local["wall"] / got["wall"]
                         for row, r in (("local", local), (name, got)):
                             r.pop("output")
                             print(f"workers={n} round={rnd} {row:<28} {r['wall']:6.2f} s "
-                                  f"{r['events'] / r['wall']:>9.0f} ev/s", flush=True)
+                                  f"{r['events'] / r['wall']:>9.0f} ev/s  cpu " +
+                                  " ".join(f"{g} {v:.2f}" for g, v in r["cpu"].items()), flush=True)
                             if rnd:
                                 results.setdefault((n, row), []).append(r)
             finally:
@@ -239,23 +207,26 @@ def main():
 
     budget = chunk_budget(limit)
     print()
-    print(f"jetdask, {len(fs)} files x {args.events} events, {args.chunk_size}-event chunks, "
+    n_files = sum(len(ds["files"]) for ds in fs.values())
+    print(f"jetdask, {n_files} files x {args.events} events, {args.chunk_size}-event chunks, "
           f"medians of {args.repeat} rounds; vs local: local wall / this wall, of the local run just before")
     print(f"{'workers':>7}  {'path':<28}{'events/s':>10}{'vs local':>20}{'max diff':>10}"
-          f"{'peak RSS':>10}{'ahead':>8}{'files':>8}")
+          f"{'peak RSS':>10}{'ahead':>8}{'files':>8}  CPU s: workers main proxy server")
     for (n, name), rs in results.items():
         rate = statistics.median(r["events"] / r["wall"] for r in rs)
         ratios = sorted(r["ratio"] for r in rs if "ratio" in r)
         rtxt = f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}]" if ratios else "-"
         diff = max((r.get("diff", 0.0) for r in rs), default=0.0)
+        cpu = " ".join(f"{statistics.median(r['cpu'][g] for r in rs):.2f}"
+                       for g in ("workers", "main", "proxy", "server"))
         print(f"{n:>7}  {name:<28}{rate:>10.0f}{rtxt:>20}{diff:>10.1e}"
               f"{max(r['peak_rss'] for r in rs) / 2**20:>8.0f}Mi{max(r['io_peak'] for r in rs) / 2**20:>6.0f}Mi"
-              f"{max(r['files_peak'] for r in rs) / 2**20:>6.0f}Mi")
+              f"{max(r['files_peak'] for r in rs) / 2**20:>6.0f}Mi  {cpu}")
     if len(workers) > 1:
         lo, hi = min(workers), max(workers)
         print()
         print(f"{hi} workers / {lo} worker (medians):")
-        for name, _, _ in paths:
+        for name, *_ in paths:
             if (lo, name) in results and (hi, name) in results:
                 a = statistics.median(r["events"] / r["wall"] for r in results[(lo, name)])
                 b = statistics.median(r["events"] / r["wall"] for r in results[(hi, name)])
@@ -265,7 +236,9 @@ def main():
     from jetdask.config_schema import size_bytes
     print(f"worker memory limit {limit / 2**30:.1f} GiB, chunk budget {budget / 2**30:.2f} GiB, prefetch-bytes "
           f"{size_bytes(config.get('prefetch-bytes')) / 2**20:.0f} MiB; peak RSS: the largest of any chunk's worker; "
-          f"ahead / files: the most bytes a worker held read ahead / in open files")
+          f"ahead / files: the most bytes a worker held read ahead / in open files; CPU s: medians per run "
+          f"(user + system) of the workers, this process (scheduler, dispatcher), the path's proxy, the server")
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _bytes(size: str) -> int:

@@ -10,6 +10,11 @@ What it does not: a single allocation that jumps past the limit between two
 samples; that kills the worker (nanny), and the runner handles it (quarantine,
 then bisect).
 
+The same budget also bounds what the worker holds for the chunks to come: the files it keeps
+open and the baskets read ahead (:mod:`jetdask.nanoaod.prefetch`) take at most what a chunk's
+estimate leaves of it (``io.make_room`` closes files and drops read-ahead data before the
+chunk reads; the read-ahead asks for no more than that).
+
 It also keeps the garbage collector off what a worker process holds after its imports
 (:func:`freeze_imports`).
 """
