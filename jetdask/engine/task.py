@@ -48,7 +48,7 @@ from ..nanoaod import io, prefetch
 from ..nanoaod.columns import resolve_columns
 from ..nanoaod.events import events_from_arrays
 from ..result import Result
-from .diskspace import disk_full
+from .diskspace import disk_full, is_disk_full
 from .memory import chunk_budget, estimate_peak, monitor
 from .policy import Stage, classify
 from .protocol import AttemptKind
@@ -258,7 +258,10 @@ def _run(analysis, chunk, options, out: Outcome, budget: int, floor: int) -> Non
     except (MemoryError, MissingColumnError):
         raise
     except Exception as err:
-        if classify(err, Stage.CHUNK) == AttemptKind.TRANSIENT or not options.get("bisect", True):
+        # only a deterministic error has events to blame: a transient one is retried, a full disk
+        # (the analysis' own writes) stops the run; neither is run again on halves of the chunk
+        kind = AttemptKind.STOP if is_disk_full(err) else classify(err, Stage.CHUNK)
+        if kind != AttemptKind.FAILED or not options.get("bisect", True):
             raise
         a, b = _bisect_failure(analysis, events, chunk, type(err), int(options.get("bisect_min_events", 1)))
         out.bad_range = (chunk.entry_start + a, chunk.entry_start + b)
