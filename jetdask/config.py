@@ -55,3 +55,49 @@ def read_user_config(source) -> dict:
     if not os.path.exists(path):
         raise ConfigError(f"config file {path!r} not found", "config")
     return read_yaml(path, "config")
+
+
+def _type_name(types) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list",
+             dict: "a mapping", type(None): "null"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def check_type(value, types: tuple, key: str):
+    """``value`` if it is one of ``types`` (an integer where a float is allowed: as a float; a bool
+    only where bool is listed); else a :class:`ConfigError` naming ``key``."""
+    if isinstance(value, bool) and bool not in types:
+        raise ConfigError(f"expected {_type_name(types)}, got {value!r}", key)
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, types):
+        raise ConfigError(f"expected {_type_name(types)}, got {type(value).__name__} {value!r}", key)
+    return value
+
+
+def merge_schema(schema: dict, given, prefix: str = "") -> dict:
+    """A tool's YAML (preprocessing, training) on its schema: every key of ``schema`` (``name ->
+    (types, default)``, or a nested schema) with the ``given`` value or the default, type-checked;
+    an unknown key is a :class:`ConfigError` naming it, with the closest known one."""
+    import copy
+
+    from .suggest import did_you_mean
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"expected a mapping, got {type(given).__name__}", prefix or "config")
+    unknown = [k for k in given if k not in schema]
+    if unknown:
+        k = unknown[0]
+        hint = did_you_mean(str(k), schema) or f"; known keys: {', '.join(schema)}"
+        raise ConfigError(f"unknown key{hint}", f"{prefix}{k}")
+    out = {}
+    for name, spec in schema.items():
+        key = f"{prefix}{name}"
+        if isinstance(spec, dict):
+            out[name] = merge_schema(spec, given.get(name), key + ".")
+            continue
+        types, default = spec
+        value = given[name] if name in given else copy.deepcopy(default)
+        out[name] = check_type(value, types, key)
+    return out

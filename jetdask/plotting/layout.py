@@ -144,6 +144,8 @@ def clear_corner(ax, clearance_em: float = 0.75) -> None:
     size_pt = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
 
     class CornerClear(Formatter):
+        corner_clear = True                            # how a second call knows the axis has one
+
         def __init__(self, base):
             self.base = base
 
@@ -174,7 +176,7 @@ def clear_corner(ax, clearance_em: float = 0.75) -> None:
                 return ""
             return self.base(x, pos)
 
-    if not isinstance(ax.yaxis.get_major_formatter(), Formatter) or \
-            type(ax.yaxis.get_major_formatter()).__name__ == "CornerClear":
+    current = ax.yaxis.get_major_formatter()
+    if not isinstance(current, Formatter) or getattr(type(current), "corner_clear", False):
         return
     ax.yaxis.set_major_formatter(CornerClear(ax.yaxis.get_major_formatter()))

@@ -13,14 +13,12 @@ nested schema; ``default.yaml`` documents every key (one comment each).
 """
 from __future__ import annotations
 
-import copy
 import json
 from importlib.resources import files
 from typing import Any
 
-from ..config import read_user_config
+from ..config import check_type, merge_schema, read_user_config
 from ..errors import ConfigError
-from ..suggest import did_you_mean
 
 DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # package data
 
@@ -121,44 +119,6 @@ SOURCES = ("auto", "flavsplit", "hadron")
 VARIABLE_KEYS = {"valid_min", "valid_max", "sentinels", "placeholder"}
 
 
-def _type_name(types) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list",
-             dict: "a mapping", type(None): "null"}
-    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
-
-
-def _check_type(value, types, key):
-    if isinstance(value, bool) and bool not in types:
-        raise ConfigError(f"expected {_type_name(types)}, got {value!r}", key)
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, types):
-        raise ConfigError(f"expected {_type_name(types)}, got {type(value).__name__} {value!r}", key)
-    return value
-
-
-def _merge(schema: dict, given: Any, prefix: str) -> dict:
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        raise ConfigError(f"expected a mapping, got {type(given).__name__}", prefix or "config")
-    unknown = [k for k in given if k not in schema]
-    if unknown:
-        k = unknown[0]
-        hint = did_you_mean(str(k), schema) or f"; known keys: {', '.join(schema)}"
-        raise ConfigError(f"unknown key{hint}", f"{prefix}{k}")
-    out = {}
-    for name, spec in schema.items():
-        key = f"{prefix}{name}"
-        if isinstance(spec, dict):
-            out[name] = _merge(spec, given.get(name), key + ".")
-            continue
-        types, default = spec
-        value = given[name] if name in given else copy.deepcopy(default)
-        out[name] = _check_type(value, types, key)
-    return out
-
-
 def _check_patterns(values, key):
     for i, p in enumerate(values):
         if not isinstance(p, str) or not p:
@@ -190,7 +150,7 @@ def _check_bins(spec, key):
     n = spec["n"]
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"expected a positive integer, got {n!r}", f"{key}.n")
-    lo, hi = (_check_type(spec[k], NUM, f"{key}.{k}") for k in ("lo", "hi"))
+    lo, hi = (check_type(spec[k], NUM, f"{key}.{k}") for k in ("lo", "hi"))
     if hi <= lo:
         raise ConfigError(f"hi ({hi}) must exceed lo ({lo})", f"{key}.hi")
     log = spec.get("log", False)
@@ -317,9 +277,9 @@ def validate(cfg: dict) -> dict:
                               f"{key}.{sorted(unknown)[0]}")
         for k in ("valid_min", "valid_max"):
             if k in rule and rule[k] is not None:
-                rule[k] = float(_check_type(rule[k], NUM, f"{key}.{k}"))
+                rule[k] = float(check_type(rule[k], NUM, f"{key}.{k}"))
         if "sentinels" in rule:
-            rule["sentinels"] = _check_number_list(_check_type(rule["sentinels"], (list,), f"{key}.sentinels"),
+            rule["sentinels"] = _check_number_list(check_type(rule["sentinels"], (list,), f"{key}.sentinels"),
                                                    f"{key}.sentinels")
         if "placeholder" in rule:
             rule["placeholder"] = _check_placeholder(rule["placeholder"], f"{key}.placeholder")
@@ -351,7 +311,7 @@ def validate(cfg: dict) -> dict:
 def load_config(source=None) -> dict:
     """Validated, fully populated config from a YAML/JSON path, a dict, or the defaults (``None``)."""
     given = read_user_config(source)
-    return validate(_merge(SCHEMA, given, ""))
+    return validate(merge_schema(SCHEMA, given))
 
 
 def default_yaml_config() -> dict:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
-from ..config import read_user_config
+from ..config import merge_schema, read_user_config
 from ..errors import ConfigError
-from ..preprocessing.config import _merge
 
 DEFAULT_YAML = str(files("jetdask.training").joinpath("default.yaml"))   # package data
 
@@ -134,4 +133,4 @@ def load_config(source=None, overrides: dict | None = None) -> dict:
     for k, v in (overrides or {}).items():
         if v is not None:
             _set_dotted(given, k, v)
-    return validate(_merge(SCHEMA, given, ""))
+    return validate(merge_schema(SCHEMA, given))
