@@ -47,10 +47,11 @@ def plain(fileset, analysis, step, requested):
     """The analysis in this process over ``uproot.iterate`` steps of ``step`` events."""
     import uproot
 
-    import jetdask.nanoaod.io  # noqa: F401  uproot's speedups, as in every jetdask process (pool ones too)
     from jetdask.chunk import Chunk
+    from jetdask.nanoaod import uproot_speedups
     from jetdask.nanoaod.columns import resolve_columns
     from jetdask.nanoaod.events import events_from_arrays
+    uproot_speedups.apply()     # as the run's workers have them (in the pool processes too)
     n = 0
     for ds in fileset:
         for f in ds.files:
