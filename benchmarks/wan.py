@@ -62,25 +62,55 @@ def worker_stats() -> dict:
 
 
 class CPU:
-    """CPU seconds (user + system) spent by groups of processes between two ``take`` calls."""
+    """CPU seconds (user + system) spent by groups of processes between two ``take`` calls, and
+    (Linux) the seconds their threads waited in a run queue, runnable while other processes held
+    the cores (``/proc/PID/task/*/schedstat``): what the machine's load took from them."""
 
     def __init__(self, groups: dict):
         import psutil
         self.groups = {g: [psutil.Process(p) for p in pids if p] for g, pids in groups.items()}
 
+    @staticmethod
+    def _waited(pid: int) -> float:
+        total = 0
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                        total += int(f.read().split()[1])
+                except (OSError, IndexError, ValueError):    # a thread that ended meanwhile
+                    continue
+        except OSError:
+            return 0.0
+        return total / 1e9
+
     def take(self) -> dict:
         import psutil
         out = {}
         for g, procs in self.groups.items():
-            t = 0.0
+            t = w = 0.0
             for pr in procs:
                 try:
                     c = pr.cpu_times()
                     t += c.user + c.system + c.children_user + c.children_system
                 except psutil.Error:
                     pass
+                w += self._waited(pr.pid)
             out[g] = t
+            out[f"{g}_queued"] = w
         return out
+
+
+CPU_COLUMNS = ("workers", "workers_queued", "workers_idle", "main", "proxy", "server")
+
+
+def _cpu(before: dict, after: dict, wall: float, n_workers: int) -> dict:
+    """Seconds per group in a run; ``workers_idle``: the workers' wall time (one thread each)
+    neither on a core nor queued for one: waiting for bytes, for tasks, for the scheduler."""
+    out = {g: after[g] - before[g] for g in after}
+    if "workers" in out:
+        out["workers_idle"] = max(0.0, n_workers * wall - out["workers"] - out["workers_queued"])
+    return out
 
 
 def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool, cpu: CPU | None = None):
@@ -103,7 +133,7 @@ def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool, 
             "peak_rss": max(p for _, p in peaks),
             "io_peak": max((s.get("held_peak", 0) for s in stats.values()), default=0),
             "files_peak": max((s.get("files_peak", 0) for s in stats.values()), default=0),
-            "cpu": {g: after[g] - before[g] for g in after},
+            "cpu": _cpu(before, after, wall, len(cpu.groups["workers"]) if cpu else 0),
             "stats": stats}
 
 
@@ -199,7 +229,7 @@ def main():
                             r.pop("output")
                             print(f"workers={n} round={rnd} {row:<28} {r['wall']:6.2f} s "
                                   f"{r['events'] / r['wall']:>9.0f} ev/s  cpu " +
-                                  " ".join(f"{g} {v:.2f}" for g, v in r["cpu"].items()), flush=True)
+                                  " ".join(f"{g} {r['cpu'].get(g, 0):.2f}" for g in CPU_COLUMNS), flush=True)
                             if rnd:
                                 results.setdefault((n, row), []).append(r)
             finally:
@@ -211,14 +241,13 @@ def main():
     print(f"jetdask, {n_files} files x {args.events} events, {args.chunk_size}-event chunks, "
           f"medians of {args.repeat} rounds; vs local: local wall / this wall, of the local run just before")
     print(f"{'workers':>7}  {'path':<28}{'events/s':>10}{'vs local':>20}{'max diff':>10}"
-          f"{'peak RSS':>10}{'ahead':>8}{'files':>8}  CPU s: workers main proxy server")
+          f"{'peak RSS':>10}{'ahead':>8}{'files':>8}  s: {' '.join(CPU_COLUMNS)}")
     for (n, name), rs in results.items():
         rate = statistics.median(r["events"] / r["wall"] for r in rs)
         ratios = sorted(r["ratio"] for r in rs if "ratio" in r)
         rtxt = f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}]" if ratios else "-"
         diff = max((r.get("diff", 0.0) for r in rs), default=0.0)
-        cpu = " ".join(f"{statistics.median(r['cpu'][g] for r in rs):.2f}"
-                       for g in ("workers", "main", "proxy", "server"))
+        cpu = " ".join(f"{statistics.median(r['cpu'].get(g, 0) for r in rs):.2f}" for g in CPU_COLUMNS)
         print(f"{n:>7}  {name:<28}{rate:>10.0f}{rtxt:>20}{diff:>10.1e}"
               f"{max(r['peak_rss'] for r in rs) / 2**20:>8.0f}Mi{max(r['io_peak'] for r in rs) / 2**20:>6.0f}Mi"
               f"{max(r['files_peak'] for r in rs) / 2**20:>6.0f}Mi  {cpu}")
@@ -237,7 +266,9 @@ def main():
     print(f"worker memory limit {limit / 2**30:.1f} GiB, chunk budget {budget / 2**30:.2f} GiB, prefetch-bytes "
           f"{size_bytes(config.get('prefetch-bytes')) / 2**20:.0f} MiB; peak RSS: the largest of any chunk's worker; "
           f"ahead / files: the most bytes a worker held read ahead / in open files; CPU s: medians per run "
-          f"(user + system) of the workers, this process (scheduler, dispatcher), the path's proxy, the server")
+          f"(user + system) of the workers, this process (scheduler, dispatcher), the path's proxy, the server; "
+          f"workers_queued: seconds the workers' threads were runnable but waited for a core (the machine's load); "
+          f"workers_idle: workers x wall - CPU - queued (waiting for bytes or work)")
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
