@@ -5,7 +5,10 @@
 
 ``throughput``: chunks/s of a no-op analysis (it reads only run/lumi/event of 100-event
 chunks) on N single-threaded LocalCluster worker processes: what the submit/collect loop,
-the ledger and the scheduler sustain (target >= 200 chunks/s).
+the ledger and the scheduler sustain (target >= 200 chunks/s), and the CPU time this process
+(the client's loop and the LocalCluster's scheduler) spends per chunk, the steadier measure
+on a shared machine. It uses only the public API, so ``benchmarks/trees.py --script-tree``
+can run this copy against an older tree.
 
 ``churn``: chunks that each take ``--seconds`` (sleep) on 16-32 workers; mid-run 20% of the
 workers are SIGKILLed (their nannies restart them) and 20% retire gracefully. Prints the wall
@@ -25,7 +28,7 @@ import time
 import hist
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.append(os.path.join(os.path.dirname(__file__), ".."))   # after PYTHONPATH (benchmarks/trees.py)
 
 from jetdask import Result  # noqa: E402
 from jetdask.plugin import Analysis  # noqa: E402
@@ -67,9 +70,10 @@ def run_once(analysis, fileset, client, chunk_size):
     from jetdask.engine.runner import Runner
     with tempfile.TemporaryDirectory() as d:
         r = Runner(analysis, fileset, os.path.join(d, "run"), client, chunk_size=chunk_size, progress=False)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = r.run()
         wall = time.perf_counter() - t0
+        run_once.cpu = time.process_time() - c0     # this process: the client's loop and the scheduler
         n = sum(out.counts.get(s, 0) for s in ("done", "failed"))
         r.close()
     return wall, n, out, r.stats
@@ -80,7 +84,7 @@ def throughput(args):
     from jetdask.cluster.local import start_local
     chunk = 100
     fs = sample(args.chunks * chunk // 2 * 2, chunk)
-    print(f"{'workers':>8} {'chunks':>7} {'wall s':>7} {'chunks/s':>9}")
+    print(f"{'workers':>8} {'chunks':>7} {'wall s':>7} {'chunks/s':>9} {'client CPU ms/chunk':>20}")
     for n in [int(x) for x in args.workers.split(",")]:
         client = start_local(n_workers=n, memory_limit="400MiB")
         try:
@@ -88,7 +92,7 @@ def throughput(args):
             wall, k, out, _ = run_once(NoOp(), fs, client, chunk)
         finally:
             close_cluster(client)
-        print(f"{n:>8} {k:>7} {wall:>7.2f} {k / wall:>9.1f}", flush=True)
+        print(f"{n:>8} {k:>7} {wall:>7.2f} {k / wall:>9.1f} {run_once.cpu / k * 1000:>20.2f}", flush=True)
 
 
 def _kill(client, addrs):

@@ -7,8 +7,9 @@
 Each round runs ``TREE/benchmarks/SCRIPT ARGS`` once per tree, in a fresh process whose
 ``PYTHONPATH`` starts with that tree (and its ``tests/``), so the benchmark, jetdask and the
 test analyses all come from the same commit: each tree's own copy of the script, as it fits
-that tree's internals. The order of the trees turns every round (old, new, then new, old), so
-that a machine whose load drifts (a shared one) favours neither. Extra paths that the runs
+that tree's internals (``--script-tree NAME``: that tree's copy everywhere, for a script that
+uses only the public API). The order of the trees turns every round (old, new, then new, old),
+so that a machine whose load drifts (a shared one) favours neither. Extra paths that the runs
 should share (a sample cache) are best passed as the script's own options (``--workdir``).
 
 ``--metric NAME=REGEX``: a number read from each run's output (the regular expression's first
@@ -28,13 +29,16 @@ import sys
 import time
 
 
-def run_in_tree(tree: str, script: str, args: list[str], timeout: float) -> tuple[str, float]:
-    """(output, wall seconds) of ``python TREE/benchmarks/SCRIPT ARGS`` with TREE first on the path."""
+def run_in_tree(tree: str, script: str, args: list[str], timeout: float, script_tree: str | None = None
+                ) -> tuple[str, float]:
+    """(output, wall seconds) of ``python TREE/benchmarks/SCRIPT ARGS`` with TREE first on the path
+    (``script_tree``: the script's copy from that tree instead)."""
     env = dict(os.environ)
     paths = [tree, os.path.join(tree, "tests")]
     env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, os.path.join(tree, "benchmarks", script), *args], cwd=tree, env=env,
+    path = os.path.join(script_tree or tree, "benchmarks", script)
+    proc = subprocess.run([sys.executable, path, *args], cwd=tree, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     wall = time.perf_counter() - t
     if proc.returncode:
@@ -57,6 +61,9 @@ def main() -> None:
                     help="a number read from each run's output (first group of the first match)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
+    ap.add_argument("--script-tree", default=None, metavar="NAME",
+                    help="run that tree's copy of the script in every tree (a script that uses only the "
+                         "public API; it must not put its own tree on sys.path ahead of PYTHONPATH)")
     ap.add_argument("--log", default=None, metavar="DIR", help="keep each run's output in DIR")
     ap.add_argument("script", help="the benchmark, relative to the tree's benchmarks/ (e.g. engine.py)")
     ap.add_argument("args", nargs=argparse.REMAINDER, help="its arguments (after --)")
@@ -74,7 +81,7 @@ def main() -> None:
         print(f"round {rnd + 1}/{a.rounds}, load average {loads[-1]}: {' then '.join(n for n, _ in order)}",
               flush=True)
         for name, path in order:
-            out, wall = run_in_tree(path, a.script, args, a.timeout)
+            out, wall = run_in_tree(path, a.script, args, a.timeout, dict(trees).get(a.script_tree))
             if a.log:
                 os.makedirs(a.log, exist_ok=True)
                 with open(os.path.join(a.log, f"{rnd + 1}-{name}.txt"), "w") as f:
