@@ -32,10 +32,12 @@ from ..errors import ModelFileError
 from ..plugin import Analysis
 from ..result import Result
 from .batching import predict
+from .cache import load_model
 from .discriminants import discriminants, has_classes
 from .distortions import FGSM, Noise, add_noise, distortable, jet_keys, truth_labels
 from .layouts import get_layout, kept_jets, list_items
-from .registry import Tagger, check_tagger, load_model, tagger_resources
+from .modelfiles import check_tagger
+from .tagger import Tagger, tagger_resources
 
 LABEL_COLUMNS = ("optional:Jet_hadronFlavour", "optional:Jet_FlavSplit")
 
@@ -44,7 +46,7 @@ def tagger_columns(taggers: Sequence[Tagger]) -> list:
     """Branches the taggers' layouts need (plus truth labels for FGSM, when the files have them).
 
     Every tagger file is opened here (on the client) as the workers will open it
-    (:func:`~.registry.check_tagger`): a file that would run code, names an unknown model class
+    (:func:`~.modelfiles.check_tagger`): a file that would run code, names an unknown model class
     or arguments the class does not declare stops the run with a ModelFileError before any
     chunk is sent (a file missing here is checked by the workers, when the spec gives its layout).
     Layouts of TorchScript and ONNX taggers must be given in the spec.

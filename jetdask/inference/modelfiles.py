@@ -27,7 +27,7 @@ import zipfile
 
 from ..errors import ModelFileError
 
-#: The keys of a jetdask checkpoint (``torch.save`` of a dict: :func:`jetdask.inference.registry.save_checkpoint`).
+#: The keys of a jetdask checkpoint (``torch.save`` of a dict: :func:`jetdask.inference.checkpoint.save_checkpoint`).
 CHECKPOINT_KEYS = ("state_dict", "model_class", "model_kwargs", "layout", "classes", "scaler", "epoch",
                    "metadata")
 
@@ -223,7 +223,7 @@ def inspect_file(path: str, model_class=None, model_kwargs=None) -> dict:
 
 
 def register_models(models) -> None:
-    """Register the ``(name, class)`` pairs a :class:`~.registry.Tagger` carries (names taken stay)."""
+    """Register the ``(name, class)`` pairs a :class:`~.tagger.Tagger` carries (names taken stay)."""
     from ..models import register_model
     for name, cls in models or ():
         try:
