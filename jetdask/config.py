@@ -75,6 +75,22 @@ def check_type(value, types: tuple, key: str):
     return value
 
 
+def schema_with_defaults(types: dict, path: str, prefix: str = "") -> dict:
+    """A tool's schema for :func:`merge_schema`: ``types`` (``name -> types``, or a nested dict for a
+    section) paired with the defaults of its packaged YAML ``path``, the one place they are written.
+    That file holds every key of ``types`` and no other (a :class:`ConfigError` naming the key)."""
+    return _pair(types, read_yaml(path, "defaults"), path, prefix)
+
+
+def _pair(types: dict, defaults, path: str, prefix: str) -> dict:
+    if not isinstance(defaults, dict) or set(defaults) != set(types):
+        missing = sorted(set(types) ^ set(defaults if isinstance(defaults, dict) else ()))
+        raise ConfigError(f"{path} must give a default for every key of the schema and no other", prefix + (
+            missing[0] if missing else ""))
+    return {name: _pair(t, defaults[name], path, f"{prefix}{name}.") if isinstance(t, dict)
+            else (t, defaults[name]) for name, t in types.items()}
+
+
 def merge_schema(schema: dict, given, prefix: str = "") -> dict:
     """A tool's YAML (preprocessing, training) on its schema: every key of ``schema`` (``name ->
     (types, default)``, or a nested schema) with the ``given`` value or the default, type-checked;

@@ -17,6 +17,33 @@ def test_default_yaml_is_the_builtin_default():
     assert list(cfg["labels"]["classes"]) == ["b", "bb", "lepb", "c", "uds", "g"]
 
 
+def test_defaults_come_from_the_yaml_only(tmp_path):
+    """The schema holds types; the defaults are default.yaml's: a copy with one default changed gives
+    that default, and a copy missing a key, or holding an extra one, is refused naming the key."""
+    import yaml
+
+    from jetdask.config import merge_schema, schema_with_defaults
+    from jetdask.preprocessing.config import DEFAULT_YAML, TYPES
+    raw = yaml.safe_load(open(DEFAULT_YAML))
+    raw["cleaning"]["leptons"]["muons"]["pt_min"] = 7.5
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(raw))
+    cfg = merge_schema(schema_with_defaults(TYPES, str(tmp_path / "changed.yaml")), {})
+    assert cfg["cleaning"]["leptons"]["muons"]["pt_min"] == 7.5
+    electrons = load_config(None)["cleaning"]["leptons"]["electrons"]
+    assert cfg["cleaning"]["leptons"]["electrons"]["pt_min"] == electrons["pt_min"]
+    del raw["cleaning"]["leptons"]["muons"]["iso_max"]
+    (tmp_path / "missing.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as e:
+        schema_with_defaults(TYPES, str(tmp_path / "missing.yaml"))
+    assert e.value.key == "cleaning.leptons.muons.iso_max"
+    raw["cleaning"]["leptons"]["muons"]["iso_max"] = None
+    raw["splits"]["holdout"] = 0.1
+    (tmp_path / "extra.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as e:
+        schema_with_defaults(TYPES, str(tmp_path / "extra.yaml"))
+    assert e.value.key == "splits.holdout"
+
+
 @pytest.mark.parametrize("given, key", [
     ({"reweighting": {"targt": "flat"}}, "reweighting.targt"),
     ({"reweighting": {"target": "bogus"}}, "reweighting.target"),

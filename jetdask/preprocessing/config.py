@@ -8,8 +8,9 @@ of the schema present, types checked, values in range. Every problem raises
 errors too (with the closest known key as a hint), so a typo never silently falls back
 to a default.
 
-The schema is the dict :data:`SCHEMA` below: each entry is ``(type, default)`` or a
-nested schema; ``default.yaml`` documents every key (one comment each).
+The types are the dict :data:`TYPES` below (a nested dict per section); the defaults are
+written once, in ``default.yaml``, which documents every key (one comment each) and must
+give every key of :data:`TYPES` (:func:`jetdask.config.schema_with_defaults`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
-from ..config import check_type, merge_schema, read_user_config
+from ..config import check_type, merge_schema, read_user_config, schema_with_defaults
 from ..errors import ConfigError
 
 DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # package data
@@ -25,92 +26,87 @@ DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))
 
-# name -> (types, default) or nested dict. ``dict`` values whose keys are user-chosen
+# name -> types or nested dict (a section). ``dict`` values whose keys are user-chosen
 # (patterns, class names) are checked by dedicated validators below.
-SCHEMA: dict[str, Any] = {
-    "datasets": ((list, type(None)), None),
-    "chunk_size": ((int, type(None)), None),
-    "collection": ((str,), "Jet"),
-    "layout": ((str, type(None)), None),
-    "features": ((list,), ["Jet_DeepJet_*", "Jet_DeepCSV_*", "Jet_pt", "Jet_eta"]),
-    "features_exclude": ((list,), ["*FlavSplit*", "*hadronFlavour", "*partonFlavour", "*genJetIdx",
-                                   "*nBHadrons", "*nCHadrons"]),
+TYPES: dict[str, Any] = {
+    "datasets": (list, type(None)),
+    "chunk_size": (int, type(None)),
+    "collection": (str,),
+    "layout": (str, type(None)),
+    "features": (list,),
+    "features_exclude": (list,),
     "cleaning": {
-        "pt_min": (OPT_NUM, 20.0),
-        "pt_max": (OPT_NUM, None),
-        "abs_eta_max": (OPT_NUM, 2.5),
-        "jet_id_bits": ((int,), 2),
-        "gen_match": ((bool,), True),
+        "pt_min": OPT_NUM,
+        "pt_max": OPT_NUM,
+        "abs_eta_max": OPT_NUM,
+        "jet_id_bits": (int,),
+        "gen_match": (bool,),
         "leptons": {
-            "delta_r": (OPT_NUM, 0.4),
+            "delta_r": OPT_NUM,
             "muons": {
-                "enabled": ((bool,), True),
-                "pt_min": (NUM, 10.0),
-                "abs_eta_max": (NUM, 2.4),
-                "id": ((str, type(None)), "tightId"),
-                "id_min": (NUM, 1),
-                "iso": ((str, type(None)), "pfRelIso04_all"),
-                "iso_max": (OPT_NUM, 0.15),
+                "enabled": (bool,),
+                "pt_min": NUM,
+                "abs_eta_max": NUM,
+                "id": (str, type(None)),
+                "id_min": NUM,
+                "iso": (str, type(None)),
+                "iso_max": OPT_NUM,
             },
             "electrons": {
-                "enabled": ((bool,), True),
-                "pt_min": (NUM, 10.0),
-                "abs_eta_max": (NUM, 2.5),
-                "id": ((str, type(None)), "cutBased"),
-                "id_min": (NUM, 4),
-                "iso": ((str, type(None)), None),
-                "iso_max": (OPT_NUM, None),
+                "enabled": (bool,),
+                "pt_min": NUM,
+                "abs_eta_max": NUM,
+                "id": (str, type(None)),
+                "id_min": NUM,
+                "iso": (str, type(None)),
+                "iso_max": OPT_NUM,
             },
         },
     },
     "labels": {
-        "scheme": ((str,), "deepjet"),
-        "classes": ((dict, type(None)), None),
-        "source": ((str,), "auto"),
+        "scheme": (str,),
+        "classes": (dict, type(None)),
+        "source": (str,),
     },
     "splits": {
-        "train": (NUM, 0.8),
-        "validation": (NUM, 0.1),
-        "test": (NUM, 0.1),
-        "seed": ((int,), 0),
+        "train": NUM,
+        "validation": NUM,
+        "test": NUM,
+        "seed": (int,),
     },
     "defaults": {
-        "sentinels": ((list,), [-999.0]),
-        "placeholder": ((str, int, float), "auto"),
-        "auto_margin": (NUM, 1.0),
-        "fallback_placeholder": (NUM, -1.0),
-        "abs_max": (OPT_NUM, 1.0e10),
-        "slots": ((dict,), {"Jet_DeepJet_Cpfcan_": "Jet_DeepJet_nCpfcand",
-                            "Jet_DeepJet_Npfcan_": "Jet_DeepJet_nNpfcand",
-                            "Jet_DeepJet_sv_": "Jet_DeepJet_nsv",
-                            "Jet_DeepCSV_track": "Jet_DeepCSV_jetNSelectedTracks",
-                            "Jet_DeepCSV_trackEtaRel_": "Jet_DeepCSV_jetNTracksEtaRel"}),
-        "variables": ((dict,), {"Jet_DeepCSV_*AboveCharm": {"sentinels": [-1.0, -999.0]},
-                                "Jet_DeepJet_*_puppiw_*": {"valid_min": 0.0, "valid_max": 1.0},
-                                "Jet_pt": {"valid_min": 0.0}}),
+        "sentinels": (list,),
+        "placeholder": (str, int, float),
+        "auto_margin": NUM,
+        "fallback_placeholder": NUM,
+        "abs_max": OPT_NUM,
+        "slots": (dict,),
+        "variables": (dict,),
     },
     "reweighting": {
-        "enabled": ((bool,), True),
-        "target": ((str,), "average"),
-        "correct": ((str,), "both"),
-        "pt_bins": ((dict, list), {"n": 30, "lo": 20.0, "hi": 1000.0, "log": True}),
-        "eta_bins": ((dict, list), {"n": 10, "lo": 0.0, "hi": 2.5}),
-        "abs_eta": ((bool,), True),
-        "min_count": ((int,), 20),
-        "source_split": ((str,), "train"),
-        "max_weight": (OPT_NUM, None),
-        "use_gen_weight": ((bool,), False),
+        "enabled": (bool,),
+        "target": (str,),
+        "correct": (str,),
+        "pt_bins": (dict, list),
+        "eta_bins": (dict, list),
+        "abs_eta": (bool,),
+        "min_count": (int,),
+        "source_split": (str,),
+        "max_weight": OPT_NUM,
+        "use_gen_weight": (bool,),
     },
     "scaling": {
-        "exclude": ((list,), []),
+        "exclude": (list,),
     },
     "outputs": {
-        "tensors": ((bool,), True),
-        "scale_tensors": ((bool,), True),
-        "defaulted_mask": ((bool,), True),
-        "plots": ((bool,), True),
+        "tensors": (bool,),
+        "scale_tensors": (bool,),
+        "defaulted_mask": (bool,),
+        "plots": (bool,),
     },
 }
+#: ``name -> (types, default)``; the defaults are those of ``default.yaml`` (written there only)
+SCHEMA: dict[str, Any] = schema_with_defaults(TYPES, DEFAULT_YAML)
 
 SPLIT_NAMES = ("train", "validation", "test")
 TARGETS_BUILTIN = ("average", "flat")
@@ -315,7 +311,7 @@ def load_config(source=None) -> dict:
 
 
 def default_yaml_config() -> dict:
-    """The example ``default.yaml`` parsed and validated (it must equal the built-in defaults)."""
+    """``default.yaml`` read as a user's config and validated (the same as ``load_config(None)``)."""
     return load_config(DEFAULT_YAML)
 
 

@@ -1,17 +1,18 @@
-"""The training YAML: schema, defaults (``default.yaml`` beside this module) and validation.
+"""The training YAML: types (:data:`TYPES`), defaults (written once, in ``default.yaml`` beside
+this module) and validation.
 
 ``load_config(source, overrides)`` takes a path, a dict or ``None`` (the defaults), applies
 ``overrides`` (a dict of dotted keys, e.g. ``{"training.epochs": 3}``) and returns a fully
 populated dict. Unknown keys and bad values raise :class:`~jetdask.errors.ConfigError` naming
 the key (``"training.lr"``, ``"adversarial.method"``). The merge and type checks are those of
-the preprocessing config (:mod:`jetdask.preprocessing.config`).
+every tool's YAML (:func:`jetdask.config.merge_schema`).
 """
 from __future__ import annotations
 
 from importlib.resources import files
 from typing import Any
 
-from ..config import merge_schema, read_user_config
+from ..config import merge_schema, read_user_config, schema_with_defaults
 from ..errors import ConfigError
 
 DEFAULT_YAML = str(files("jetdask.training").joinpath("default.yaml"))   # package data
@@ -21,43 +22,56 @@ OPT_NUM = (int, float, type(None))
 OPT_INT = (int, type(None))
 OPT_STR = (str, type(None))
 
-SCHEMA: dict[str, Any] = {
-    "model": {"name": ((str,), "DeepJet"), "kwargs": ((dict,), {})},
+TYPES: dict[str, Any] = {
+    "model": {
+        "name": (str,),
+        "kwargs": (dict,),
+    },
     "data": {
-        "preprocessed": (OPT_STR, None),
-        "train_split": ((str,), "train"),
-        "validation_split": ((str,), "validation"),
-        "in_memory": ((bool,), True),
-        "max_jets": (OPT_INT, None),
-        "max_val_jets": (OPT_INT, None),
-        "resample": ((bool,), False),
+        "preprocessed": OPT_STR,
+        "train_split": (str,),
+        "validation_split": (str,),
+        "in_memory": (bool,),
+        "max_jets": OPT_INT,
+        "max_val_jets": OPT_INT,
+        "resample": (bool,),
     },
     "training": {
-        "epochs": ((int,), 10),
-        "batch_size": ((int,), 512),
-        "optimizer": ((str,), "adam"),
-        "lr": (NUM, 1e-3),
-        "weight_decay": (NUM, 0.0),
-        "schedule": ((str,), "cosine"),
-        "step_size": ((int,), 5),
-        "gamma": (NUM, 0.5),
-        "min_lr": (NUM, 1e-5),
-        "grad_clip": (OPT_NUM, None),
-        "seed": ((int,), 0),
-        "device": ((str,), "auto"),
-        "threads": (OPT_INT, None),
+        "epochs": (int,),
+        "batch_size": (int,),
+        "optimizer": (str,),
+        "lr": NUM,
+        "weight_decay": NUM,
+        "schedule": (str,),
+        "step_size": (int,),
+        "gamma": NUM,
+        "min_lr": NUM,
+        "grad_clip": OPT_NUM,
+        "seed": (int,),
+        "device": (str,),
+        "threads": OPT_INT,
     },
-    "loss": {"name": ((str,), "cross_entropy"), "gamma": (NUM, 2.0), "label_smoothing": (NUM, 0.0)},
+    "loss": {
+        "name": (str,),
+        "gamma": NUM,
+        "label_smoothing": NUM,
+    },
     "adversarial": {
-        "method": ((str,), "none"),
-        "epsilon": (NUM, 0.01),
-        "steps": ((int,), 5),
-        "step_size": (OPT_NUM, None),
-        "random_start": ((bool,), False),
-        "mix": (NUM, 1.0),
+        "method": (str,),
+        "epsilon": NUM,
+        "steps": (int,),
+        "step_size": OPT_NUM,
+        "random_start": (bool,),
+        "mix": NUM,
     },
-    "output": {"dir": (OPT_STR, None), "keep_epochs": ((bool,), True), "progress": ((bool,), True)},
+    "output": {
+        "dir": OPT_STR,
+        "keep_epochs": (bool,),
+        "progress": (bool,),
+    },
 }
+#: ``name -> (types, default)``; the defaults are those of ``default.yaml`` (written there only)
+SCHEMA: dict[str, Any] = schema_with_defaults(TYPES, DEFAULT_YAML)
 
 SPLITS = ("train", "validation", "test")
 OPTIMIZERS = ("adam", "adamw", "sgd")
