@@ -27,6 +27,16 @@ def get(key: str, override=None):
     return normalise(key, override if override is not None else dask.config.get(f"jetdask.{key}"))
 
 
+def default(key: str):
+    """``jetdask.<key>`` as jetdask ships it (``config.yaml``, whatever the user's dask config says),
+    normalised as :func:`get` normalises it: the one place code takes a default of this config from."""
+    from .config_schema import normalise
+    node = _defaults["jetdask"]
+    for part in key.split("."):
+        node = node[part]
+    return normalise(key, node)
+
+
 def read_yaml(path: str, key: str) -> dict:
     """The mapping a YAML file holds (``{}`` for an empty file): the one reader of jetdask's YAML
     files. Invalid YAML, or something other than a mapping, is a :class:`ConfigError` naming

@@ -105,3 +105,19 @@ def test_the_defaults_in_their_units():
     assert config.get("inference.memory-budget-cpu") == 64 * 2**20
     assert config.get("inference.memory-budget-cuda") == 2 * 2**30
     assert config.get("open-timeout") == 60.0
+
+
+def test_code_defaults_are_the_shipped_config():
+    """Code that needs a default of ``jetdask.*`` (the policy's Limits, CLI help) takes config.yaml's,
+    not the user's override and not a copy of its own."""
+    from jetdask import config
+    from jetdask.engine.policy import Limits
+    with open(CONFIG_YAML) as f:
+        shipped = yaml.safe_load(f)["jetdask"]
+    with dask.config.set({"jetdask.retries": shipped["retries"] + 4, "jetdask.split-floor": 7}):
+        assert config.get("retries") == shipped["retries"] + 4
+        limits = Limits()
+    assert (limits.retries, limits.split_floor) == (shipped["retries"], shipped["split-floor"])
+    backoff = (config.default("retry-backoff"), config.default("retry-backoff-max"))
+    assert (limits.backoff, limits.backoff_max) == backoff
+    assert config.default("inference.memory-budget-cpu") == config.get("inference.memory-budget-cpu")

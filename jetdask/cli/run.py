@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..config import default
 from ..errors import ConfigError
 from .common import (
     EXIT_FAILED_CHUNKS,
@@ -37,7 +38,7 @@ def _add_run_options(p):
                         "at most 4 GiB; batch: the profile's memory / processes); chunks are sized to fit it")
     g.add_argument("--retries", type=nonnegative_int, default=None, metavar="N",
                    help="retries of a chunk after a transient error (I/O, lost worker) (default: "
-                        "jetdask.retries, 3)")
+                        f"jetdask.retries, {default('retries')})")
     g.add_argument("--serial", action="store_true",
                    help="run the chunks one by one in this process, no cluster (debugging)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar (messages still go to stderr)")
@@ -166,7 +167,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--run-dir", required=True, metavar="DIR",
                    help="run directory: ledger.sqlite, output/hists.json; an existing one is resumed")
     p.add_argument("--chunk-size", type=event_count, default=None, metavar="EVENTS",
-                   help="largest chunk in events, e.g. 50000, 1e5 or 100k (default: jetdask.chunk-size, 100000; "
+                   help="largest chunk in events, e.g. 50000, 1e5 or 100k (default: jetdask.chunk-size, "
+                        f"{default('chunk-size')}; "
                         "chunk edges follow the files' clusters, and chunks are made smaller when their estimated "
                         "memory would not fit a worker)")
     p.add_argument("--kwargs", default=None, metavar="JSON",

@@ -23,6 +23,7 @@ import dataclasses
 import random
 from typing import Callable
 
+from ..config import default
 from ..errors import DiskFullError, FileAccessError, ReservedCounterError, TransientError
 from .protocol import ActionKind, AttemptKind, Departure, FailureKind, Requeue, StrEnum
 
@@ -124,11 +125,14 @@ COUNTERS = ("transient_failures", "crashes", "unstarted_kills")
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What the policy may spend on a chunk: ``retries``, the ``split_floor`` (events), the backoff (s)."""
-    retries: int = 3
-    split_floor: int = 500
-    backoff: float = 1.0      # seconds before the first retry
-    backoff_max: float = 60.0
+    """What the policy may spend on a chunk: ``retries``, the ``split_floor`` (events), the backoff (s).
+
+    The defaults are those jetdask ships (``jetdask.retries``, ``split-floor``, ``retry-backoff``,
+    ``retry-backoff-max``); a run passes the values of its configuration."""
+    retries: int = dataclasses.field(default_factory=lambda: int(default("retries")))
+    split_floor: int = dataclasses.field(default_factory=lambda: int(default("split-floor")))
+    backoff: float = dataclasses.field(default_factory=lambda: float(default("retry-backoff")))  # before the 1st retry
+    backoff_max: float = dataclasses.field(default_factory=lambda: float(default("retry-backoff-max")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +158,8 @@ class Row:
     failure: FailureKind | str = ""   # and its Action.failure
 
 
-_BIG, _FLOOR = History(4000), History(Limits.split_floor)
+_LIMITS = Limits()   # the shipped limits, which the rows below are examples of
+_BIG, _FLOOR = History(4000), History(_LIMITS.split_floor)
 
 #: The rules of :func:`decide`, in the order it applies them.
 TABLE: tuple[Row, ...] = (
@@ -168,7 +173,7 @@ TABLE: tuple[Row, ...] = (
     Row("transient (I/O, timeout) or cancelled (a lost future)", "retries left",
         "retry after a backoff (exponential, with jitter)", Attempt(TRANSIENT), _BIG, ActionKind.RETRY),
     Row("transient or cancelled", "no retries left", "fail (transient)", Attempt(CANCELLED),
-        History(4000, transient_failures=Limits.retries), ActionKind.FAIL, FailureKind.TRANSIENT),
+        History(4000, transient_failures=_LIMITS.retries), ActionKind.FAIL, FailureKind.TRANSIENT),
     Row("failed (deterministic error)", "", "fail (error); the failing events are named", Attempt(FAILED), _BIG,
         ActionKind.FAIL, FailureKind.ERROR),
     Row("lost (it ran, and its result went with its worker before it was fetched)", "",
@@ -186,7 +191,7 @@ TABLE: tuple[Row, ...] = (
     Row("worker died, other reason (pre-emption, node loss)", "the chunk ran alone, crashes left (`retries`)",
         "run it alone again", Attempt(WORKER_LEFT, isolated=True, departure=DIED), _BIG, ActionKind.ISOLATE),
     Row("worker died, other reason", "the chunk ran alone, no crashes left", "fail (crash)",
-        Attempt(WORKER_LEFT, isolated=True, departure=DIED), History(4000, crashes=Limits.retries), ActionKind.FAIL,
+        Attempt(WORKER_LEFT, isolated=True, departure=DIED), History(4000, crashes=_LIMITS.retries), ActionKind.FAIL,
         FailureKind.CRASH),
 )
 
