@@ -30,6 +30,7 @@ import os
 import time
 
 from ..errors import ConfigError
+from .protocol import ChunkState
 
 META_KEY = "analysis_identity"
 CHANGES_KEY = "analysis_changes"
@@ -168,7 +169,7 @@ def recorded(ledger) -> dict | None:
 
 def _has_results(ledger) -> int:
     """Done chunks (and folded files) the directory holds: what another analysis would mix with."""
-    done = int(ledger.counts().get("done", 0))
+    done = int(ledger.counts().get(ChunkState.DONE, 0))
     if done:
         return done
     return int(ledger.db.execute("SELECT COUNT(*) FROM file_results").fetchone()[0])   # (schema.py: always there)

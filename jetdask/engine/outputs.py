@@ -27,6 +27,7 @@ import uhi.io.json as uhi_json
 from ..atomicwrite import write_json
 from ..result import Result
 from .ledger import Ledger
+from .protocol import ChunkState
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ class RunOutput:
     def complete(self) -> bool:
         """True when every planned chunk is done: none failed, pending or running."""
         return not self.failed and all(d.get("complete") for d in self.completeness.values()) \
-            and self.counts.get("pending", 0) == 0 and self.counts.get("running", 0) == 0
+            and self.counts.get(ChunkState.PENDING, 0) == 0 and self.counts.get(ChunkState.RUNNING, 0) == 0
 
     def __getitem__(self, dataset: str) -> dict[str, hist.Hist]:
         return self.hists[dataset]
