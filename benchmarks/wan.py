@@ -61,55 +61,73 @@ def worker_stats() -> dict:
         return {}
 
 
-class CPU:
-    """CPU seconds (user + system) spent by groups of processes between two ``take`` calls, and
-    (Linux) the seconds their threads waited in a run queue, runnable while other processes held
-    the cores (``/proc/PID/task/*/schedstat``): what the machine's load took from them."""
+def executor_threads() -> list[int]:
+    """In a worker: the native ids of its threads that run tasks (dask's executor)."""
+    import threading
+    return [t.native_id for t in threading.enumerate() if "Dask-Default-Threads" in t.name]
 
-    def __init__(self, groups: dict):
+
+def task_threads(client) -> list[tuple[int, int]]:
+    """``(pid, native thread id)`` of every worker's task threads now."""
+    pids, tids = client.run(os.getpid), client.run(executor_threads)
+    return [(pids[a], t) for a in pids for t in tids.get(a, [])]
+
+
+class CPU:
+    """Seconds spent by groups of processes between two ``take`` calls: CPU (user + system) of
+    each group, and of the workers' task threads (Linux ``/proc/PID/task/TID/schedstat``) the
+    time on a core (``compute``) and the time runnable but waiting for a core while other
+    processes held them (``queued``: what the machine's load took)."""
+
+    def __init__(self, groups: dict, threads=None):
         import psutil
         self.groups = {g: [psutil.Process(p) for p in pids if p] for g, pids in groups.items()}
+        self.threads = threads      # () -> [(pid, native thread id)] of the task threads now
+        self._last: dict = {}
 
     @staticmethod
-    def _waited(pid: int) -> float:
-        total = 0
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                try:
-                    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                        total += int(f.read().split()[1])
-                except (OSError, IndexError, ValueError):    # a thread that ended meanwhile
-                    continue
-        except OSError:
-            return 0.0
-        return total / 1e9
+    def _schedstat(threads) -> dict:
+        out = {}
+        for pid, tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    a, b = f.read().split()[:2]
+                out[(pid, tid)] = (int(a) / 1e9, int(b) / 1e9)
+            except (OSError, ValueError):        # a thread that ended
+                continue
+        return out
 
     def take(self) -> dict:
+        """Cumulative seconds per group; ``compute``/``queued`` since the previous ``take`` (a task
+        thread started meanwhile counts whole, one that ended meanwhile is lost: a seceded thread)."""
         import psutil
         out = {}
         for g, procs in self.groups.items():
-            t = w = 0.0
+            t = 0.0
             for pr in procs:
                 try:
                     c = pr.cpu_times()
                     t += c.user + c.system + c.children_user + c.children_system
                 except psutil.Error:
                     pass
-                w += self._waited(pr.pid)
             out[g] = t
-            out[f"{g}_queued"] = w
+        now = self._schedstat(self.threads() if self.threads else [])
+        prev, self._last = self._last, now
+        out["compute"] = sum(r - prev.get(k, (0.0, 0.0))[0] for k, (r, _) in now.items())
+        out["queued"] = sum(w - prev.get(k, (0.0, 0.0))[1] for k, (_, w) in now.items())
+        out["threads"] = len(now)
         return out
 
 
-CPU_COLUMNS = ("workers", "workers_queued", "workers_idle", "main", "proxy", "server")
+CPU_COLUMNS = ("workers", "compute", "queued", "idle", "main", "proxy", "server")
 
 
-def _cpu(before: dict, after: dict, wall: float, n_workers: int) -> dict:
-    """Seconds per group in a run; ``workers_idle``: the workers' wall time (one thread each)
-    neither on a core nor queued for one: waiting for bytes, for tasks, for the scheduler."""
+def _cpu(before: dict, after: dict, wall: float, n_threads: int) -> dict:
+    """Seconds per group in a run; ``idle``: the task threads' wall time neither on a core nor
+    queued for one: waiting for bytes, for tasks, for the scheduler."""
     out = {g: after[g] - before[g] for g in after}
-    if "workers" in out:
-        out["workers_idle"] = max(0.0, n_workers * wall - out["workers"] - out["workers_queued"])
+    out["compute"], out["queued"] = after["compute"], after["queued"]     # since `before` already
+    out["idle"] = max(0.0, n_threads * wall - out["compute"] - out["queued"])
     return out
 
 
@@ -133,7 +151,7 @@ def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool, 
             "peak_rss": max(p for _, p in peaks),
             "io_peak": max((s.get("held_peak", 0) for s in stats.values()), default=0),
             "files_peak": max((s.get("files_peak", 0) for s in stats.values()), default=0),
-            "cpu": _cpu(before, after, wall, len(cpu.groups["workers"]) if cpu else 0),
+            "cpu": _cpu(before, after, wall, after["threads"]) if cpu else {},
             "stats": stats}
 
 
@@ -219,7 +237,7 @@ def main():
                     k = rnd % len(remote_paths)           # each round starts with another path
                     for name, fileset, on, proxy_pid in remote_paths[k:] + remote_paths[:k]:
                         cpu = CPU({"workers": worker_pids, "main": [os.getpid()], "proxy": [proxy_pid],
-                                   "server": [server_pid]})
+                                   "server": [server_pid]}, lambda: task_threads(client))
                         # each remote run right after a local one: the machine's load moves between runs
                         local = engine(local_fs, analysis, client, runs, args.chunk_size, True, cpu)
                         got = engine(fileset, analysis, client, runs, args.chunk_size, on, cpu)
@@ -267,8 +285,8 @@ def main():
           f"{size_bytes(config.get('prefetch-bytes')) / 2**20:.0f} MiB; peak RSS: the largest of any chunk's worker; "
           f"ahead / files: the most bytes a worker held read ahead / in open files; CPU s: medians per run "
           f"(user + system) of the workers, this process (scheduler, dispatcher), the path's proxy, the server; "
-          f"workers_queued: seconds the workers' threads were runnable but waited for a core (the machine's load); "
-          f"workers_idle: workers x wall - CPU - queued (waiting for bytes or work)")
+          f"compute / queued / idle: the workers' task threads' seconds on a core / runnable but waiting for a core "
+          f"(the machine's load) / neither (waiting for bytes or work)")
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
