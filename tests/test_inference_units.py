@@ -259,3 +259,28 @@ def test_pass_on_toy_events_with_a_user_layout(tmp_path):
     assert out.Jet.tiny.sumpt.tolist() == [[21.0, -1.0], [], [0.0]]
     assert out.Jet.tiny.n.tolist() == [[3.0, -1.0], [], [0.0]]
     assert "BvsL" not in out.Jet.tiny.fields
+
+
+def test_inference_modules_import_no_cycle():
+    """No module of jetdask/inference imports (at the top or inside a function) one that imports it
+    back, directly or through others; registry still gives the names it gave before the split."""
+    import ast
+    import pathlib
+
+    import jetdask.inference as pkg
+    root = pathlib.Path(pkg.__file__).parent
+    names = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    graph = {}
+    for path in root.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        graph[path.stem] = deps & names - {"__init__"}
+
+    def reaches(start, target, seen=()):
+        return any(d == target or (d not in seen and reaches(d, target, (*seen, d))) for d in graph.get(start, ()))
+
+    assert [m for m in graph if m != "__init__" and reaches(m, m)] == []
+    assert {"Tagger", "Scaler", "fit_scaler", "save_checkpoint", "load_checkpoint", "load_model", "clear_cache",
+            "stats", "check_tagger", "tagger_resources", "is_torchscript", "build_model"} <= set(dir(registry))
