@@ -14,6 +14,7 @@ import os
 from ..errors import ConfigError
 from .ledger import Ledger
 from .lock import running_holder
+from .protocol import ChunkState
 
 
 def run_status(run_dir: str) -> dict:
@@ -25,9 +26,9 @@ def run_status(run_dir: str) -> dict:
         counts = led.counts()
         holder = running_holder(run_dir) or None
         interrupted = 0
-        if not holder and counts.get("running"):
-            interrupted = counts.pop("running")
-            counts["pending"] = counts.get("pending", 0) + interrupted
+        if not holder and counts.get(ChunkState.RUNNING):
+            interrupted = counts.pop(ChunkState.RUNNING)
+            counts[ChunkState.PENDING] = counts.get(ChunkState.PENDING, 0) + interrupted
         failed = led.failed()
         files = led.failed_files()
         completeness = led.processed()
@@ -38,8 +39,9 @@ def run_status(run_dir: str) -> dict:
             "unreadable_files": files, "datasets": completeness, "chunk_plan": led.get_meta("chunk_plan"),
             "planned": planned, "interrupted": interrupted, "duplicate_files": led.duplicates(),
             "unresolved_duplicates": led.unresolved_duplicates(), "running_by": holder}
-        st["complete"] = (planned and not failed and not files and counts.get("pending", 0) == 0
-                          and counts.get("running", 0) == 0 and all(d["complete"] for d in completeness.values()))
+        st["complete"] = (planned and not failed and not files and counts.get(ChunkState.PENDING, 0) == 0
+                          and counts.get(ChunkState.RUNNING, 0) == 0
+                          and all(d["complete"] for d in completeness.values()))
         st["reasons"] = incomplete_reasons(st)
         return st
     finally:
@@ -57,7 +59,7 @@ def incomplete_reasons(st: dict) -> list[str]:
     if not st.get("planned"):
         n = sum(d.get("files_planned", 0) + d.get("files_unreadable", 0) for d in st["datasets"].values())
         out.append(f"planning did not finish ({n} file(s) planned so far): `jetdask resubmit` plans the rest")
-    pending = st["chunks"].get("pending", 0)
+    pending = st["chunks"].get(ChunkState.PENDING, 0)
     if pending and not st.get("running_by"):
         why = (f", {st['interrupted']} of them in flight when the last run stopped" if st.get("interrupted") else "")
         out.append(f"{pending} chunk(s) not run yet{why}: `jetdask resubmit` runs them")
@@ -82,7 +84,7 @@ def format_status(st: dict) -> str:
     if st.get("running_by"):
         h = st["running_by"]
         lines[0] += f" (in progress: process {h.get('pid')} on host {h.get('host')})"
-    states = ["done", "pending", "running", "failed", "split"]
+    states = [ChunkState.DONE, ChunkState.PENDING, ChunkState.RUNNING, ChunkState.FAILED, ChunkState.SPLIT]
     lines.append("chunks: " + ", ".join(f"{s} {st['chunks'].get(s, 0)}" for s in states))
     if st.get("chunk_plan"):
         lines.append(f"planned: {st['chunk_plan']}")
