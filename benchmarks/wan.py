@@ -20,7 +20,9 @@ path, and the workers' memory: the largest peak RSS of a chunk (the whole worker
 most bytes read ahead and the most bytes of open files a worker held at once, against the
 chunk budget of the memory guard and ``jetdask.prefetch-bytes``; and the CPU seconds each run
 took of the workers, of this process (scheduler and dispatcher), of the path's proxy and of the
-server (on a 2-core machine the proxy's and the server's CPU is taken from the workers).
+server (on a 2-core machine the proxy's and the server's CPU is taken from the workers), and
+the seconds the workers' task threads spent on a core, runnable but waiting for one (other
+processes held the cores: the machine's load), and neither (idle: waiting for bytes or work).
 """
 from __future__ import annotations
 
