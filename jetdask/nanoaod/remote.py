@@ -17,10 +17,10 @@ uproot reads ``root://`` URLs here through :class:`XRootDSource`: uproot's
 vector-read source, whose failures keep the client's status
 (:class:`XRootDStatusError`) instead of uproot's plain ``OSError`` text. An open costs few
 round trips: the server is asked for its vector-read limits once per process (not once per
-file), and the file's first ``HEAD`` and last ``TAIL`` bytes come in one vector read right
-after the open (the size comes with the open's answer), which holds the header, and in files
-ROOT wrote, the keys, the streamers and the TTree's metadata that uproot then reads one after
-the other (:meth:`XRootDSource.opened` lets go of them). Ranges read ahead
+file), while the file's first ``HEAD`` and last ``TAIL`` bytes come in one vector read sent
+right after the open (the size comes with the open's answer), which holds the header, and in
+files ROOT wrote, the keys, the streamers and the TTree's metadata that uproot then reads one
+after the other (:meth:`XRootDSource.opened` lets go of them). Ranges read ahead
 (:mod:`jetdask.nanoaod.readahead`) are served without asking again.
 """
 from __future__ import annotations
@@ -194,21 +194,35 @@ HEAD = 64 * 1024      # bytes of a file's start read with its end when it is ope
 TAIL = 512 * 1024     # bytes of its end: ROOT writes the keys, streamers and a tree's metadata last
 
 
-def _ends(resource: _Resource) -> list[tuple[int, bytes]]:
-    """``(offset, bytes)`` of the start and the end of the open file, in one vector read; nothing
-    when that fails (uproot's own reads then report the error)."""
+def _ask_ends(resource: _Resource):
+    """Ask for the start and the end of the open file in one vector read, without waiting for it
+    (the server's limits may be asked meanwhile); returns a function that waits for the answer and
+    gives its ``(offset, bytes)``: nothing when that read fails (uproot's own reads then report
+    the error)."""
     f = resource.file
     st, info = f.stat()                     # the open's answer: no round trip
     if st.error or not info.size:
-        return []
+        return list
     size = int(info.size)
     ranges = [(0, min(size, HEAD))]
     if size > HEAD:
         ranges.append((max(HEAD, size - TAIL), size))
-    st, got = f.vector_read(chunks=[(a, b - a) for a, b in ranges], timeout=resource._xrd_timeout())
+    done, got = threading.Event(), []
+
+    def answered(status, response, hostlist):
+        if not status.error and response is not None:
+            got.extend((int(c.offset), c.buffer) for c in response.chunks)
+        done.set()
+
+    timeout = resource._xrd_timeout()
+    st = f.vector_read(chunks=[(a, b - a) for a, b in ranges], timeout=timeout, callback=answered)
     if st.error:
-        return []
-    return [(int(c.offset), c.buffer) for c in got.chunks]
+        return list
+
+    def wait() -> list[tuple[int, bytes]]:
+        # the client answers every request, at the latest when it times out; the bound is a guard
+        return got if done.wait((timeout or 60) + 30) else []
+    return wait
 
 
 class XRootDSource(uproot.source.xrootd.XRootDSource):
@@ -224,11 +238,12 @@ class XRootDSource(uproot.source.xrootd.XRootDSource):
                 [uproot.source.xrootd.trivial_resource() for _ in range(self._num_workers)])
         else:
             self._executor = uproot.source.futures.ResourceTrivialExecutor(uproot.source.xrootd.trivial_resource())
+        ends = _ask_ends(self._resource)     # in flight while the server's limits are asked
         self._max_num_elements, self._max_element_size = _server_config(self._resource)
         if self._desired_max_num_elements is not None:
             self._max_num_elements = min(self._max_num_elements, self._desired_max_num_elements)
         self.store = readahead.Store(self)
-        self._ends = _ends(self._resource)
+        self._ends = ends()
 
     def opened(self) -> None:
         """The file's metadata is read: the start and end read at the open are not needed any more."""
