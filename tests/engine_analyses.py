@@ -98,3 +98,13 @@ class SlowDimuonJets(DimuonJets):
 
     def __init__(self):
         super().__init__(sleep=0.4)
+
+
+class EngineCounterClash(DimuonJets):
+    """The same analysis, returning a counter named ``events``, which the engine owns: the run stops
+    at its first result."""
+
+    def process(self, events, chunk):
+        out = super().process(events, chunk)
+        out.counters["events"] = len(events)
+        return out

@@ -166,3 +166,38 @@ def test_workers_killed_while_opening_files_are_planned_again(clean, small_sampl
     assert_same_output(out, clean)
     files = ledger_rows(str(tmp_path / "run"), "SELECT path, state FROM files")
     assert (slow, "ok") in files and len(files) == 4     # inspected again after its worker died
+
+
+def test_a_run_stopped_while_a_file_is_inspected_reports_nothing_after_it(small_sample, tmp_path):
+    """The run stops (its analysis returned an engine counter) while one file's inspection is still
+    out: the inspection is cancelled, and its late report finds the feed closed without an error
+    from the client's callback thread (it used to log a traceback after the one-line error)."""
+    import logging
+
+    from engine_analyses import EngineCounterClash
+    from jetdask.errors import JetdaskError
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+    handler = Keep(logging.ERROR)
+    logging.getLogger("distributed").addHandler(handler)
+    slow = _first_file(small_sample)
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    try:
+        with local_client() as client:
+            client.run(slow_inspections, os.path.basename(slow), 6.0, str(stamps))
+            try:
+                with pytest.raises(JetdaskError, match="events"):
+                    with Runner(EngineCounterClash(), small_sample, str(tmp_path / "run"), client,
+                                chunk_size=1000, progress=False) as r:
+                        r.run()
+                time.sleep(2.0)   # the cancellation's callbacks arrive
+            finally:
+                client.run(unslow_inspections)
+    finally:
+        logging.getLogger("distributed").removeHandler(handler)
+    assert not [r for r in records if "schedule new futures" in r.getMessage() + str(r.exc_info)], records

@@ -91,7 +91,15 @@ class PlanFeed:
             self._watch(i, fut)
 
     def _watch(self, i: int, fut) -> None:
-        fut.add_done_callback(lambda f: self._pool.submit(self._fetch, i, f))
+        fut.add_done_callback(lambda f: self._report(i, f))
+
+    def _report(self, i: int, fut) -> None:
+        """A finished inspection handed to a pool thread; once the feed is closed (the run stopped
+        before planning ended: a refused analysis, an interrupt) nothing waits for it."""
+        try:
+            self._pool.submit(self._fetch, i, fut)
+        except RuntimeError:   # the pool is shut down: the feed was closed
+            pass
 
     def _fetch(self, i: int, fut) -> None:
         """In a pool thread: the inspection's result (or error) onto the dispatcher's queue."""
