@@ -1,7 +1,7 @@
 """Remote files at WAN latency: the engine over XRootD through a delay-adding proxy vs local files.
 
     eval "$(bash ../shared/cluster/start-local-xrootd.sh)"    # as root; LOCAL_XROOTD_URL/_EXPORT
-    python benchmarks/wan.py [--events 600000] [--delays 0,12,50] [--workers 1,2] [--repeat 2] [--compare-off]
+    python benchmarks/wan.py [--events 600000] [--delays 0,12,50] [--workers 1,2] [--repeat 2] [--compare-off] [--passes 1]
 
 The synthetic PFNano sample (``jetdask.synthetic``: one MC and one data file of ``--events``
 events each, 889 branches, as ``jetdask sample`` writes them) is linked into the server's
@@ -27,6 +27,7 @@ processes held the cores: the machine's load), and neither (idle: waiting for by
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sqlite3
@@ -177,6 +178,14 @@ def same_output(a, b) -> float:
     return worst
 
 
+def _passes(fs: dict, n: int) -> dict:
+    """The fileset with each data set listed ``n`` times (``<name>_pass<k>`` after the first)."""
+    out = dict(fs)
+    for k in range(1, n):
+        out.update({f"{name}_pass{k}": json.loads(json.dumps(ds)) for name, ds in fs.items()})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=600_000, help="events per file (one MC, one data file)")
@@ -188,6 +197,9 @@ def main():
     ap.add_argument("--memory-limit", default="4GiB", help="per worker")
     xrootd_bench.add_server_args(ap)
     ap.add_argument("--sample-dir", default=None, help="an existing sample (fileset.json inside)")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="read every file this many times per run (each pass a data set of its own): "
+                         "runs long enough that the start's round trips do not dominate")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))     # stops the clusters and proxies on the way out
     xrootd_bench.require_server(args)
@@ -208,13 +220,17 @@ def main():
     local_fs = os.path.join(sample_dir, "fileset.json")
     if not os.path.exists(local_fs):
         generate_sample(sample_dir, events=args.events, files=1, seed=3, mismodel=0.5, progress=True)
-    fs = load_fileset(local_fs).to_dict()
+    fs = _passes(load_fileset(local_fs).to_dict(), args.passes)
     served = xrootd_bench.link_files(fs, args.export, "jetdask-wan")
     server = xrd.URL(args.url)
     delays = [float(x) for x in args.delays.split(",") if x != ""]
     workers = [int(x) for x in args.workers.split(",")]
     analysis = DimuonJets(save_arrays=False)
     runs = tempfile.mkdtemp(dir=args.workdir, prefix="runs-wan-")
+    if args.passes > 1:
+        local_fs = os.path.join(runs, "local.json")
+        with open(local_fs, "w") as f:
+            json.dump(fs, f)
     limit = _bytes(args.memory_limit)
 
     print(f"load average at the start {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
