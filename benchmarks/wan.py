@@ -1,7 +1,8 @@
 """Remote files at WAN latency: the engine over XRootD through a delay-adding proxy vs local files.
 
     eval "$(bash ../shared/cluster/start-local-xrootd.sh)"    # as root; LOCAL_XROOTD_URL/_EXPORT
-    python benchmarks/wan.py [--events 600000] [--delays 0,12,50] [--workers 1,2] [--repeat 2] [--compare-off] [--passes 1]
+    python benchmarks/wan.py [--events 600000] [--delays 0,12,50] [--workers 1,2] [--repeat 2] [--compare-off]
+        [--passes 1]
 
 The synthetic PFNano sample (``jetdask.synthetic``: one MC and one data file of ``--events``
 events each, 889 branches, as ``jetdask sample`` writes them) is linked into the server's
