@@ -25,6 +25,15 @@ DEFAULT_YAML = str(files("jetdask.preprocessing").joinpath("default.yaml"))   # 
 
 NUM = (int, float)
 OPT_NUM = (int, float, type(None))
+_LEPTON = {   # muons and electrons take the same keys
+    "enabled": (bool,),
+    "pt_min": NUM,
+    "abs_eta_max": NUM,
+    "id": (str, type(None)),
+    "id_min": NUM,
+    "iso": (str, type(None)),
+    "iso_max": OPT_NUM,
+}
 
 # name -> types or nested dict (a section). ``dict`` values whose keys are user-chosen
 # (patterns, class names) are checked by dedicated validators below.
@@ -43,24 +52,8 @@ TYPES: dict[str, Any] = {
         "gen_match": (bool,),
         "leptons": {
             "delta_r": OPT_NUM,
-            "muons": {
-                "enabled": (bool,),
-                "pt_min": NUM,
-                "abs_eta_max": NUM,
-                "id": (str, type(None)),
-                "id_min": NUM,
-                "iso": (str, type(None)),
-                "iso_max": OPT_NUM,
-            },
-            "electrons": {
-                "enabled": (bool,),
-                "pt_min": NUM,
-                "abs_eta_max": NUM,
-                "id": (str, type(None)),
-                "id_min": NUM,
-                "iso": (str, type(None)),
-                "iso_max": OPT_NUM,
-            },
+            "muons": _LEPTON,
+            "electrons": _LEPTON,
         },
     },
     "labels": {
