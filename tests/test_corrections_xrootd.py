@@ -5,10 +5,8 @@ is one line naming it."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 import yaml
@@ -18,7 +16,7 @@ from engine_helpers import assert_same_output, local_client
 from jetdask.corrections import loader
 from jetdask.engine.runner import Runner
 from jetdask.errors import FileAccessError
-from xrootd_server import publish, shared_server
+from xrootd_server import publish, tagged_export
 
 pytestmark = pytest.mark.xrootd
 FILES = ("btagging.json.gz", "puWeights.json.gz", "jet_jerc.json.gz")
@@ -27,10 +25,7 @@ SPEC = str(REPO / "analyses" / "dy_jets.py") + ":DYJets"
 
 @pytest.fixture(scope="module")
 def server():
-    url, export = shared_server()
-    tag = f"jetdask-test-{uuid.uuid4().hex[:8]}"
-    yield url, export, tag
-    shutil.rmtree(os.path.join(export, tag), ignore_errors=True)
+    yield from tagged_export()
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import uuid
 
 import dask
 import pytest
@@ -19,17 +17,14 @@ from jetdask.engine.runner import Runner
 from jetdask.errors import FileAccessError, TransientFileError
 from jetdask.fileset import load_fileset
 from jetdask.nanoaod import io
-from xrootd_server import free_port, publish, shared_server
+from xrootd_server import free_port, publish, tagged_export
 
 pytestmark = pytest.mark.xrootd
 
 
 @pytest.fixture(scope="module")
 def server():
-    url, export = shared_server()
-    tag = f"jetdask-test-{uuid.uuid4().hex[:8]}"
-    yield url, export, tag
-    shutil.rmtree(os.path.join(export, tag), ignore_errors=True)
+    yield from tagged_export()
 
 
 def _remote_fileset(fileset_path: str, server, sub: str, out_path) -> str:

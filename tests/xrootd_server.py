@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import uuid
 
 import pytest
 
@@ -37,6 +38,15 @@ def shared_server() -> tuple[str, str]:
     if not answers(url):
         _missing(f"the XRootD server {url} does not answer")
     return url.rstrip("/"), export
+
+
+def tagged_export():
+    """Generator for a module fixture: ``(url, export_dir, tag)`` of the shared server, the test
+    module's files going under ``export_dir/tag``, removed afterwards."""
+    url, export = shared_server()
+    tag = f"jetdask-test-{uuid.uuid4().hex[:8]}"
+    yield url, export, tag
+    shutil.rmtree(os.path.join(export, tag), ignore_errors=True)
 
 
 def publish(export: str, url: str, src: str, rel: str) -> str:
