@@ -62,14 +62,20 @@ def _done(run) -> int:
         return 0
 
 
-def _interrupt(proc, when) -> tuple[str, list]:
-    """Wait for ``when()``, SIGINT the group, return stderr and the processes of the group then."""
+def _interrupt(proc, when, may_end_first: bool = False) -> tuple[str, list]:
+    """Wait for ``when()``, SIGINT the group, return stderr and the processes of the group then
+    (``may_end_first``: the process may have ended by itself before the signal)."""
     deadline = time.time() + 240
     while not when() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()[1][-3000:]
-    group = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-    os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.02)
+    if not may_end_first:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+    group = [proc.pid]
+    try:
+        group += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        os.killpg(proc.pid, signal.SIGINT)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        assert may_end_first
     try:
         _, err = proc.communicate(timeout=180)
     finally:
@@ -168,7 +174,7 @@ def test_ctrl_c_as_the_run_ends(small_sample, tmp_path, after):
         if not t and n > 0 and _done(run) == n:
             t.append(time.time())
         return bool(t) and time.time() - t[0] >= after
-    err, group = _interrupt_late(proc, ended)
+    err, group = _interrupt(proc, ended, may_end_first=True)
     assert proc.returncode in (0, 130), (proc.returncode, err[-3000:])
     assert "Traceback" not in err, err[-3000:]
     if proc.returncode == 130:
@@ -177,21 +183,3 @@ def test_ctrl_c_as_the_run_ends(small_sample, tmp_path, after):
     st = subprocess.run(_cmd("status", run), capture_output=True, text=True, env=_env())
     assert st.returncode == 0, st.stdout + st.stderr
 
-
-def _interrupt_late(proc, when) -> tuple[str, list]:
-    """As :func:`_interrupt`, but the process may have ended by itself before the signal."""
-    deadline = time.time() + 240
-    while not when() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    group = [proc.pid]
-    try:
-        group += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        os.killpg(proc.pid, signal.SIGINT)
-    except (psutil.NoSuchProcess, ProcessLookupError):
-        pass
-    try:
-        _, err = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return err, group
