@@ -28,6 +28,7 @@ processes held the cores: the machine's load), and neither (idle: waiting for by
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import signal
@@ -183,7 +184,7 @@ def _passes(fs: dict, n: int) -> dict:
     """The fileset with each data set listed ``n`` times (``<name>_pass<k>`` after the first)."""
     out = dict(fs)
     for k in range(1, n):
-        out.update({f"{name}_pass{k}": json.loads(json.dumps(ds)) for name, ds in fs.items()})
+        out.update({f"{name}_pass{k}": copy.deepcopy(ds) for name, ds in fs.items()})
     return out
 
 

@@ -46,14 +46,13 @@ def _run_checked(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if argv is not None:          # called from Python: the caller owns Ctrl-C
-        return boundary(_run_checked, args)
     try:
         return boundary(_run_checked, args)
     except KeyboardInterrupt:     # between the command's end and the boundary's return
         return interrupted()
     finally:
-        _done_with_interrupts()
+        if argv is None:          # the command line's process (from Python, the caller owns Ctrl-C)
+            _done_with_interrupts()
 
 
 def _done_with_interrupts() -> None:
