@@ -5,8 +5,8 @@ Opening a PFNano file costs 0.1–0.4 s (TTree metadata of 300–1800 branches, 
 reading a 2k-event chunk costs tens of ms. Each worker process therefore keeps its opened
 trees in a cache keyed by (path, tree) (:mod:`jetdask.nanoaod.filecache`: bounded by their
 memory, ``jetdask.file-cache-bytes``, and their number, ``jetdask.file-cache-size``), so the
-second chunk of a file skips the open. A file being opened ahead
-(:mod:`jetdask.nanoaod.prefetch`) is waited for, not opened twice. Errors are translated
+second chunk of a file skips the open. A file being opened by another thread (a chunk, an
+inspection, an open ahead by :mod:`jetdask.nanoaod.prefetch`) is waited for, not opened twice. Errors are translated
 once, here, into :class:`~jetdask.errors.FileAccessError` with the path and the reason, or
 :class:`~jetdask.errors.TransientFileError` when :func:`remote.classify` says retrying may
 help (server unreachable, timeouts); missing, truncated or corrupt files are permanent. A
@@ -15,6 +15,7 @@ through :mod:`jetdask.nanoaod.remote`.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 _cache = filecache.FileCache()
 _lock = threading.Lock()
-_opening: dict[tuple[str, str], Any] = {}   # (path, tree) -> Future of an open ahead under way
+_opening: dict[tuple[str, str], Any] = {}   # (path, tree) -> Future of an open under way (any thread)
 stats = {"opens": 0, "hits": 0, "open_seconds": 0.0}   # this process's opens (cached), their time
 _close = filecache.close_tree
 
@@ -93,30 +94,55 @@ def keep(path: str, tree: str, t, seconds: float, pin: bool = False) -> None:
 
 
 def open_tree(path: str, tree: str = "Events", cache: bool = True, pin: bool = False):
-    """The uproot TTree ``tree`` of ``path``, from the process cache when open (or being opened
-    ahead). ``pin``: held for the caller, who unpins it (:func:`reading`)."""
+    """The uproot TTree ``tree`` of ``path``, from the process cache when open. A file another
+    thread of this process is opening (a chunk, an inspection, an open ahead) is waited for, not
+    opened twice; when that open failed, it is opened again here, where its error is reported.
+    ``pin``: held for the caller, who unpins it (:func:`reading`)."""
     key = (path, tree)
-    if cache:
-        t = _cache.get(key, pin=pin)
+    if not cache:
+        t = _open(path, tree)
+        if pin:
+            _cache.pin(t)
+        return t
+    t = _cached(key, pin)
+    if t is not None:
+        return t
+    with _lock:
+        other = _opening.get(key)
+        if other is None:
+            mine: concurrent.futures.Future = concurrent.futures.Future()
+            _opening[key] = mine
+    if other is not None:
+        try:
+            other.result()
+        except Exception as err:  # noqa: BLE001 - opened again here, where its error is reported
+            log.debug("jetdask: opening %s in another thread failed (opened again now): %r", path, err)
+        t = _cached(key, pin)
         if t is not None:
-            stats["hits"] += 1
             return t
-        ahead = _opening.get(key)
-        if ahead is not None:
-            try:
-                ahead.result()
-            except Exception as err:  # noqa: BLE001 - opened again here, where its error is reported
-                log.debug("jetdask: opening %s ahead failed (opened again now): %r", path, err)
-            t = _cache.get(key, pin=pin)
-            if t is not None:
-                stats["hits"] += 1
-                return t
-    t0 = time.perf_counter()
-    t = _open(path, tree)
-    if cache:
+        t0 = time.perf_counter()
+        t = _open(path, tree)
         keep(path, tree, t, time.perf_counter() - t0, pin=pin)
-    elif pin:
-        _cache.pin(t)
+        return t
+    try:
+        t0 = time.perf_counter()
+        t = _open(path, tree)
+        keep(path, tree, t, time.perf_counter() - t0, pin=pin)
+        mine.set_result(t)
+        return t
+    except BaseException as err:
+        mine.set_exception(err)
+        raise
+    finally:
+        with _lock:
+            if _opening.get(key) is mine:
+                del _opening[key]
+
+
+def _cached(key: tuple[str, str], pin: bool):
+    t = _cache.get(key, pin=pin)
+    if t is not None:
+        stats["hits"] += 1
     return t
 
 
