@@ -23,11 +23,15 @@ chunk budget of the memory guard and ``jetdask.prefetch-bytes``; and the CPU sec
 took of the workers, of this process (scheduler and dispatcher), of the path's proxy and of the
 server (on a 2-core machine the proxy's and the server's CPU is taken from the workers), and
 the seconds the workers' task threads spent on a core, runnable but waiting for one (other
-processes held the cores: the machine's load), and neither (idle: waiting for bytes or work).
+processes held the cores: the machine's load), and neither (idle: waiting for bytes or work);
+from the run's ledger, the seconds from the run's start to a worker's first chunk (``start``,
+median of the workers: planning and the first opens) and a worker's seconds inside chunks
+(``chunks``, mean of the workers: reading and the analysis).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -82,29 +86,56 @@ class CPU:
     """Seconds spent by groups of processes between two ``take`` calls: CPU (user + system) of
     each group, and of the workers' task threads (Linux ``/proc/PID/task/TID/schedstat``) the
     time on a core (``compute``) and the time runnable but waiting for a core while other
-    processes held them (``queued``: what the machine's load took)."""
+    processes held them (``queued``: what the machine's load took).
 
-    def __init__(self, groups: dict, threads=None):
+    The task threads change during a run: an inspection of a ``root://`` file leaves its thread
+    (``distributed.secede``), the pool starts another, and one of them ends when it rejoins. So
+    while a run goes (:meth:`polling`) their list is asked for every ``period`` seconds and the
+    counters of every task thread seen are read every ``period / 5``: a thread that ended counts
+    up to its last reading (its last few milliseconds are lost, not its whole time)."""
+
+    def __init__(self, groups: dict, threads=None, period: float = 0.5):
         import psutil
         self.groups = {g: [psutil.Process(p) for p in pids if p] for g, pids in groups.items()}
         self.threads = threads      # () -> [(pid, native thread id)] of the task threads now
-        self._last: dict = {}
+        self.period = period
+        self._seen: dict = {}       # (pid, tid) -> its latest (on a core, waiting for one) seconds
+        self._last: dict = {}       # the same at the previous take
 
-    @staticmethod
-    def _schedstat(threads) -> dict:
-        out = {}
+    def _read(self, threads) -> None:
         for pid, tid in threads:
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                     a, b = f.read().split()[:2]
-                out[(pid, tid)] = (int(a) / 1e9, int(b) / 1e9)
-            except (OSError, ValueError):        # a thread that ended
+                self._seen[(pid, tid)] = (int(a) / 1e9, int(b) / 1e9)
+            except (OSError, ValueError):        # a thread that ended: its last reading stays
                 continue
-        return out
+
+    @contextlib.contextmanager
+    def polling(self):
+        """Read the task threads' counters in a background thread while the ``with`` block runs."""
+        import threading
+        stop = threading.Event()
+
+        def poll():
+            threads, asked = [], 0.0
+            while not stop.is_set():
+                if self.threads and time.monotonic() - asked >= self.period:
+                    with contextlib.suppress(Exception):     # a cluster shutting down: keep the last list
+                        threads = sorted(set(threads) | set(self.threads()))
+                    asked = time.monotonic()
+                self._read(threads)
+                stop.wait(self.period / 5)
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
 
     def take(self) -> dict:
-        """Cumulative seconds per group; ``compute``/``queued`` since the previous ``take`` (a task
-        thread started meanwhile counts whole, one that ended meanwhile is lost: a seceded thread)."""
+        """Cumulative seconds per group; ``compute``/``queued`` since the previous ``take``."""
         import psutil
         out = {}
         for g, procs in self.groups.items():
@@ -116,23 +147,24 @@ class CPU:
                 except psutil.Error:
                     pass
             out[g] = t
-        now = self._schedstat(self.threads() if self.threads else [])
-        prev, self._last = self._last, now
+        self._read(self.threads() if self.threads else [])
+        now, prev = dict(self._seen), self._last
+        self._last = now
         out["compute"] = sum(r - prev.get(k, (0.0, 0.0))[0] for k, (r, _) in now.items())
         out["queued"] = sum(w - prev.get(k, (0.0, 0.0))[1] for k, (_, w) in now.items())
-        out["threads"] = len(now)
         return out
 
 
-CPU_COLUMNS = ("workers", "compute", "queued", "idle", "main", "proxy", "server")
+CPU_COLUMNS = ("workers", "compute", "queued", "idle", "main", "proxy", "server", "start", "chunks")
 
 
 def _cpu(before: dict, after: dict, wall: float, n_threads: int) -> dict:
-    """Seconds per group in a run; ``idle``: the task threads' wall time neither on a core nor
-    queued for one: waiting for bytes, for tasks, for the scheduler."""
+    """Seconds per group in a run; ``idle``: the wall time of the ``n_threads`` task slots of the
+    cluster that their threads spent neither on a core nor queued for one: waiting for bytes, for
+    tasks, for the scheduler (negative when inspections ran beside the slots' threads)."""
     out = {g: after[g] - before[g] for g in after}
     out["compute"], out["queued"] = after["compute"], after["queued"]     # since `before` already
-    out["idle"] = max(0.0, n_threads * wall - out["compute"] - out["queued"])
+    out["idle"] = n_threads * wall - out["compute"] - out["queued"]
     return out
 
 
@@ -142,21 +174,26 @@ def engine(fileset_path, analysis, client, runs, chunk_size, prefetch_on: bool, 
     client.run(set_prefetch, prefetch_on)
     run = tempfile.mkdtemp(dir=runs)
     before = cpu.take() if cpu else {}
-    t = time.perf_counter()
-    with Runner(analysis, fileset_path, run, client, chunk_size=chunk_size, progress=False) as r:
-        out = r.run()
+    t, t_wall = time.perf_counter(), time.time()
+    with cpu.polling() if cpu else contextlib.nullcontext():
+        with Runner(analysis, fileset_path, run, client, chunk_size=chunk_size, progress=False) as r:
+            out = r.run()
     wall = time.perf_counter() - t
     after = cpu.take() if cpu else {}
     assert out.complete, out.failed
     db = sqlite3.connect(os.path.join(run, "ledger.sqlite"))
     peaks = db.execute("SELECT worker, MAX(peak_rss) FROM chunks WHERE state='done' GROUP BY worker").fetchall()
+    spans = db.execute("SELECT worker, MIN(started), SUM(finished - started) FROM chunks WHERE state='done' "
+                       "GROUP BY worker").fetchall()
     db.close()
+    timeline = {"start": statistics.median(first - t_wall for _, first, _ in spans),
+                "chunks": statistics.mean(busy for _, _, busy in spans)}
     stats = client.run(worker_stats)
     return {"wall": wall, "events": sum(c["events"] for c in out.counters.values()), "output": load_output(run),
             "peak_rss": max(p for _, p in peaks),
             "io_peak": max((s.get("held_peak", 0) for s in stats.values()), default=0),
             "files_peak": max((s.get("files_peak", 0) for s in stats.values()), default=0),
-            "cpu": _cpu(before, after, wall, after["threads"]) if cpu else {},
+            "cpu": {**_cpu(before, after, wall, sum(client.nthreads().values())), **timeline} if cpu else timeline,
             "stats": stats}
 
 
@@ -306,7 +343,8 @@ def main():
           f"ahead / files: the most bytes a worker held read ahead / in open files; CPU s: medians per run "
           f"(user + system) of the workers, this process (scheduler, dispatcher), the path's proxy, the server; "
           f"compute / queued / idle: the workers' task threads' seconds on a core / runnable but waiting for a core "
-          f"(the machine's load) / neither (waiting for bytes or work)")
+          f"(the machine's load) / neither (waiting for bytes or work); start: s to a worker's first chunk; "
+          f"chunks: a worker's s inside chunks")
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
