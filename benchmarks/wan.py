@@ -8,16 +8,17 @@ The synthetic PFNano sample (``jetdask.synthetic``: one MC and one data file of 
 events each, 889 branches, as ``jetdask sample`` writes them) is linked into the server's
 directory. One ``cluster/latency-proxy.py`` per delay forwards to the server, adding that many
 milliseconds each way (0, 12, 50: a round trip of 0, 24, 100 ms). Per worker count, one
-LocalCluster of single-threaded workers; per round, back to back, with the workers' file caches
-emptied (every run plans and opens its files): jetdask on the local files, then on the root://
+LocalCluster of single-threaded workers, all started first; per round, for each worker count in
+turn, back to back, with the workers' file caches emptied (every run plans and opens its files):
+jetdask on the local files, then on the root://
 URLs through each proxy, with prefetch on and (``--compare-off``) off, each remote run right
 after a run on the local files (the machine's load moves between runs; the pair is compared),
 the order of the remote paths rotating from round to round. Every remote output is compared
 bin for bin with the local one run just before it.
 
 Prints a table of medians (events/s), the ratio of each remote run's throughput to that of the
-local run just before it (median [min-max] over the rounds), the 2-worker / 1-worker ratio per
-path, and the workers' memory: the largest peak RSS of a chunk (the whole worker process), the
+local run just before it (median [min-max] over the rounds), the 2-worker / 1-worker ratio of
+each path (runs of one round, minutes apart; median [min-max]), and the workers' memory: the largest peak RSS of a chunk (the whole worker process), the
 most bytes read ahead and the most bytes of open files a worker held at once, against the
 chunk budget of the memory guard and ``jetdask.prefetch-bytes``; and the CPU seconds each run
 took of the workers, of this process (scheduler and dispatcher), of the path's proxy and of the
@@ -283,18 +284,20 @@ def main():
             if args.compare_off:
                 paths.append((f"{2 * d:g} ms RTT, no prefetch", rfs, False, ports.pids[d]))
         server_pid = xrootd_bench.listening_pid(server.port)
-        for n in workers:
-            client = start_local(n_workers=n, threads_per_worker=1, memory_limit=args.memory_limit,
-                                 dashboard_address=None)
-            try:
-                client.submit(lambda: 1).result()
-                worker_pids = list(client.run(os.getpid).values())
-                remote_paths = paths[1:]
-                for rnd in range(args.repeat + 1):        # round 0: warm-up (page cache, imports), not counted
-                    k = rnd % len(remote_paths)           # each round starts with another path
+        clients = {}
+        try:
+            for n in workers:         # all started first: a round runs every worker count, back to back
+                clients[n] = start_local(n_workers=n, threads_per_worker=1, memory_limit=args.memory_limit,
+                                         dashboard_address=None)
+                clients[n].submit(lambda: 1).result()
+            worker_pids = {n: list(c.run(os.getpid).values()) for n, c in clients.items()}
+            remote_paths = paths[1:]
+            for rnd in range(args.repeat + 1):        # round 0: warm-up (page cache, imports), not counted
+                k = rnd % len(remote_paths)           # each round starts with another path
+                for n, client in clients.items():
                     for name, fileset, on, proxy_pid in remote_paths[k:] + remote_paths[:k]:
-                        cpu = CPU({"workers": worker_pids, "main": [os.getpid()], "proxy": [proxy_pid],
-                                   "server": [server_pid]}, lambda: task_threads(client))
+                        cpu = CPU({"workers": worker_pids[n], "main": [os.getpid()], "proxy": [proxy_pid],
+                                   "server": [server_pid]}, lambda client=client: task_threads(client))
                         # each remote run right after a local one: the machine's load moves between runs
                         local = engine(local_fs, analysis, client, runs, args.chunk_size, True, cpu)
                         got = engine(fileset, analysis, client, runs, args.chunk_size, on, cpu)
@@ -302,12 +305,14 @@ def main():
                         got["ratio"] = local["wall"] / got["wall"]
                         for row, r in (("local", local), (name, got)):
                             r.pop("output")
+                            r["round"] = rnd
                             print(f"workers={n} round={rnd} {row:<28} {r['wall']:6.2f} s "
                                   f"{r['events'] / r['wall']:>9.0f} ev/s  cpu " +
                                   " ".join(f"{g} {r['cpu'].get(g, 0):.2f}" for g in CPU_COLUMNS), flush=True)
                             if rnd:
                                 results.setdefault((n, row), []).append(r)
-            finally:
+        finally:
+            for client in clients.values():
                 close_cluster(client)
 
     budget = chunk_budget(limit)
@@ -329,12 +334,14 @@ def main():
     if len(workers) > 1:
         lo, hi = min(workers), max(workers)
         print()
-        print(f"{hi} workers / {lo} worker (medians):")
+        print(f"{hi} workers / {lo} worker, events/s, per round (runs of the same round, minutes apart): "
+              f"median [min-max]")
         for name, *_ in paths:
-            if (lo, name) in results and (hi, name) in results:
-                a = statistics.median(r["events"] / r["wall"] for r in results[(lo, name)])
-                b = statistics.median(r["events"] / r["wall"] for r in results[(hi, name)])
-                print(f"  {name:<28}{b / a:6.2f}x")
+            a = {r["round"]: r["events"] / r["wall"] for r in results.get((lo, name), [])}
+            b = {r["round"]: r["events"] / r["wall"] for r in results.get((hi, name), [])}
+            per = sorted(b[k] / a[k] for k in a if k in b)
+            if per:
+                print(f"  {name:<28}{statistics.median(per):6.2f}x [{per[0]:.2f}-{per[-1]:.2f}]")
     print()
     from jetdask import config
     from jetdask.config_schema import size_bytes
