@@ -8,7 +8,8 @@ from jetdask.fileset import parse_fileset
 
 def test_plan_real_files_and_report_unreadable(tmp_path, pfnano_path, nano_dy_path):
     broken = tmp_path / "broken.root"
-    broken.write_bytes(open(nano_dy_path, "rb").read()[:5000])
+    with open(nano_dy_path, "rb") as f:
+        broken.write_bytes(f.read(5000))
     fs = parse_fileset({"pf": [pfnano_path], "dy": [nano_dy_path, str(broken), str(tmp_path / "missing.root")]})
     p = plan(fs, chunk_size=7)
     n_dy = uproot.open(nano_dy_path)["Events"].num_entries
