@@ -18,16 +18,17 @@ bin for bin with the local one run just before it.
 
 Prints a table of medians (events/s), the ratio of each remote run's throughput to that of the
 local run just before it (median [min-max] over the rounds), the 2-worker / 1-worker ratio of
-each path (runs of one round, minutes apart; median [min-max]), and the workers' memory: the largest peak RSS of a chunk (the whole worker process), the
-most bytes read ahead and the most bytes of open files a worker held at once, against the
-chunk budget of the memory guard and ``jetdask.prefetch-bytes``; and the CPU seconds each run
-took of the workers, of this process (scheduler and dispatcher), of the path's proxy and of the
-server (on a 2-core machine the proxy's and the server's CPU is taken from the workers), and
-the seconds the workers' task threads spent on a core, runnable but waiting for one (other
-processes held the cores: the machine's load), and neither (idle: waiting for bytes or work);
-from the run's ledger, the seconds from the run's start to a worker's first chunk (``start``,
-median of the workers: planning and the first opens) and a worker's seconds inside chunks
-(``chunks``, mean of the workers: reading and the analysis).
+each path (runs of one round, minutes apart; median [min-max]), and the workers' memory: the
+largest peak RSS of a chunk (the whole worker process), the most bytes read ahead and the most
+bytes of open files a worker held at once, against the chunk budget of the memory guard and
+``jetdask.prefetch-bytes``; and the CPU seconds each run took of the workers, of this process
+(scheduler and dispatcher), of the path's proxy and of the server (on a 2-core machine the
+proxy's and the server's CPU is taken from the workers), and the seconds the workers' task
+threads spent on a core, runnable but waiting for one (other processes held the cores: the
+machine's load), and neither (idle: waiting for bytes or work); from the run's ledger, the
+seconds from the run's start to a worker's first chunk (``start``, median of the workers:
+planning and the first opens) and a worker's seconds inside chunks (``chunks``, mean of the
+workers: reading and the analysis).
 """
 from __future__ import annotations
 

@@ -88,10 +88,28 @@ def _clear():
     io._opening.clear()
 
 
+def _open_at_once(path: str, n: int):
+    """``io.open_tree(path)`` in ``n`` threads started together: (trees, errors)."""
+    import threading
+    start, got, errors = threading.Barrier(n), [], []
+
+    def opener():
+        start.wait()
+        try:
+            got.append(io.open_tree(path))
+        except Exception as err:  # noqa: BLE001 - collected for the assertions
+            errors.append(err)
+    threads = [threading.Thread(target=opener) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got, errors
+
+
 def test_threads_opening_one_file_at_once_open_it_once(real_data, monkeypatch):
     """Inspections off the worker's thread, chunks and opens ahead may ask for the same file at
     once: one of them opens it, the others wait for that open and get the same tree."""
-    import threading
     import time
     path = str(real_data / "nano_dy.root")
     real_open, calls = io._open, []
@@ -102,20 +120,8 @@ def test_threads_opening_one_file_at_once_open_it_once(real_data, monkeypatch):
         return real_open(p, tree)
     monkeypatch.setattr(io, "_open", slow_open)
     _clear()
-    start, got, errors = threading.Barrier(4), [], []
-
-    def opener():
-        start.wait()
-        try:
-            got.append(io.open_tree(path))
-        except Exception as err:  # noqa: BLE001 - collected for the assertion
-            errors.append(err)
-    threads = [threading.Thread(target=opener) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
     try:
+        got, errors = _open_at_once(path, 4)
         assert not errors
         assert calls == [path]
         assert len(got) == 4 and all(t is got[0] for t in got)
@@ -128,22 +134,9 @@ def test_threads_opening_one_file_at_once_open_it_once(real_data, monkeypatch):
 def test_threads_waiting_for_an_open_that_failed_report_their_own_error(tmp_path):
     """The waiters of a failed open open the file again and raise the error, naming the file;
     nothing is left registered as opening."""
-    import threading
     path = str(tmp_path / "missing.root")
     _clear()
-    start, errors = threading.Barrier(3), []
-
-    def opener():
-        start.wait()
-        try:
-            io.open_tree(path)
-        except FileAccessError as err:
-            errors.append(err)
-    threads = [threading.Thread(target=opener) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 3
-    assert all(path in str(e) for e in errors)
+    got, errors = _open_at_once(path, 3)
+    assert not got and len(errors) == 3
+    assert all(isinstance(e, FileAccessError) and path in str(e) for e in errors)
     assert not io._opening and not io.cached_paths()

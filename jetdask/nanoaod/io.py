@@ -118,16 +118,9 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True, pin: bool = F
         except Exception as err:  # noqa: BLE001 - opened again here, where its error is reported
             log.debug("jetdask: opening %s in another thread failed (opened again now): %r", path, err)
         t = _cached(key, pin)
-        if t is not None:
-            return t
-        t0 = time.perf_counter()
-        t = _open(path, tree)
-        keep(path, tree, t, time.perf_counter() - t0, pin=pin)
-        return t
+        return t if t is not None else _open_and_keep(path, tree, pin)
     try:
-        t0 = time.perf_counter()
-        t = _open(path, tree)
-        keep(path, tree, t, time.perf_counter() - t0, pin=pin)
+        t = _open_and_keep(path, tree, pin)
         mine.set_result(t)
         return t
     except BaseException as err:
@@ -137,6 +130,13 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True, pin: bool = F
         with _lock:
             if _opening.get(key) is mine:
                 del _opening[key]
+
+
+def _open_and_keep(path: str, tree: str, pin: bool):
+    t0 = time.perf_counter()
+    t = _open(path, tree)
+    keep(path, tree, t, time.perf_counter() - t0, pin=pin)
+    return t
 
 
 def _cached(key: tuple[str, str], pin: bool):

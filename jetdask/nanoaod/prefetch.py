@@ -289,12 +289,8 @@ def open_ahead(url: str, tree: str = "Events"):
 
 
 def _open(url: str, tree: str):
-    import time
     try:
-        t0 = time.perf_counter()
-        t = io._open(url, tree)
-        io.keep(url, tree, t, time.perf_counter() - t0)
-        return t
+        return io._open_and_keep(url, tree, False)
     except Exception:  # noqa: BLE001 - the chunk opens it again and reports the error
         stats["open_errors"] += 1
         return None
