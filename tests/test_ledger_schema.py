@@ -156,7 +156,8 @@ def _tables(db) -> set:
 
 
 def _digest(path) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))

@@ -268,13 +268,18 @@ def test_a_cancelled_task_and_the_run_end_drop_what_was_read_ahead(server, small
         register(client, RunPlugin(name, cloudpickle.dumps(DimuonJets(sleep=4, save_arrays=False))))
         client.run(_set_worker_config, {"jetdask.prefetch": True})
 
-        def submit(i):
+        def submit(i, priority=0):
             return client.submit(run_registered, name, [chunks[i]], {}, key=f"jetdask-{tag}-{i}", pure=False,
-                                 resources={SLOTS: 1})
+                                 resources={SLOTS: 1}, priority=priority)
 
         def held():
             return list(client.run(_worker_stats).values())[0]["held"]
-        first, second = submit(0), submit(1)
+        # the worker's one slot busy for a while: both tasks wait on the worker before the first
+        # starts, so the second is known when the first chunk's baskets are in (not a guess);
+        # the first runs first by its priority (of two tasks waiting, dask runs the newer first)
+        busy = client.submit(time.sleep, 1.5, key=f"busy-{tag}", pure=False, resources={SLOTS: 1})
+        first, second = submit(0, priority=1), submit(1)
+        busy.result()
         _until(lambda: held() > 0, "the queued task's chunk was not read ahead")
         second.cancel()
         _until(lambda: held() == 0, "cancelling the task did not drop its read-ahead")
