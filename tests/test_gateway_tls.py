@@ -97,6 +97,10 @@ def allowed_failures(dask_scheduler=None) -> int:
     return dask_scheduler.allowed_failures
 
 
+def executing(dask_worker=None) -> list:
+    return sorted(str(ts.key) for ts in dask_worker.state.executing)
+
+
 def jetdask_plugins(dask_scheduler=None) -> list:
     return sorted(n for n in dask_scheduler.plugins if "jetdask" in n)
 
@@ -112,7 +116,7 @@ def test_without_the_files_one_line(scheduler, tmp_path):
     assert err.value.key == "tls.ca-file" and "environment variable not set" in str(err.value)
 
 
-def test_first_death_errs_only_jetdask_tasks(scheduler, profile):
+def test_first_death_errs_only_jetdask_tasks(scheduler, profile, tmp_path):
     """The run's scheduler plugin marks chunk tasks (keys ``jetdask-...``): one death errs them
     (``KilledWorker``), while another user's task on the same worker is rerun by dask as always,
     and the scheduler's ``allowed-failures`` stays as it was."""
@@ -125,16 +129,30 @@ def test_first_death_errs_only_jetdask_tasks(scheduler, profile):
         before = client.run_on_scheduler(allowed_failures)
         client.register_plugin(WorkerWatch(), name=PLUGIN_NAME)
         a, b = sorted(client.nthreads())
-        ours = client.submit(time.sleep, 60, key="jetdask-probe", workers=[a], allow_other_workers=False, pure=False)
-        theirs = client.submit(time.sleep, 1, key="someone-else-probe", workers=[a], allow_other_workers=True,
+
+        go = tmp_path / "go"
+
+        def wait_then_where(flag: str) -> str:   # local: sent by value (the facility cannot import it)
+            from distributed import get_worker
+            while not os.path.exists(flag):
+                time.sleep(0.05)
+            return get_worker().address
+        # theirs runs on a (a is idle: nothing to steal it away), ours waits there behind it
+        # (bound to a); a 1-thread worker's queued task that may go elsewhere would be stolen
+        theirs = client.submit(wait_then_where, str(go), key="someone-else-probe", workers=[a], allow_other_workers=True,
                                pure=False)
         t = time.monotonic()
-        while len(client.processing(workers=[a]).get(a, ())) < 2:
-            assert time.monotonic() - t < 30
-            time.sleep(0.1)
+        while "someone-else-probe" not in client.run(executing, workers=[a])[a]:
+            assert time.monotonic() - t < 30, "the other user's task never started"
+            time.sleep(0.05)
+        ours = client.submit(time.sleep, 60, key="jetdask-probe", workers=[a], allow_other_workers=False, pure=False)
+        while set(client.processing(workers=[a]).get(a, ())) != {"jetdask-probe", "someone-else-probe"}:
+            assert time.monotonic() - t < 30, client.processing()
+            time.sleep(0.05)
         os.kill(client.run(os.getpid, workers=[a])[a], signal.SIGKILL)
         assert isinstance(ours.exception(timeout=60), KilledWorker)
-        assert theirs.result(timeout=60) is None            # rerun elsewhere, not erred
+        go.touch()
+        assert theirs.result(timeout=60) != a               # rerun elsewhere, not erred
         assert client.run_on_scheduler(allowed_failures) == before
         client.unregister_scheduler_plugin(PLUGIN_NAME)
         client.wait_for_workers(2, timeout=60)             # the nanny restarted the worker
