@@ -12,6 +12,7 @@ import pytest
 
 from jetdask import __version__
 from jetdask.cli import build_parser
+from readfiles import read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,7 +69,7 @@ def test_usage_errors_go_to_stderr_as_one_line(capsys):
                                            if m.endswith(".py") and m not in ("__init__.py", "__main__.py")))
 def test_subcommand_modules_do_not_import_the_top_level_cli(module):
     """Each subcommand module imports jetdask.cli.common and never the package or another subcommand."""
-    tree = ast.parse(open(os.path.join(REPO, "jetdask", "cli", module)).read())
+    tree = ast.parse(read_text(os.path.join(REPO, "jetdask", "cli", module)))
     siblings = {m[:-3] for m in os.listdir(os.path.join(REPO, "jetdask", "cli")) if m.endswith(".py")} - {"common"}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -84,7 +85,7 @@ def test_domain_packages_do_not_import_argparse():
             continue
         for f in files:
             if f.endswith(".py"):
-                tree = ast.parse(open(os.path.join(root, f)).read())
+                tree = ast.parse(read_text(os.path.join(root, f)))
                 names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
                 names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
                 assert "argparse" not in names, os.path.join(root, f)

@@ -22,6 +22,8 @@ import time
 
 import pytest
 
+from readfiles import read_text
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
 SMALL = ("--events 20000", "--events 2000")
@@ -32,7 +34,7 @@ def pages_in_order() -> list[str]:
     all_pages = sorted(os.path.relpath(os.path.join(d, f), DOCS)[:-3]
                        for d, _, files in os.walk(DOCS) if "/_" not in d + "/" and "_build" not in d
                        for f in files if f.endswith(".md"))
-    index = open(os.path.join(DOCS, "index.md")).read()
+    index = read_text(os.path.join(DOCS, "index.md"))
     order = ["index"]
     for block in re.findall(r"```\{toctree\}\n(.*?)```", index, flags=re.S):
         for entry in block.splitlines():
@@ -54,7 +56,7 @@ def commands(text: str) -> list[str]:
     return out
 
 
-PAGES = [p for p in pages_in_order() if commands(open(os.path.join(DOCS, p + ".md")).read())]
+PAGES = [p for p in pages_in_order() if commands(read_text(os.path.join(DOCS, p + ".md")))]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,7 @@ def test_every_page_with_commands_is_found():
 @pytest.mark.cluster
 @pytest.mark.parametrize("page", PAGES)
 def test_the_commands_of_a_page_run(page, clone):
-    for cmd in commands(open(os.path.join(DOCS, page + ".md")).read()):
+    for cmd in commands(read_text(os.path.join(DOCS, page + ".md"))):
         cmd = cmd.replace(*SMALL)
         start = time.perf_counter()
         p = subprocess.run(["bash", "-c", cmd], cwd=clone, env=_env(clone), capture_output=True, text=True,

@@ -15,6 +15,7 @@ from engine_helpers import assert_same_output, copy_sample, serial_output
 from jetdask.engine.runner import Runner
 from jetdask.engine.status import run_status
 from jetdask.fileset import load_fileset
+from readfiles import read_bytes, read_json
 
 HERE = os.path.dirname(__file__)
 
@@ -92,12 +93,12 @@ def _cli(*args):
 def test_bad_files_then_resubmit_after_repair(clean, small_sample, tmp_path):
     """Truncated, corrupted and missing files fail alone (exit 3); after repair resubmit completes the run."""
     fs_path = copy_sample(small_sample, tmp_path / "data")
-    fs = json.load(open(fs_path))
+    fs = read_json(fs_path)
     mc = [d for d in fs if not fs[d]["metadata"].get("is_data")][0]
     data = [d for d in fs if fs[d]["metadata"].get("is_data")][0]
     truncated, corrupted = list(fs[mc]["files"])
     missing = list(fs[data]["files"])[0]
-    backup = {p: open(p, "rb").read() for p in (truncated, corrupted, missing)}
+    backup = {p: read_bytes(p) for p in (truncated, corrupted, missing)}
     open(truncated, "wb").write(backup[truncated][: len(backup[truncated]) // 2])
     raw = bytearray(backup[corrupted])
     a, b = len(raw) // 10, len(raw) * 6 // 10   # baskets only: the tree metadata is at the end

@@ -18,6 +18,7 @@ from figure_analysis import FigureAnalysis
 from jetdask.errors import ConfigError
 from jetdask.plotting import build_figures, plot_run
 from jetdask.plotting.style import cms_style
+from readfiles import read_json
 
 FIGURES = REPO / "tests" / "figures"
 DPI = 50                 # 500 x 500 px for a single panel: small files, layout still visible
@@ -146,12 +147,11 @@ def test_cutflow_without_golden_json(figures, run_dir):
 
 
 def test_plot_run_writes_files_and_summary(run_dir, tmp_path):
-    import json
 
     paths = plot_run(run_dir, str(tmp_path / "p"), formats=("png",), verbose=False, only=["Deep*_BvsL"],
                      **OPTIONS)
     names = sorted(os.path.basename(p) for p in paths)
     assert names == ["DeepCSV_BvsL_all.png", "DeepJet_BvsL_all.png", "DeepJet_vs_DeepCSV_BvsL_all.png"]
-    summary = json.load(open(tmp_path / "p" / "summary.json"))
+    summary = read_json(tmp_path / "p" / "summary.json")
     assert summary["synthetic"] is True and summary["energy"] == "13 TeV"
     assert summary["options"]["pairs"] == [["DeepJet", "DeepCSV"]]

@@ -16,6 +16,7 @@ import pytest
 
 from engine_helpers import assert_same_output
 from jetdask.engine.outputs import load_output
+from readfiles import read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JETDASK = os.path.join(REPO, ".venv", "bin", "jetdask")
@@ -175,12 +176,12 @@ def test_outputs_cannot_be_written(small_sample, clean, small_fs, tmp_path):
     args = ("run", ANALYSIS, "--fileset", sample, "--run-dir", run, "--chunk-size", "1000", "--serial",
             "--no-progress", "--kwargs", json.dumps(kwargs))
     assert jetdask(*args, cwd=tmp_path).returncode == 0
-    before = open(os.path.join(run, "output", "hists.json")).read()
+    before = read_text(os.path.join(run, "output", "hists.json"))
     ballast = fill(small_fs)
     p = jetdask(*args, cwd=tmp_path)
     assert p.returncode == 3, p.stderr[-3000:]
     assert p.stderr.strip().splitlines()[-1].startswith(f"jetdask: no space left in {os.path.join(run, 'output')}")
-    assert open(os.path.join(run, "output", "hists.json")).read() == before
+    assert read_text(os.path.join(run, "output", "hists.json")) == before
     assert not [f for f in os.listdir(small_fs) if f.endswith(".tmp")]
     os.remove(ballast)
     p = jetdask(*args, cwd=tmp_path)

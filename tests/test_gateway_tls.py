@@ -139,8 +139,8 @@ def test_first_death_errs_only_jetdask_tasks(scheduler, profile, tmp_path):
             return get_worker().address
         # theirs runs on a (a is idle: nothing to steal it away), ours waits there behind it
         # (bound to a); a 1-thread worker's queued task that may go elsewhere would be stolen
-        theirs = client.submit(wait_then_where, str(go), key="someone-else-probe", workers=[a], allow_other_workers=True,
-                               pure=False)
+        theirs = client.submit(wait_then_where, str(go), key="someone-else-probe", workers=[a],
+                               allow_other_workers=True, pure=False)
         t = time.monotonic()
         while "someone-else-probe" not in client.run(executing, workers=[a])[a]:
             assert time.monotonic() - t < 30, "the other user's task never started"

@@ -19,6 +19,7 @@ from jetdask.engine.outputs import load_output
 from jetdask.engine.runner import Runner
 from jetdask.engine.status import run_status
 from jetdask.errors import RunLockedError
+from readfiles import read_json
 
 HERE = os.path.dirname(__file__)
 ENV = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -118,7 +119,7 @@ def test_two_concurrent_runs_second_exits_2(clean, small_sample, tmp_path, attem
     while time.time() < deadline and not holder:
         time.sleep(0.1)
         try:
-            holder = json.load(open(lock))
+            holder = read_json(lock)
         except (OSError, ValueError):
             pass
     st = _cli("status", run, "--json")

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from readfiles import read_text
+
 tomllib = pytest.importorskip("tomllib")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +28,7 @@ def _requirement_names(reqs) -> set[str]:
 def _imports(paths) -> set[str]:
     found = set()
     for path in paths:
-        for node in ast.walk(ast.parse(open(path).read())):
+        for node in ast.walk(ast.parse(read_text(path))):
             if isinstance(node, ast.Import):
                 found |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -1,7 +1,6 @@
 """Data/MC plots and the agreement summary on small hand-made run outputs (fast, no engine run)."""
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -12,6 +11,7 @@ import pytest
 from jetdask.engine.ledger import Ledger
 from jetdask.engine.outputs import RunOutput, write
 from jetdask.plotting import agreement, build_figures, chi2_sf, plot_datamc, plot_datamc_pair, plot_run
+from readfiles import read_json
 
 XSEC, LUMI, SUMW = 100.0, 2.0, 400.0          # pb, pb^-1, sum of genWeight -> MC scale 0.5
 SCALE = XSEC * LUMI / SUMW
@@ -216,7 +216,7 @@ def test_plot_run_directory(tmp_path, capsys):
     for p in paths:
         assert os.path.getsize(p) > 1000
     assert open(paths[0], "rb").read(4) == b"\x89PNG"
-    summ = json.load(open(os.path.join(out_dir, "summary.json")))
+    summ = read_json(os.path.join(out_dir, "summary.json"))
     assert summ["lumi_pb"] == LUMI and summ["notes"] == []
     assert summ["normalisation"]["DY"]["scale"] == pytest.approx(SCALE)
     # chi2 in the summary equals an independent computation from the stored histograms
@@ -314,7 +314,7 @@ def test_cli(tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert os.path.abspath(out_dir) in printed and "summary.json" in printed
-    assert json.load(open(os.path.join(out_dir, "summary.json")))["lumi_pb"] == 3.5
+    assert read_json(os.path.join(out_dir, "summary.json"))["lumi_pb"] == 3.5
     assert os.path.getsize(os.path.join(out_dir, "cutflow.pdf")) > 1000
     from jetdask.errors import ConfigError
     bad = ap.parse_args(["plot", str(tmp_path / "nope")])

@@ -15,6 +15,7 @@ import yaml
 from jetdask.errors import ConfigError
 from jetdask.preprocessing import label, reweight, shards, split
 from jetdask.preprocessing.pipeline import PASS2, preprocess
+from readfiles import read_json
 
 # plots only in the reference run (they cost ~2 s)
 CFG = {"outputs": {"plots": False}}
@@ -99,13 +100,13 @@ def test_outputs_layout_and_consistency(ref):
         assert os.path.exists(os.path.join(d, f)), f
     for p in ("cutflow.png", "counts.png", "weights.png", "kinematics.png"):
         assert os.path.getsize(os.path.join(d, "plots", p)) > 1000, p
-    prep = json.load(open(os.path.join(d, "prep.json")))
+    prep = read_json(os.path.join(d, "prep.json"))
     assert prep["datasets"] == [MC]                                  # data datasets are not used
     feats = prep["features"]
     assert feats[0].startswith("Jet_DeepJet_") and feats[-2:] == ["Jet_pt", "Jet_eta"]
     assert any(f.startswith("Jet_DeepCSV_") for f in feats)
     assert not any("FlavSplit" in f or "Flavour" in f for f in feats)
-    summ = json.load(open(os.path.join(d, "summary.json")))
+    summ = read_json(os.path.join(d, "summary.json"))
     classes = summ["classes"]
     cut = summ["cutflow"]
     assert list(cut) == ["all", "pt", "eta", "jet_id", "gen_match", "leptons", "label"]
@@ -126,7 +127,7 @@ def test_outputs_layout_and_consistency(ref):
     # shards: placeholders exactly where the bitmask says "defaulted", finite everywhere
     tab = shards.read_shards(_split_files(ref, "train"))
     mask = shards.read_mask(tab, len(feats))
-    scaler = json.load(open(os.path.join(d, "scaler.json")))
+    scaler = read_json(os.path.join(d, "scaler.json"))
     assert list(scaler) == feats
     n_def = 0
     for j, f in enumerate(feats):
@@ -142,8 +143,8 @@ def test_outputs_layout_and_consistency(ref):
 
 def test_scaler_equals_single_numpy_and_excludes_defaults(ref):
     """Chunked map-reduce (8 chunks, Chan merge) == one numpy computation over the training jets."""
-    feats = json.load(open(os.path.join(ref.run_dir, "prep.json")))["features"]
-    scaler = json.load(open(os.path.join(ref.run_dir, "scaler.json")))
+    feats = read_json(os.path.join(ref.run_dir, "prep.json"))["features"]
+    scaler = read_json(os.path.join(ref.run_dir, "scaler.json"))
     tab = shards.read_shards(_split_files(ref, "train"))
     mask = shards.read_mask(tab, len(feats))
     checked = with_defaults = 0
@@ -178,7 +179,7 @@ def test_split_same_for_1k_10k_and_one_chunk(ref, cluster_out, prep_sample):
     """Each jet's split: chunks of 1k (serial), 10k (LocalCluster: one chunk per file), and a single
     vectorised call over all events at once."""
     ev = _mc_events(prep_sample)
-    splits_cfg = json.load(open(os.path.join(ref.run_dir, "prep.json")))["config"]["splits"]
+    splits_cfg = read_json(os.path.join(ref.run_dir, "prep.json"))["config"]["splits"]
     ref_split = split.event_splits(ev.run, ev.luminosityBlock, ev.event, splits_cfg)     # one call, all events
     key = {(int(r), int(lumi), int(e)): int(s) for r, lumi, e, s in
            zip(ev.run, ev.luminosityBlock, ev.event, ref_split)}
@@ -307,13 +308,13 @@ def test_bad_file_midway_then_resubmit_gives_identical_shards(ref, prep_sample, 
         for k in ("features", "label", "weight", "ids", "defaulted"):
             np.testing.assert_array_equal(ta[k], tb[k])
     for f in ("scaler.json", "weights.json"):
-        assert json.load(open(os.path.join(ref.run_dir, f))) == json.load(open(os.path.join(run, f)))
+        assert read_json(os.path.join(ref.run_dir, f)) == read_json(os.path.join(run, f))
 
 
 @pytest.mark.cluster
 def test_local_cluster_run_equals_serial(ref, cluster_out):
-    sa = json.load(open(os.path.join(ref.run_dir, "scaler.json")))
-    sb = json.load(open(os.path.join(cluster_out.run_dir, "scaler.json")))
+    sa = read_json(os.path.join(ref.run_dir, "scaler.json"))
+    sb = read_json(os.path.join(cluster_out.run_dir, "scaler.json"))
     for f in sa:
         for k in ("mean", "std", "default"):
             assert sb[f][k] == pytest.approx(sa[f][k], rel=1e-12, abs=1e-300), (f, k)

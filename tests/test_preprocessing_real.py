@@ -11,6 +11,7 @@ from jetdask.nanoaod import io
 from jetdask.nanoaod.events import events_from_arrays
 from jetdask.preprocessing import label, shards, split
 from jetdask.preprocessing.pipeline import preprocess
+from readfiles import read_json
 
 DEEPJET_CLASS = {500: "b", 510: "bb", 511: "bb", 520: "lepb", 521: "lepb", 400: "c", 410: "c", 411: "c",
                  1: "uds", 2: "uds", 0: "g"}
@@ -71,7 +72,7 @@ def test_preprocess_real_pfnano(tmp_path):
     out = preprocess(cfg, str(fs), str(tmp_path / "run"), serial=True, progress=False, verbose=False)
     assert out.complete
     assert out.pass1.counters["real"]["label_path/hadron"] == 1
-    feats = json.load(open(tmp_path / "run" / "prep.json"))["features"]
+    feats = read_json(tmp_path / "run" / "prep.json")["features"]
     assert len(feats) == 67 and all(f.startswith("Jet_DeepCSV_") for f in feats[:-2])
     # every kept jet carries the label of the plain-python labelling, in its event's split
     had, par, nb, nc = _truth_lists(path)
@@ -91,7 +92,7 @@ def test_preprocess_real_pfnano(tmp_path):
             assert ev_split[i] == s_idx
             n += 1
     assert n == out.summary["cutflow"]["label"]["total"] > 20
-    scaler = json.load(open(tmp_path / "run" / "scaler.json"))
+    scaler = read_json(tmp_path / "run" / "scaler.json")
     # DeepCSV -999 defaults and the uninitialised track slots of real PFNano (values up to 7e31
     # beyond jetNSelectedTracks) are excluded from the scaler
     assert all(abs(v["mean"]) < 500 and v["std"] < 1e4 for k, v in scaler.items() if k.startswith("Jet_DeepCSV_"))

@@ -13,9 +13,10 @@ import sys
 import pytest
 
 from jetdask.cli import build_parser
+from readfiles import read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-README = open(os.path.join(REPO, "README.md")).read()
+README = read_text(os.path.join(REPO, "README.md"))
 SMALL_EVENTS = "2000"     # the README's sample has 20000 events per kind; the test uses fewer
 
 
@@ -33,7 +34,7 @@ def commands(block: str) -> list[str]:
     return [c.strip() for c in block.replace("\\\n", " ").splitlines() if c.strip() and not c.startswith("#")]
 
 
-DOC_PAGES = {os.path.relpath(p, REPO): open(p).read()
+DOC_PAGES = {os.path.relpath(p, REPO): read_text(p)
              for p in sorted(glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True))
              if "_build" not in p and "_generated" not in p}
 
@@ -52,7 +53,7 @@ def test_paths_in_the_readme_and_the_docs_exist(name):
 def test_the_readme_is_short_and_says_how_to_build_the_docs_and_ci_runs_its_test_commands():
     assert len(README.splitlines()) <= 150
     assert "bash scripts/docs.sh" in README and os.path.exists(os.path.join(REPO, "scripts", "docs.sh"))
-    ci = open(os.path.join(REPO, ".ci", "run")).read()
+    ci = read_text(os.path.join(REPO, ".ci", "run"))
     test_cmds = [c for c in commands(blocks("bash", "## Two commands")[1])]
     assert test_cmds == ["bash scripts/test.sh", "bash scripts/test.sh -m slow"]
     ci_lines = [line.strip() for line in ci.splitlines()]
@@ -60,7 +61,7 @@ def test_the_readme_is_short_and_says_how_to_build_the_docs_and_ci_runs_its_test
 
 
 def test_every_jetdask_command_in_the_readme_and_the_docs_parses():
-    docs = [open(p).read() for p in sorted(glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True))]
+    docs = [read_text(p) for p in sorted(glob.glob(os.path.join(REPO, "docs", "**", "*.md"), recursive=True))]
     cmds = [c for text in [README, *docs] for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
             for c in commands(b) if c.startswith("jetdask ")]
     assert len(cmds) >= 10

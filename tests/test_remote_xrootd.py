@@ -17,6 +17,7 @@ from jetdask.engine.runner import Runner
 from jetdask.errors import FileAccessError, TransientFileError
 from jetdask.fileset import load_fileset
 from jetdask.nanoaod import io
+from readfiles import read_json
 from xrootd_server import free_port, publish, tagged_export
 
 pytestmark = pytest.mark.xrootd
@@ -122,7 +123,7 @@ def test_preprocessing_over_xrootd_equals_local(server, tmp_path):
         outs[name] = preprocess(cfg, str(fs), str(tmp_path / name), serial=True, progress=False, verbose=False)
         assert outs[name].complete
     for fn in ("scaler.json", "weights.json"):
-        assert json.load(open(tmp_path / "local" / fn)) == json.load(open(tmp_path / "remote" / fn))
+        assert read_json(tmp_path / "local" / fn) == read_json(tmp_path / "remote" / fn)
     for s in ("train", "validation", "test"):
         a = shards.load_tensors(os.path.join(outs["local"].run_dir, "tensors", s))
         b = shards.load_tensors(os.path.join(outs["remote"].run_dir, "tensors", s))

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from jetdask.engine import binding
+from readfiles import read_json, read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JETDASK = os.path.join(REPO, ".venv", "bin", "jetdask")
@@ -90,7 +91,7 @@ def test_cli_refuses_another_analysis_source_or_arguments(small_sample, tmp_path
     base = ["--fileset", small_sample, "--run-dir", run, "--serial", "--no-progress"]
     p = jetdask("run", DIMUON, *base, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    hists = open(os.path.join(run, "output", "hists.json")).read()
+    hists = read_text(os.path.join(run, "output", "hists.json"))
     ident = meta(run, "analysis_identity")
     assert ident["class"] == "Dimuon" and ident["arguments"] == {"min_pt": 20.0} and len(ident["sha256"]) == 64
 
@@ -99,7 +100,7 @@ def test_cli_refuses_another_analysis_source_or_arguments(small_sample, tmp_path
     assert "done chunk" in line
     refused(jetdask("run", DIMUON, "--kwargs", '{"min_pt": 25}', *base, cwd=tmp_path), "min_pt 20.0 -> 25")
     refused(jetdask("resubmit", run, "--analysis", DYJETS, "--serial", cwd=tmp_path), "DYJets instead of")
-    assert open(os.path.join(run, "output", "hists.json")).read() == hists
+    assert read_text(os.path.join(run, "output", "hists.json")) == hists
     # the same arguments spelled out, and the same file under another path: the same analysis
     assert jetdask("run", DIMUON, "--kwargs", '{"min_pt": 20}', *base, cwd=tmp_path).returncode == 0
     shutil.copy(os.path.join(REPO, "analyses", "dimuon.py"), tmp_path / "dimuon.py")
@@ -114,7 +115,7 @@ def test_cli_refuses_another_analysis_source_or_arguments(small_sample, tmp_path
     changes = meta(run, "analysis_changes")
     assert len(changes) == 1 and "dimuon.py changed" in changes[0]["what"][0]
     assert meta(run, "analysis_identity")["sha256"] != ident["sha256"]
-    meta_json = json.load(open(os.path.join(run, "output", "metadata.json")))
+    meta_json = read_json(os.path.join(run, "output", "metadata.json"))
     assert meta_json["analysis_identity"]["sha256"] == meta(run, "analysis_identity")["sha256"]
     # resubmit rebuilds the recorded analysis: the same one, accepted
     assert jetdask("resubmit", run, "--serial", "--no-progress", cwd=tmp_path).returncode == 0

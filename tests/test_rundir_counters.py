@@ -3,7 +3,6 @@ metadata.json counts each event once, and an analysis returning a reserved name 
 with one line (exit 2), its chunks left to do."""
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -14,6 +13,7 @@ import uproot
 
 from jetdask.engine.task import ENGINE_COUNTERS
 from jetdask.fileset import load_fileset
+from readfiles import read_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JETDASK = os.path.join(REPO, ".venv", "bin", "jetdask")
@@ -43,7 +43,7 @@ def test_quick_start_counts_each_event_once(small_sample, tmp_path):
     p = jetdask("run", os.path.join(REPO, "analyses", "dimuon.py") + ":Dimuon", "--fileset", small_sample,
                 "--run-dir", run, "--serial", "--no-progress", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
-    meta = json.load(open(os.path.join(run, "output", "metadata.json")))
+    meta = read_json(os.path.join(run, "output", "metadata.json"))
     for ds in load_fileset(small_sample):
         n, sumw = 0, 0.0
         for f in ds.files:                       # read from the files themselves, not from the run
@@ -82,6 +82,6 @@ def test_reserved_counter_stops_the_run_with_one_line(small_sample, tmp_path):
     (tmp_path / "counting.py").write_text(CLASHING.replace("NAME", '"read"'))   # no chunk done: taken as is
     p = jetdask(*args, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
-    meta = json.load(open(os.path.join(run, "output", "metadata.json")))
+    meta = read_json(os.path.join(run, "output", "metadata.json"))
     for ds, c in meta["counters"].items():
         assert c["read"] == c["events"] == meta["completeness"][ds]["events_planned"]

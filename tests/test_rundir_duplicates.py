@@ -17,6 +17,7 @@ from jetdask.engine.outputs import load_output
 from jetdask.engine.planning import split_duplicates
 from jetdask.engine.status import incomplete_reasons
 from jetdask.fileset import load_fileset, parse_fileset
+from readfiles import read_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JETDASK = os.path.join(REPO, ".venv", "bin", "jetdask")
@@ -122,7 +123,7 @@ def test_duplicate_file_is_read_once_and_reported(small_sample, clean, tmp_path,
     assert_same_output(load_output(run), load_output(clean))      # read once: no event twice, none missing
     s = jetdask("status", run, cwd=tmp_path)
     assert s.returncode == 0 and "files listed twice (read once):" in s.stdout and second in s.stdout
-    meta = json.load(open(os.path.join(run, "output", "metadata.json")))
+    meta = read_json(os.path.join(run, "output", "metadata.json"))
     assert [d["path"] for d in meta["duplicate_files"]] in ([second], [first])   # whichever was planned first
     n_files = {d.name: len(d.files) for d in load_fileset(small_sample)}
     assert {ds: (d["files_planned"], d["files_duplicate"]) for ds, d in meta["completeness"].items()} == {

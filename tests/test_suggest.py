@@ -5,6 +5,7 @@ import ast
 import os
 
 from jetdask.suggest import close_names, did_you_mean
+from readfiles import read_text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +23,7 @@ def test_no_other_module_computes_near_misses():
         for f in files:
             path = os.path.join(root, f)
             if f.endswith(".py") and path != os.path.join(REPO, "jetdask", "suggest.py"):
-                tree = ast.parse(open(path).read())
+                tree = ast.parse(read_text(path))
                 names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
                 names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
                 assert "difflib" not in names, path

@@ -19,6 +19,7 @@ from jetdask.inference.layouts import kept_jets
 from jetdask.training.config import DEFAULT_YAML, load_config
 from jetdask.training.data import Loader, SplitData
 from jetdask.training.loop import train
+from readfiles import read_json
 
 base, models, synth = H.base, H.models, H.synth   # the shared session fixtures (training_helpers)
 
@@ -115,7 +116,7 @@ def test_bad_config_names_the_key(given, key):
 def test_nominal_model_learns_b_tagging(models, synth):
     from jetdask.evaluation.metrics import discriminant_rocs
     from jetdask.evaluation.predict import load, predict, split_data
-    hist = json.load(open(models["nominal"]["history"]))
+    hist = read_json(models["nominal"]["history"])
     assert len(hist) == 6 and hist[-1]["train_loss"] < hist[0]["train_loss"]
     model, ck = load(models["nominal"]["best"])
     data = split_data(ck, synth["run"], "test")
@@ -165,11 +166,11 @@ def test_resume_continues_the_same_loss_curve(synth, tmp_path):
     straight = train(cfg, preprocessed=synth["run"], out=str(tmp_path / "a"))
     cfg1 = json.loads(json.dumps(cfg))
     train(cfg1, preprocessed=synth["run"], out=str(tmp_path / "b"), overrides={"training.epochs": 1})
-    first = json.load(open(tmp_path / "b" / "history.json"))
+    first = read_json(tmp_path / "b" / "history.json")
     assert len(first) == 1
     resumed = train(None, resume=str(tmp_path / "b" / "last.pt"), overrides={"training.epochs": 2})
-    a = json.load(open(straight["history"]))
-    b = json.load(open(resumed["history"]))
+    a = read_json(straight["history"])
+    b = read_json(resumed["history"])
     assert [h["epoch"] for h in b] == [1, 2]
     for ha, hb in zip(a, b):
         for k in ("train_loss", "val_loss", "train_accuracy", "lr"):
@@ -184,7 +185,7 @@ def test_resume_continues_the_same_loss_curve(synth, tmp_path):
 def test_checkpoint_metadata_and_best(models):
     from jetdask.inference.registry import load_checkpoint
     out = models["nominal"]["out_dir"]
-    hist = json.load(open(models["nominal"]["history"]))
+    hist = read_json(models["nominal"]["history"])
     best = load_checkpoint(os.path.join(out, "best.pt"))
     assert best["layout"] == "deepjet" and best["classes"] == ["b", "bb", "lepb", "c", "uds", "g"]
     assert set(best["scaler"]["inputs"]) == {"glob", "cpf", "npf", "sv"}
@@ -299,8 +300,8 @@ def test_training_as_one_task_on_a_resource_labelled_worker(synth, tmp_path):
         fut = submit_train(client, cfg, resources={"GPU": 1}, preprocessed=synth["run"], out=str(tmp_path / "task"))
         remote = fut.result(timeout=300)
         assert client.run(lambda: __import__("os").getpid()) and fut.status == "finished"
-    a = json.load(open(local["history"]))
-    b = json.load(open(remote["history"]))
+    a = read_json(local["history"])
+    b = read_json(remote["history"])
     assert len(a) == len(b) == 1
     for k in ("train_loss", "val_loss", "val_accuracy"):
         assert a[0][k] == pytest.approx(b[0][k], rel=1e-5), k
