@@ -20,7 +20,6 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
 
 import uproot
 
@@ -33,7 +32,8 @@ log = logging.getLogger(__name__)
 
 _cache = filecache.FileCache()
 _lock = threading.Lock()
-_opening: dict[tuple[str, str], Any] = {}   # (path, tree) -> Future of an open under way (any thread)
+# (path, tree) -> the Future of its open under way in a thread of this process (:func:`claim`)
+_opening: dict[tuple[str, str], concurrent.futures.Future] = {}
 stats = {"opens": 0, "hits": 0, "open_seconds": 0.0}   # this process's opens (cached), their time
 _close = filecache.close_tree
 
@@ -107,29 +107,46 @@ def open_tree(path: str, tree: str = "Events", cache: bool = True, pin: bool = F
     t = _cached(key, pin)
     if t is not None:
         return t
-    with _lock:
-        other = _opening.get(key)
-        if other is None:
-            mine: concurrent.futures.Future = concurrent.futures.Future()
-            _opening[key] = mine
-    if other is not None:
+    fut, mine = claim(key)
+    if fut is not None and mine:
+        return run_claimed(fut, path, tree, pin)
+    if fut is not None:
         try:
-            other.result()
+            fut.result()
         except Exception as err:  # noqa: BLE001 - opened again here, where its error is reported
             log.debug("jetdask: opening %s in another thread failed (opened again now): %r", path, err)
-        t = _cached(key, pin)
-        return t if t is not None else _open_and_keep(path, tree, pin)
+    t = _cached(key, pin)      # kept by the other thread (unless evicted since)
+    return t if t is not None else _open_and_keep(path, tree, pin)
+
+
+def claim(key: tuple[str, str]) -> tuple[concurrent.futures.Future | None, bool]:
+    """Who opens ``key`` = (path, tree) in this process: ``(None, False)`` when it is in the cache,
+    ``(its Future, False)`` when another thread is opening it, else ``(a new Future, True)``:
+    registered for the caller, who must open it with :func:`run_claimed`."""
+    with _lock:
+        fut = _opening.get(key)
+        if fut is not None:
+            return fut, False
+        if key in _cache:
+            return None, False
+        fut = _opening[key] = concurrent.futures.Future()
+        return fut, True
+
+
+def run_claimed(fut: concurrent.futures.Future, path: str, tree: str, pin: bool = False):
+    """Open and keep ``path`` claimed by :func:`claim`, its Future completed with the tree or
+    the error (raised here too), and unregistered: the threads waiting for it go on."""
     try:
         t = _open_and_keep(path, tree, pin)
-        mine.set_result(t)
+        fut.set_result(t)
         return t
     except BaseException as err:
-        mine.set_exception(err)
+        fut.set_exception(err)
         raise
     finally:
         with _lock:
-            if _opening.get(key) is mine:
-                del _opening[key]
+            if _opening.get((path, tree)) is fut:
+                del _opening[(path, tree)]
 
 
 def _open_and_keep(path: str, tree: str, pin: bool):

@@ -220,8 +220,10 @@ def _files_after(rest: list[Next], nxt: Next) -> list[Next]:
 def _opened(fut, nxt, branches_of, limit, me) -> None:
     """In the opening thread: the file of ``nxt`` is open; its baskets follow if still wanted."""
     try:
+        if fut.exception() is not None:
+            return          # the chunk opens it again and reports the error
         tree = fut.result()
-        got = _ranges(tree, nxt, branches_of) if tree is not None and enabled() else None
+        got = _ranges(tree, nxt, branches_of) if enabled() else None
         if got is not None:
             _want(got[0], got[1], (me, nxt.task), limit)
     except Exception:  # noqa: BLE001 - best effort
@@ -275,28 +277,18 @@ def open_ahead(url: str, tree: str = "Events"):
     (:func:`jetdask.nanoaod.io.open_tree`); an open that fails is repeated by that chunk."""
     if not enabled() or not remote.is_xrootd(url):
         return None
-    key = (url, tree)
-    with io._lock:
-        fut = io._opening.get(key)
-        if fut is not None:
-            return fut
-        if key in io._cache:
-            return None
-        fut = _executor().submit(_open, url, tree)
-        io._opening[key] = fut
-    stats["opens"] += 1
+    fut, mine = io.claim((url, tree))
+    if mine:
+        stats["opens"] += 1
+        _executor().submit(_open, fut, url, tree)
     return fut
 
 
-def _open(url: str, tree: str):
+def _open(fut, url: str, tree: str) -> None:
     try:
-        return io._open_and_keep(url, tree, False)
+        io.run_claimed(fut, url, tree)
     except Exception:  # noqa: BLE001 - the chunk opens it again and reports the error
         stats["open_errors"] += 1
-        return None
-    finally:
-        with io._lock:
-            io._opening.pop((url, tree), None)
 
 
 @contextlib.contextmanager
