@@ -9,6 +9,7 @@ exports), or a ``security=`` object. jetdask changes no scheduler-wide setting t
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 
 from ..errors import ConfigError
 
@@ -44,12 +45,29 @@ def security_from_profile(profile: str | None):
 
 def connect_address(address: str, profile: str | None = None, timeout: float = 30, security=None, **_):
     """A ``Client`` of the scheduler at ``address`` (other options, e.g. ``--workers``, do not apply)."""
-    from distributed import Client
     if security is None:
         security = security_from_profile(profile)
     try:
-        return Client(address, timeout=timeout, security=security)
+        return open_client(address, timeout, security)
     except (OSError, TimeoutError, ValueError, TypeError) as err:   # TypeError: tls:// without TLS settings
         hint = ("; name the certificate files in the profile's tls section (ca-file, cert, key)"
                 if address.startswith("tls://") and security is None else "")
         raise ConfigError(f"cannot connect to {address}: {' '.join(str(err).split())}{hint}", "--cluster") from None
+
+
+def open_client(address: str, timeout: float, security=None):
+    """A ``Client`` of a running scheduler. One that cannot connect is closed before the error
+    goes on: its IO-loop thread and its place as dask's default client do not outlive it (left to
+    the garbage collector, its close could run in another client's starting IO loop, which then
+    waits on the lock that client's start holds, and that start fails after 10 s)."""
+    from distributed import Client
+    client = Client.__new__(Client)
+    try:
+        client.__init__(address, timeout=timeout, security=security)
+    except BaseException:
+        with suppress(Exception):
+            client.close(timeout=5)      # a client that timed out is already closed, ...
+        with suppress(Exception):
+            client._loop_runner.stop()   # ... but its IO loop still runs (stopping twice is a no-op)
+        raise
+    return client

@@ -92,11 +92,6 @@ def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memor
     return client
 
 
-def connect(address: str, timeout: float = 30, security=None, **_):
-    from distributed import Client
-    return Client(address, timeout=timeout, security=security)
-
-
 def worker_memory_limits(client) -> dict:
     """Memory limit (bytes) of each worker, as the cluster (or batch system) set it."""
     return client.run_on_scheduler(_memory_limits)
