@@ -75,7 +75,7 @@ def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memor
     # the workers share the terminal's process group: Ctrl-C is the client's to handle (engine/interrupts.py)
     from ..engine.interrupts import WORKER_PRELOAD, quiet_dask_logging, sigint_deferred, workers_ignore_sigint
     preload = list(dask.config.get("distributed.worker.preload", default=None) or []) + [WORKER_PRELOAD]
-    cluster = None
+    cluster = client = None
     try:
         with workers_ignore_sigint():
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
@@ -84,9 +84,11 @@ def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memor
                                    preload=preload, **options)
         client = Client(cluster)
         client.wait_for_workers(n_workers, timeout=120)
-    except BaseException:   # Ctrl-C while it started: it goes down quietly
-        if cluster is not None:
-            with sigint_deferred(), quiet_dask_logging():
+    except BaseException:   # Ctrl-C while it started: it goes down quietly, its client too
+        with sigint_deferred(), quiet_dask_logging():
+            if client is not None:
+                client.close()
+            if cluster is not None:
                 cluster.close()
         raise
     return client
