@@ -39,8 +39,9 @@ def test_demo_writes_the_plots(tmp_path):
         path = plots / name
         assert path.exists() and path.stat().st_size > 10_000, name
     # the side-by-side figure is two panels wide (a legend that fits no corner widens a figure)
-    w2, h2 = Image.open(plots / "DeepJet_nominal_vs_DeepJet_adversarial_BvsL_all.png").size
-    w1, h1 = Image.open(plots / "DeepJet_nominal_BvsL_all.png").size
+    with Image.open(plots / "DeepJet_nominal_vs_DeepJet_adversarial_BvsL_all.png") as im2, \
+            Image.open(plots / "DeepJet_nominal_BvsL_all.png") as im1:
+        (w2, h2), (w1, h1) = im2.size, im1.size
     assert w2 >= 1.95 * h2 and w1 >= 0.95 * h1 and h2 == h1
     summary = json.loads((plots / "summary.json").read_text())
     by_name = {(e["histogram"], e["channel"]): e for e in summary["plots"].values() if e.get("ndf")}

@@ -9,13 +9,14 @@ import pytest
 
 from jetdask import demo
 from jetdask.errors import ConfigError
+from readfiles import read_text
 
 tomllib = pytest.importorskip("tomllib")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_the_example_analyses_are_data_files_of_the_wheel():
-    pyproject = tomllib.load(open(os.path.join(REPO, "pyproject.toml"), "rb"))
+    pyproject = tomllib.loads(read_text(os.path.join(REPO, "pyproject.toml")))
     shipped = pyproject["tool"]["setuptools"]["data-files"]["share/jetdask/analyses"]
     assert sorted(shipped) == sorted(f"analyses/{f}" for f in os.listdir(os.path.join(REPO, "analyses"))
                                      if f.endswith(".py"))

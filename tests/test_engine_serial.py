@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import uproot
@@ -99,11 +100,11 @@ def test_bad_files_then_resubmit_after_repair(clean, small_sample, tmp_path):
     truncated, corrupted = list(fs[mc]["files"])
     missing = list(fs[data]["files"])[0]
     backup = {p: read_bytes(p) for p in (truncated, corrupted, missing)}
-    open(truncated, "wb").write(backup[truncated][: len(backup[truncated]) // 2])
+    Path(truncated).write_bytes(backup[truncated][: len(backup[truncated]) // 2])
     raw = bytearray(backup[corrupted])
     a, b = len(raw) // 10, len(raw) * 6 // 10   # baskets only: the tree metadata is at the end
     raw[a:b] = bytes(b - a)
-    open(corrupted, "wb").write(bytes(raw))
+    Path(corrupted).write_bytes(bytes(raw))
     os.remove(missing)
 
     run = str(tmp_path / "run")
@@ -122,7 +123,7 @@ def test_bad_files_then_resubmit_after_repair(clean, small_sample, tmp_path):
     assert "resubmit" in p.stderr and p.stdout == ""     # an incomplete run reports on stderr
 
     for path, content in backup.items():
-        open(path, "wb").write(content)
+        Path(path).write_bytes(content)
     p = _cli("resubmit", run, "--serial", "--no-progress")
     assert p.returncode == 0, p.stdout + p.stderr
     from jetdask.engine.outputs import load_output

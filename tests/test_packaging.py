@@ -17,7 +17,7 @@ from readfiles import read_text
 tomllib = pytest.importorskip("tomllib")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYPROJECT = tomllib.load(open(os.path.join(REPO, "pyproject.toml"), "rb"))
+PYPROJECT = tomllib.loads(read_text(os.path.join(REPO, "pyproject.toml")))
 DIST_NAMES = {"yaml": "pyyaml", "dask_jobqueue": "dask-jobqueue", "sklearn": "scikit-learn", "PIL": "pillow"}
 
 

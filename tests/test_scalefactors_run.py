@@ -102,7 +102,7 @@ def test_same_sfs_in_one_go_killed_and_resumed_and_resubmitted(tmp_path, small_s
         time.sleep(0.2)
     assert p.poll() is None, "the run finished before it could be killed"
     p.send_signal(signal.SIGKILL)
-    p.wait(timeout=60)
+    p.communicate(timeout=60)       # its pipes closed
     assert not run_status(killed)["complete"]
     p = _cli(*args)
     _, err = p.communicate(timeout=600)
