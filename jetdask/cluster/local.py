@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 
 from ..errors import ConfigError
 
@@ -87,7 +88,8 @@ def start_local(n_workers: int | None = None, threads_per_worker: int = 1, memor
     except BaseException:   # Ctrl-C while it started: it goes down quietly, its client too
         with sigint_deferred(), quiet_dask_logging():
             if client is not None:
-                client.close()
+                with suppress(Exception):    # the start's own error is the one to see
+                    client.close()
             if cluster is not None:
                 cluster.close()
         raise
