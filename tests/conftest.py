@@ -1,13 +1,28 @@
-"""Shared fixtures: the real CMS files in ../shared/data and small synthetic PFNano samples."""
+"""Shared fixtures: the real CMS files in ../shared/data and small synthetic PFNano samples;
+helpers for the tests' own servers and clients (a free port, the IO loops alive)."""
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("JETDASK_SHARED", REPO.parent / "shared")) / "data"
+
+
+def free_port() -> int:
+    """A localhost TCP port nobody listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def io_loops() -> int:
+    """How many dask client IO-loop threads this process runs."""
+    return sum(t.name == "IO loop" for t in threading.enumerate())
 
 
 def real_file(name: str) -> str:

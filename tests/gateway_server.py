@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+
+from conftest import free_port
 
 PASSWORD = "jetdask-test"
 
@@ -101,12 +102,6 @@ def _missing(msg: str):
     pytest.skip(msg)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _answers(url: str) -> bool:
     import urllib.request
     try:
@@ -125,7 +120,7 @@ def start(directory: str, timeout: float = 60) -> GatewayServer:
     os.makedirs(directory, exist_ok=True)
     clusters = os.path.join(directory, "clusters")
     os.makedirs(clusters, exist_ok=True)
-    api, proxy, tcp = _free_port(), _free_port(), _free_port()
+    api, proxy, tcp = free_port(), free_port(), free_port()
     config = os.path.join(directory, "dask_gateway_config.py")
     with open(config, "w") as f:
         f.write(CONFIG.format(api_port=api, proxy_port=proxy, tcp_port=tcp, password=PASSWORD,

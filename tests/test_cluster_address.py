@@ -3,23 +3,12 @@ is left behind (its IO-loop thread, its place as dask's default client)."""
 from __future__ import annotations
 
 import gc
-import socket
-import threading
 
 import pytest
 
+from conftest import free_port, io_loops
 from jetdask.cluster import start_cluster
 from jetdask.errors import ConfigError
-
-
-def io_loops() -> int:
-    return sum(t.name == "IO loop" for t in threading.enumerate())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_unreachable_scheduler_one_error_and_no_client_left():

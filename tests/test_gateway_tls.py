@@ -19,6 +19,7 @@ import time
 import cloudpickle
 import pytest
 
+from conftest import io_loops
 from engine_analyses import DimuonJets
 from engine_helpers import assert_same_output, serial_output
 from jetdask.cluster import close_cluster, start_cluster
@@ -106,13 +107,13 @@ def jetdask_plugins(dask_scheduler=None) -> list:
 
 
 def test_without_the_files_one_line(scheduler, tmp_path):
-    loops = sum(t.name == "IO loop" for t in threading.enumerate())
+    loops = io_loops()
     with pytest.raises(ConfigError) as err:
         start_cluster(scheduler, timeout=5)
     assert err.value.key == "--cluster" and "profile's tls section" in str(err.value)
     # the client that could not connect is closed: its IO loop is not left to the garbage
     # collector (which once stalled the next test's client start for 10 s, in CI)
-    assert sum(t.name == "IO loop" for t in threading.enumerate()) == loops
+    assert io_loops() == loops
     bad = tmp_path / "bad.yaml"
     bad.write_text("tls:\n  ca-file: $NO_SUCH_FACILITY_VAR/ca.pem\n  cert: /x\n  key: /y\n")
     with pytest.raises(ConfigError) as err:

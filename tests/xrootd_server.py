@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 
 SCRIPTS = os.path.join(os.environ.get("JETDASK_SHARED", str(REPO.parent / "shared")), "cluster")
 
@@ -60,12 +59,6 @@ def publish(export: str, url: str, src: str, rel: str) -> str:
     shutil.copyfile(src, dest)
     os.chmod(dest, 0o644)
     return f"{url}//{rel}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateServer:
